@@ -1,0 +1,1 @@
+//! Composition roots: `run_once`, `check`, `mock`, `serve`, `demo`. The only place adapters meet.

@@ -1,0 +1,15 @@
+//! streamprobe: measures HTTP streaming APIs (LLM SSE, Ollama NDJSON, any chunked stream) the
+//! way their users feel them. See README.md "Architecture" for the code map and invariants.
+//!
+//! Dependencies point one way: `app` → adapters (`metrics`, `server`, `schedule`, `output`) →
+//! `stats` → `probe` → `stream` → `config`. Nothing imports `app` or `cli`.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod dataset;
+pub mod mock;
+pub mod output;
+pub mod probe;
+pub mod stats;
+pub mod stream;

@@ -1,0 +1,1 @@
+//! A simulated streaming server for the demo, tests and benchmarks.

@@ -1,0 +1,112 @@
+//! The measurement engine: one burst (closed-loop concurrency or open-loop rate) of requests
+//! against one target, each timed from `t0` to end of stream. The only reqwest user.
+//!
+//! Results leave as values (`RequestRecord`, `BurstResult`) and as `BurstEvent`s on a channel.
+//! Does not: print, log above debug, touch the filesystem or Prometheus.
+
+use std::time::{Duration, SystemTime};
+
+mod outcome;
+
+pub use outcome::Outcome;
+
+/// Where an output-token count came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TokenSource {
+    /// Reported by the server (OpenAI `usage.completion_tokens`, Ollama `eval_count`, ...).
+    Usage,
+    /// Counted token-bearing events (the server reported nothing).
+    Events,
+}
+
+impl TokenSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenSource::Usage => "usage",
+            TokenSource::Events => "events",
+        }
+    }
+}
+
+/// Everything measured about one request. Durations are relative to the request's `t0`
+/// unless their name says otherwise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRecord {
+    /// 1-based position in the burst (the old script's `request_id`).
+    pub index: u64,
+    pub outcome: Outcome,
+    /// HTTP status, when headers arrived.
+    pub status: Option<u16>,
+    /// Human-readable failure detail; never contains a secret.
+    pub error: Option<String>,
+    /// Burst start → this request's `t0`.
+    pub start_offset: Duration,
+    /// Time spent waiting for a concurrency permit before `t0`.
+    pub client_wait: Duration,
+    pub time_to_headers: Option<Duration>,
+    /// First token on any channel. `None` for failed requests (they never give TTFT samples).
+    pub ttft: Option<Duration>,
+    /// First token on the text channel.
+    pub first_visible_token: Option<Duration>,
+    /// `t0` → end of stream (terminal event, EOF, or the failure).
+    pub duration: Duration,
+    pub output_tokens: u64,
+    pub token_source: TokenSource,
+    /// Token-bearing events seen (any channel).
+    pub token_events: u64,
+    /// Body chunks read from the socket.
+    pub chunks: u64,
+    /// Body bytes read.
+    pub bytes: u64,
+    /// Gaps between consecutive token-bearing events, in arrival order.
+    pub itl: Vec<Duration>,
+    /// `(t_last_token − t_first_token) / (N_out − 1)` when `N_out ≥ 2`.
+    pub tpot: Option<Duration>,
+    /// The streamed text (text channel), when asked for.
+    pub text: Option<String>,
+}
+
+impl RequestRecord {
+    /// `N_out / duration`, the old script's tokens per second.
+    pub fn tokens_per_second(&self) -> f64 {
+        let secs = self.duration.as_secs_f64();
+        if secs > 0.0 {
+            self.output_tokens as f64 / secs
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Whether requests of a burst shared connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionMode {
+    Reused,
+    Fresh,
+}
+
+impl ConnectionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionMode::Reused => "reused",
+            ConnectionMode::Fresh => "fresh",
+        }
+    }
+}
+
+/// One burst's outcome: every recorded request (warm-up excluded), in index order.
+#[derive(Debug, Clone)]
+pub struct BurstResult {
+    pub burst_id: String,
+    pub target: String,
+    /// Wall-clock start, for file names and timestamps only (never for durations).
+    pub started_at: SystemTime,
+    /// First `t0` → last request's end.
+    pub total_time: Duration,
+    pub records: Vec<RequestRecord>,
+    pub connection_mode: ConnectionMode,
+    /// The protocol the decoder used (what `auto` resolved to, when it did).
+    pub protocol: crate::config::Protocol,
+    /// Cancelled by shutdown before every request finished.
+    pub interrupted: bool,
+}

@@ -1,0 +1,18 @@
+//! Exact summary statistics over one burst's samples: min, max, mean, median, stdev and
+//! percentiles by linear interpolation between closest ranks (numpy's default). Pure.
+
+/// Statistics of one sample set, in seconds (or the sample's unit).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    pub count: usize,
+    pub min: f64,
+    pub max: f64,
+    pub mean: f64,
+    pub median: f64,
+    /// Sample standard deviation (n − 1); 0 for one sample.
+    pub stdev: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+}
