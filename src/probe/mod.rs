@@ -110,3 +110,12 @@ pub struct BurstResult {
     /// Cancelled by shutdown before every request finished.
     pub interrupted: bool,
 }
+
+/// What the engine tells live consumers (progress display, metrics) while a burst runs.
+#[derive(Debug, Clone)]
+pub enum BurstEvent {
+    /// A recorded request reached `t0`.
+    RequestStarted { index: u64 },
+    /// A recorded request ended, successfully or not.
+    RequestDone(std::sync::Arc<RequestRecord>),
+}
