@@ -1,1 +1,116 @@
-//! Command-line definitions (clap).
+//! Command-line definitions (clap). Flags keep the old script's meaning (`-c`, `-u`, `-n`, `-p`).
+//!
+//! Does not: load files or validate values beyond their syntax; `app` does that.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "streamprobe",
+    version,
+    about = "Measure HTTP streaming APIs (LLM SSE, NDJSON, chunked) the way users feel them: \
+             TTFT, inter-token latency, duration, tokens/s, errors"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// One-shot benchmark: N requests at concurrency C, a report and a JSON result file.
+    Run(RunArgs),
+    /// Validate a config file, print its targets and their next fire times.
+    Check(CheckArgs),
+    /// Serve a simulated streaming API (for the demo, tests and benchmarks).
+    Mock(MockArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Config file: YAML targets or the old script's JSON format.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Target URL (overrides the file's; alone, probes this URL with a default body).
+    #[arg(short = 'u', long = "url", value_name = "URL")]
+    pub url: Option<String>,
+    /// Total requests per target [default: 100, or the file's].
+    #[arg(short = 'n', long = "requests", value_name = "N")]
+    pub requests: Option<u32>,
+    /// Requests in flight at once [default: 10, or the file's].
+    #[arg(short = 'p', long = "concurrency", value_name = "C")]
+    pub concurrency: Option<u32>,
+    /// Open-loop Poisson arrivals instead of a closed loop, e.g. "2/s" or "120/m".
+    #[arg(long, value_name = "RATE")]
+    pub rate: Option<String>,
+    /// Only these targets of a multi-target file (repeatable).
+    #[arg(short = 't', long = "target", value_name = "NAME")]
+    pub targets: Vec<String>,
+    /// Request header 'Name: value' (repeatable; added to the file's).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+    /// Request body, or @FILE to read it from a file.
+    #[arg(short = 'd', long = "data", value_name = "BODY")]
+    pub data: Option<String>,
+    /// Stream protocol (auto, openai, anthropic, gemini, ollama, ...).
+    #[arg(long, value_name = "P")]
+    pub protocol: Option<String>,
+    /// JSON result file.
+    #[arg(short = 'o', long = "output", value_name = "FILE", default_value = "test_results.json")]
+    pub output: PathBuf,
+    /// Store each request's streamed text in the result file.
+    #[arg(long)]
+    pub save_text: bool,
+    /// No progress bar and no per-request lines.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// One line per finished request instead of a progress bar.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Config file to validate.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct MockArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:18080", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Protocol served on paths that name none (e.g. `/`).
+    #[arg(long, default_value = "openai", value_name = "P")]
+    pub protocol: String,
+    /// Delay before the first token, e.g. 200ms.
+    #[arg(long, default_value = "200ms", value_name = "D")]
+    pub ttft: String,
+    /// Delay between tokens, e.g. 20ms.
+    #[arg(long, default_value = "20ms", value_name = "D")]
+    pub itl: String,
+    /// Tokens per response.
+    #[arg(long, default_value_t = 50, value_name = "N")]
+    pub tokens: u32,
+    /// Random ± fraction applied to each delay, e.g. 0.2.
+    #[arg(long, default_value_t = 0.0, value_name = "F")]
+    pub jitter: f64,
+    /// Do not report usage (clients must count events).
+    #[arg(long)]
+    pub no_usage: bool,
+    /// Injected fault with a probability, e.g. `stall:0.1` (repeatable).
+    #[arg(long = "fault", value_name = "F")]
+    pub faults: Vec<String>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}

@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod dataset;
+pub mod metrics;
 pub mod mock;
 pub mod output;
 pub mod probe;

@@ -1,1 +1,43 @@
-fn main() {}
+//! Entry point: parse the command line, start logging, call one `app` function, and map its
+//! result to an exit code (0 pass, 1 ran but failed, 2 usage/config error). Nothing else.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use streamprobe::app::{self, AppError, Verdict};
+use streamprobe::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(dispatch(&cli.command)),
+        Err(e) => Err(AppError::Runtime(format!("cannot start the async runtime: {e}"))),
+    };
+    match result {
+        Ok(Verdict::Pass) => ExitCode::SUCCESS,
+        Ok(Verdict::Fail) => ExitCode::from(1),
+        Err(err) => {
+            let code = err.exit_code();
+            eprintln!("error: {:#}", anyhow::Error::from(err));
+            ExitCode::from(code)
+        }
+    }
+}
+
+async fn dispatch(command: &Command) -> Result<Verdict, AppError> {
+    match command {
+        Command::Run(args) => app::run_once(args).await,
+        Command::Check(args) => app::check(args),
+        Command::Mock(args) => app::mock(args).await,
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STREAMPROBE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

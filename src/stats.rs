@@ -16,3 +16,23 @@ pub struct Summary {
     pub p95: f64,
     pub p99: f64,
 }
+
+// TEMP-STUB (replaced by the stats implementation on merge)
+#[derive(Debug, Clone)]
+pub struct BurstSummary {
+    pub total: u64,
+    pub success_count: u64,
+    pub failed_count: u64,
+    pub ttft: Option<Summary>,
+}
+impl BurstSummary {
+    pub fn from_burst(_b: &crate::probe::BurstResult) -> Self {
+        todo!()
+    }
+}
+pub fn slo_good(
+    _r: &crate::probe::RequestRecord,
+    _s: &crate::config::Slo,
+) -> Vec<(&'static str, bool)> {
+    todo!()
+}

@@ -16,10 +16,12 @@ use std::time::Duration;
 
 use crate::dataset::{Dataset, Template};
 
+mod overrides;
 mod raw;
 pub mod secret;
 mod validate;
 
+pub use overrides::{RunOverrides, check_report, load_for_run};
 pub use secret::Secret;
 pub use validate::{ConfigError, load, load_str};
 

@@ -94,3 +94,9 @@ impl Decoder {
         todo!()
     }
 }
+
+/// Temporary: replaced by the stream module's implementation.
+pub fn error_message(body: &[u8]) -> Option<String> {
+    let _ = body;
+    None
+}

@@ -1,0 +1,426 @@
+//! Prometheus metrics: an owned `Registry` with every `streamprobe_*` family registered in one
+//! constructor, plus the process collector. The only prometheus user.
+//!
+//! Labels come only from config names and closed enums (`Outcome`, `TokenSource`, SLO names);
+//! never a URL, prompt, request id or error text. Does not: start requests or serve HTTP.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
+};
+
+use crate::config::{Buckets, Target};
+use crate::probe::{BurstResult, Outcome, RequestRecord, TokenSource};
+use crate::stats::{BurstSummary, slo_good};
+
+/// The exposition content type (text format 0.0.4).
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+const SLO_NAMES: [&str; 3] = ["ttft", "tpot", "duration"];
+const BURST_RESULTS: [&str; 3] = ["success", "partial", "failed"];
+/// Why a scheduled burst did not run.
+pub const SKIP_REASONS: [&str; 2] = ["overlap", "shutdown"];
+const QUANTILES: [&str; 4] = ["0.5", "0.9", "0.95", "0.99"];
+
+/// Every family streamprobe exports.
+pub struct Metrics {
+    registry: Registry,
+    ttft: HistogramVec,
+    time_to_headers: HistogramVec,
+    itl: HistogramVec,
+    tpot: HistogramVec,
+    duration: HistogramVec,
+    requests: IntCounterVec,
+    output_tokens: IntCounterVec,
+    slo: IntCounterVec,
+    bursts: IntCounterVec,
+    bursts_skipped: IntCounterVec,
+    last_burst_timestamp: GaugeVec,
+    last_burst_success_ratio: GaugeVec,
+    last_burst_ttft: GaugeVec,
+    burst_duration: GaugeVec,
+    in_flight: IntGaugeVec,
+    target_info: IntGaugeVec,
+    schedule_period: GaugeVec,
+    result_write_failures: IntCounterVec,
+    reload_successful: IntGauge,
+    reload_timestamp: Gauge,
+    /// Label values of each target's `target_info` series, to delete it on reload.
+    info_labels: Mutex<HashMap<String, [String; 3]>>,
+}
+
+/// A family could not be registered (a programming error: names are constants).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot register metrics: {0}")]
+pub struct MetricsError(#[from] prometheus::Error);
+
+impl Metrics {
+    pub fn new(buckets: &Buckets) -> Result<Self, MetricsError> {
+        // No registry prefix: it would also rename the standard `process_*` families.
+        let registry = Registry::new();
+        let histogram = |name: &str, help: &str, b: &[f64], labels: &[&str]| {
+            let h = HistogramVec::new(HistogramOpts::new(prefixed(name), help).buckets(b.to_vec()), labels)?;
+            registry.register(Box::new(h.clone()))?;
+            Ok::<_, prometheus::Error>(h)
+        };
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(prefixed(name), help), labels)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok::<_, prometheus::Error>(c)
+        };
+        let gauge = |name: &str, help: &str, labels: &[&str]| {
+            let g = GaugeVec::new(Opts::new(prefixed(name), help), labels)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok::<_, prometheus::Error>(g)
+        };
+        let lat = &buckets.latency;
+        let tok = &buckets.token;
+        let metrics = Metrics {
+            ttft: histogram(
+                "time_to_first_token_seconds",
+                "Request start to the first complete token-bearing stream event (successful requests).",
+                lat,
+                &["target"],
+            )?,
+            time_to_headers: histogram(
+                "time_to_headers_seconds",
+                "Request start to response status line and headers (successful requests).",
+                lat,
+                &["target"],
+            )?,
+            itl: histogram(
+                "inter_token_latency_seconds",
+                "Gap between consecutive token-bearing events (successful requests).",
+                tok,
+                &["target"],
+            )?,
+            tpot: histogram(
+                "time_per_output_token_seconds",
+                "(last token - first token) / (output tokens - 1) per successful request.",
+                tok,
+                &["target"],
+            )?,
+            duration: histogram(
+                "request_duration_seconds",
+                "Request start to end of stream or failure.",
+                lat,
+                &["target", "outcome"],
+            )?,
+            requests: counter(
+                "requests_total",
+                "Finished requests by outcome.",
+                &["target", "outcome"],
+            )?,
+            output_tokens: counter(
+                "output_tokens_total",
+                "Output tokens of successful requests, by where the count came from.",
+                &["target", "source"],
+            )?,
+            slo: counter(
+                "slo_requests_total",
+                "Requests judged against each configured SLO.",
+                &["target", "slo", "result"],
+            )?,
+            bursts: counter(
+                "bursts_total",
+                "Finished bursts: success (all requests succeeded), partial, failed (none did).",
+                &["target", "result"],
+            )?,
+            bursts_skipped: counter(
+                "bursts_skipped_total",
+                "Scheduled bursts that did not run.",
+                &["target", "reason"],
+            )?,
+            last_burst_timestamp: gauge(
+                "last_burst_timestamp_seconds",
+                "Unix time at which the last burst finished.",
+                &["target"],
+            )?,
+            last_burst_success_ratio: gauge(
+                "last_burst_success_ratio",
+                "Successful / recorded requests of the last burst.",
+                &["target"],
+            )?,
+            last_burst_ttft: gauge(
+                "last_burst_ttft_seconds",
+                "Exact TTFT quantiles of the last burst's successful requests.",
+                &["target", "quantile"],
+            )?,
+            burst_duration: gauge(
+                "burst_duration_seconds",
+                "Wall time of the last burst.",
+                &["target"],
+            )?,
+            in_flight: {
+                let g = IntGaugeVec::new(
+                    Opts::new(prefixed("in_flight_requests"), "Requests currently in flight."),
+                    &["target"],
+                )?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
+            target_info: {
+                let g = IntGaugeVec::new(
+                    Opts::new(prefixed("target_info"), "Configured targets (always 1)."),
+                    &["target", "protocol", "model", "endpoint"],
+                )?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
+            schedule_period: gauge(
+                "schedule_period_seconds",
+                "Nominal time between a target's bursts (for staleness alerts).",
+                &["target"],
+            )?,
+            result_write_failures: counter(
+                "result_write_failures_total",
+                "Result files that could not be written.",
+                &["target"],
+            )?,
+            reload_successful: {
+                let g = IntGauge::new(
+                    prefixed("config_last_reload_successful"),
+                    "Whether the last configuration load succeeded.",
+                )?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
+            reload_timestamp: {
+                let g = Gauge::new(
+                    prefixed("config_last_reload_success_timestamp_seconds"),
+                    "Unix time of the last successful configuration load.",
+                )?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
+            info_labels: Mutex::new(HashMap::new()),
+            registry,
+        };
+        let build = IntGaugeVec::new(
+            Opts::new(prefixed("build_info"), "Version and git revision (always 1)."),
+            &["version", "revision"],
+        )?;
+        build
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), option_env!("STREAMPROBE_REVISION").unwrap_or("unknown")])
+            .set(1);
+        metrics.registry.register(Box::new(build))?;
+        // process_* metrics, unprefixed as every exporter exposes them.
+        metrics
+            .registry
+            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+        Ok(metrics)
+    }
+
+    /// Text exposition of every family.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(16 * 1024);
+        // Encoding into a Vec cannot fail for well-formed families.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        buf
+    }
+
+    /// Declares a target: its info series, its period, and zeroed request counters so that
+    /// rates and ratios exist before the first failure.
+    pub fn declare_target(&self, target: &Target, endpoint: &str, period: Option<Duration>) {
+        let labels = [
+            target.protocol.as_str().to_owned(),
+            target.model.clone().unwrap_or_default(),
+            endpoint.to_owned(),
+        ];
+        let mut info = self.info_labels.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = info.insert(target.name.clone(), labels.clone())
+            && old != labels
+        {
+            let _ = self
+                .target_info
+                .remove_label_values(&[&target.name, &old[0], &old[1], &old[2]]);
+        }
+        self.target_info
+            .with_label_values(&[&target.name, &labels[0], &labels[1], &labels[2]])
+            .set(1);
+        if let Some(p) = period {
+            self.schedule_period
+                .with_label_values(&[&target.name])
+                .set(p.as_secs_f64());
+        }
+        for outcome in [Outcome::Success] {
+            self.requests
+                .with_label_values(&[target.name.as_str(), outcome.as_str()]);
+        }
+        for result in BURST_RESULTS {
+            self.bursts.with_label_values(&[target.name.as_str(), result]);
+        }
+        for reason in SKIP_REASONS {
+            self.bursts_skipped
+                .with_label_values(&[target.name.as_str(), reason]);
+        }
+        self.result_write_failures
+            .with_label_values(&[target.name.as_str()]);
+        self.in_flight.with_label_values(&[target.name.as_str()]);
+        for slo in SLO_NAMES {
+            let configured = match slo {
+                "ttft" => target.slo.ttft.is_some(),
+                "tpot" => target.slo.tpot.is_some(),
+                _ => target.slo.duration.is_some(),
+            };
+            if configured {
+                for result in ["good", "bad"] {
+                    self.slo.with_label_values(&[target.name.as_str(), slo, result]);
+                }
+            }
+        }
+    }
+
+    /// Deletes every series of a target that left the configuration.
+    pub fn remove_target(&self, name: &str) {
+        for h in [&self.ttft, &self.time_to_headers, &self.itl, &self.tpot] {
+            let _ = h.remove_label_values(&[name]);
+        }
+        for outcome in Outcome::ALL {
+            let _ = self.duration.remove_label_values(&[name, outcome.as_str()]);
+            let _ = self.requests.remove_label_values(&[name, outcome.as_str()]);
+        }
+        for source in [TokenSource::Usage, TokenSource::Events] {
+            let _ = self
+                .output_tokens
+                .remove_label_values(&[name, source.as_str()]);
+        }
+        for slo in SLO_NAMES {
+            for result in ["good", "bad"] {
+                let _ = self.slo.remove_label_values(&[name, slo, result]);
+            }
+        }
+        for result in BURST_RESULTS {
+            let _ = self.bursts.remove_label_values(&[name, result]);
+        }
+        for reason in SKIP_REASONS {
+            let _ = self.bursts_skipped.remove_label_values(&[name, reason]);
+        }
+        for q in QUANTILES {
+            let _ = self.last_burst_ttft.remove_label_values(&[name, q]);
+        }
+        for g in [
+            &self.last_burst_timestamp,
+            &self.last_burst_success_ratio,
+            &self.burst_duration,
+            &self.schedule_period,
+        ] {
+            let _ = g.remove_label_values(&[name]);
+        }
+        let _ = self.in_flight.remove_label_values(&[name]);
+        let _ = self.result_write_failures.remove_label_values(&[name]);
+        let mut info = self.info_labels.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = info.remove(name) {
+            let _ = self
+                .target_info
+                .remove_label_values(&[name, &old[0], &old[1], &old[2]]);
+        }
+    }
+
+    pub fn request_started(&self, target: &str) {
+        self.in_flight.with_label_values(&[target]).inc();
+    }
+
+    /// Records one finished request, the moment it finishes (not at burst end).
+    pub fn request_finished(&self, target: &Target, record: &RequestRecord) {
+        let name = target.name.as_str();
+        self.in_flight.with_label_values(&[name]).dec();
+        let outcome = record.outcome.as_str();
+        self.requests.with_label_values(&[name, outcome]).inc();
+        self.duration
+            .with_label_values(&[name, outcome])
+            .observe(record.duration.as_secs_f64());
+        if !record.outcome.is_success() {
+            return;
+        }
+        if let Some(t) = record.ttft {
+            self.ttft.with_label_values(&[name]).observe(t.as_secs_f64());
+        }
+        if let Some(t) = record.time_to_headers {
+            self.time_to_headers
+                .with_label_values(&[name])
+                .observe(t.as_secs_f64());
+        }
+        let itl = self.itl.with_label_values(&[name]);
+        for gap in &record.itl {
+            itl.observe(gap.as_secs_f64());
+        }
+        if let Some(t) = record.tpot {
+            self.tpot.with_label_values(&[name]).observe(t.as_secs_f64());
+        }
+        self.output_tokens
+            .with_label_values(&[name, record.token_source.as_str()])
+            .inc_by(record.output_tokens);
+        for (slo, good) in slo_good(record, &target.slo) {
+            let result = if good { "good" } else { "bad" };
+            self.slo.with_label_values(&[name, slo, result]).inc();
+        }
+    }
+
+    /// Records a finished burst from its exact summary.
+    pub fn burst_finished(&self, burst: &BurstResult, summary: &BurstSummary) {
+        let name = burst.target.as_str();
+        let result = if summary.total > 0 && summary.failed_count == 0 {
+            "success"
+        } else if summary.success_count > 0 {
+            "partial"
+        } else {
+            "failed"
+        };
+        self.bursts.with_label_values(&[name, result]).inc();
+        self.last_burst_timestamp
+            .with_label_values(&[name])
+            .set(unix_seconds(SystemTime::now()));
+        let ratio = if summary.total > 0 {
+            summary.success_count as f64 / summary.total as f64
+        } else {
+            0.0
+        };
+        self.last_burst_success_ratio
+            .with_label_values(&[name])
+            .set(ratio);
+        self.burst_duration
+            .with_label_values(&[name])
+            .set(burst.total_time.as_secs_f64());
+        match &summary.ttft {
+            Some(t) => {
+                for (q, v) in QUANTILES.iter().zip([t.p50, t.p90, t.p95, t.p99]) {
+                    self.last_burst_ttft.with_label_values(&[name, q]).set(v);
+                }
+            }
+            // No successful request: an exact quantile does not exist; drop stale values.
+            None => {
+                for q in QUANTILES {
+                    let _ = self.last_burst_ttft.remove_label_values(&[name, q]);
+                }
+            }
+        }
+    }
+
+    pub fn burst_skipped(&self, target: &str, reason: &'static str) {
+        self.bursts_skipped.with_label_values(&[target, reason]).inc();
+    }
+
+    pub fn result_write_failed(&self, target: &str) {
+        self.result_write_failures.with_label_values(&[target]).inc();
+    }
+
+    pub fn config_loaded(&self, ok: bool) {
+        self.reload_successful.set(i64::from(ok));
+        if ok {
+            self.reload_timestamp.set(unix_seconds(SystemTime::now()));
+        }
+    }
+}
+
+fn unix_seconds(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn prefixed(name: &str) -> String {
+    format!("streamprobe_{name}")
+}

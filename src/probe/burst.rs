@@ -1,0 +1,315 @@
+//! One burst: a plan (how many requests, how many in flight, closed or open loop, warm-up)
+//! executed by one engine. Modes are data: `Pacing` decides only when the next request may be
+//! created; everything else is shared.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use rand::RngExt;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::config::Target;
+
+use super::request::{Measured, RequestSpec, measure};
+use super::{BurstEvent, BurstResult, ConnectionMode, RequestRecord};
+
+/// When a new request may start.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pacing {
+    /// Closed loop: a new request starts the moment one ends, so exactly `concurrency` are in
+    /// flight until the tail.
+    Closed,
+    /// Open loop: Poisson arrivals at this mean rate, capped by `concurrency`. A request held
+    /// back by the cap records the wait as `client_wait`.
+    Poisson { per_second: f64 },
+}
+
+/// What one burst does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BurstPlan {
+    pub total_requests: u64,
+    pub concurrency: u32,
+    pub pacing: Pacing,
+    /// Sent first, not recorded.
+    pub warmup_requests: u32,
+}
+
+impl BurstPlan {
+    pub fn for_target(target: &Target) -> Self {
+        BurstPlan {
+            total_requests: u64::from(target.total_requests.get()),
+            concurrency: target.concurrency.get(),
+            pacing: match target.rate {
+                Some(per_second) => Pacing::Poisson { per_second },
+                None => Pacing::Closed,
+            },
+            warmup_requests: target.warmup_requests,
+        }
+    }
+}
+
+/// The HTTP clients, shared by every burst: one pooled (connections reused across requests,
+/// with no cap on idle connections per host, so a pool as large as the concurrency forms), one
+/// that opens a fresh connection per request.
+#[derive(Clone)]
+pub struct Client {
+    pooled: reqwest::Client,
+    fresh: reqwest::Client,
+}
+
+/// The HTTP client could not be built (TLS backend initialisation).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client: {0}")]
+pub struct ClientError(String);
+
+impl Client {
+    pub fn new() -> Result<Self, ClientError> {
+        let base = || {
+            reqwest::Client::builder()
+                .user_agent(concat!("streamprobe/", env!("CARGO_PKG_VERSION")))
+                .tcp_nodelay(true)
+                .pool_idle_timeout(Duration::from_secs(90))
+        };
+        let pooled = base()
+            .pool_max_idle_per_host(usize::MAX)
+            .build()
+            .map_err(|e| ClientError(e.to_string()))?;
+        let fresh = base()
+            .pool_max_idle_per_host(0)
+            .build()
+            .map_err(|e| ClientError(e.to_string()))?;
+        Ok(Client { pooled, fresh })
+    }
+
+    fn for_target(&self, target: &Target) -> (&reqwest::Client, ConnectionMode) {
+        if target.fresh_connections {
+            (&self.fresh, ConnectionMode::Fresh)
+        } else {
+            (&self.pooled, ConnectionMode::Reused)
+        }
+    }
+}
+
+/// Everything about a burst that is not the plan.
+pub struct BurstOptions {
+    pub burst_id: String,
+    /// Keep each request's streamed text.
+    pub keep_text: bool,
+    /// Cap on requests in flight across all targets (`server.max_in_flight`).
+    pub limiter: Option<Arc<Semaphore>>,
+    /// Live consumers (progress, metrics). Sending never blocks the engine.
+    pub events: Option<mpsc::UnboundedSender<BurstEvent>>,
+    /// Becomes `true` to stop: nothing new starts, requests in flight are abandoned, and the
+    /// result is marked interrupted.
+    pub cancel: Option<watch::Receiver<bool>>,
+}
+
+/// A fresh random burst id (12 hex digits).
+pub fn new_burst_id() -> String {
+    format!("{:012x}", rand::rng().random::<u64>() & 0xffff_ffff_ffff)
+}
+
+/// Runs one burst to completion (or cancellation) and returns every recorded request.
+pub async fn run_burst(
+    client: &Client,
+    target: Arc<Target>,
+    plan: &BurstPlan,
+    opts: BurstOptions,
+) -> BurstResult {
+    let started_at = SystemTime::now();
+    let (http, connection_mode) = client.for_target(&target);
+    let mut cancel = opts.cancel.clone();
+    let mut engine = Engine {
+        http: http.clone(),
+        target: target.clone(),
+        plan,
+        opts: &opts,
+        local: Arc::new(Semaphore::new(plan.concurrency.max(1) as usize)),
+        protocol: None,
+    };
+
+    let mut interrupted = false;
+    if plan.warmup_requests > 0 {
+        let warm = engine
+            .phase(0, u64::from(plan.warmup_requests), false, &mut cancel)
+            .await;
+        interrupted = warm.interrupted;
+    }
+    let start = Instant::now();
+    let mut records = Vec::new();
+    if !interrupted {
+        let main = engine
+            .phase(
+                u64::from(plan.warmup_requests),
+                plan.total_requests,
+                true,
+                &mut cancel,
+            )
+            .await;
+        interrupted = main.interrupted;
+        records = main.records;
+    }
+    records.sort_by_key(|r| r.index);
+    BurstResult {
+        burst_id: opts.burst_id.clone(),
+        target: target.name.clone(),
+        started_at,
+        total_time: start.elapsed(),
+        records,
+        connection_mode,
+        protocol: engine.protocol.unwrap_or(target.protocol),
+        interrupted,
+    }
+}
+
+struct Engine<'a> {
+    http: reqwest::Client,
+    target: Arc<Target>,
+    plan: &'a BurstPlan,
+    opts: &'a BurstOptions,
+    local: Arc<Semaphore>,
+    protocol: Option<crate::config::Protocol>,
+}
+
+struct Phase {
+    records: Vec<RequestRecord>,
+    interrupted: bool,
+}
+
+impl Engine<'_> {
+    /// Runs `count` requests whose sequence numbers start at `first_sequence`.
+    async fn phase(
+        &mut self,
+        first_sequence: u64,
+        count: u64,
+        record: bool,
+        cancel: &mut Option<watch::Receiver<bool>>,
+    ) -> Phase {
+        let phase_start = Instant::now();
+        let mut tasks: JoinSet<Measured> = JoinSet::new();
+        let mut records = Vec::with_capacity(if record { count as usize } else { 0 });
+        let mut next_arrival = phase_start;
+        let mut interrupted = false;
+
+        for n in 0..count {
+            // Closed loop: the request is "created" when a slot frees, so the local permit wait is
+            // not client wait. Open loop: it is created at its arrival time, so it is.
+            let acquire = async {
+                let scheduled = match self.plan.pacing {
+                    Pacing::Closed => {
+                        let permit = self.local.clone().acquire_owned().await;
+                        (Instant::now(), permit)
+                    }
+                    Pacing::Poisson { per_second } => {
+                        next_arrival += exponential_gap(per_second);
+                        tokio::time::sleep_until(next_arrival).await;
+                        let permit = self.local.clone().acquire_owned().await;
+                        (next_arrival, permit)
+                    }
+                };
+                let global = match &self.opts.limiter {
+                    Some(l) => Some(l.clone().acquire_owned().await),
+                    None => None,
+                };
+                (scheduled, global)
+            };
+            let ((scheduled, local), global) = tokio::select! {
+                biased;
+                _ = cancelled(cancel) => { interrupted = true; break; }
+                got = acquire => got,
+            };
+            let (Ok(local), global) = (local, global.transpose().ok().flatten()) else {
+                break; // semaphores are never closed; defensive
+            };
+            let client_wait = scheduled.elapsed();
+
+            let index = if record { n + 1 } else { 0 };
+            if record && let Some(tx) = &self.opts.events {
+                let _ = tx.send(BurstEvent::RequestStarted { index });
+            }
+            let http = self.http.clone();
+            let target = self.target.clone();
+            let burst_id = self.opts.burst_id.clone();
+            let keep_text = self.opts.keep_text;
+            let events = if record {
+                self.opts.events.clone()
+            } else {
+                None
+            };
+            tasks.spawn(async move {
+                let spec = RequestSpec {
+                    target: &target,
+                    sequence: first_sequence + n,
+                    index,
+                    burst_id: &burst_id,
+                    keep_text,
+                    phase_start,
+                };
+                let mut measured = measure(&http, &spec).await;
+                measured.record.client_wait = client_wait;
+                drop((local, global));
+                if let Some(tx) = events {
+                    let _ = tx.send(BurstEvent::RequestDone(Arc::new(measured.record.clone())));
+                }
+                measured
+            });
+            while let Some(done) = tasks.try_join_next() {
+                self.collect(done, record, &mut records);
+            }
+        }
+
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = cancelled(cancel), if !interrupted => { interrupted = true; tasks.abort_all(); continue; }
+                n = tasks.join_next() => n,
+            };
+            match next {
+                Some(done) => self.collect(done, record, &mut records),
+                None => break,
+            }
+        }
+        Phase {
+            records,
+            interrupted,
+        }
+    }
+
+    fn collect(
+        &mut self,
+        done: Result<Measured, tokio::task::JoinError>,
+        record: bool,
+        records: &mut Vec<RequestRecord>,
+    ) {
+        // An aborted task (cancellation) simply measured nothing.
+        let Ok(measured) = done else { return };
+        if self.protocol.is_none() {
+            self.protocol = measured.protocol;
+        }
+        if record {
+            records.push(measured.record);
+        }
+    }
+}
+
+/// Resolves when the cancel flag becomes true; never, when there is no flag.
+async fn cancelled(cancel: &mut Option<watch::Receiver<bool>>) {
+    match cancel {
+        Some(rx) => {
+            if rx.wait_for(|c| *c).await.is_err() {
+                // Sender gone without cancelling: nobody can cancel any more.
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// An exponentially distributed gap with mean `1 / per_second` (Poisson arrivals).
+fn exponential_gap(per_second: f64) -> Duration {
+    let u: f64 = rand::rng().random::<f64>();
+    // 1 - u is in (0, 1], so the log is finite.
+    Duration::from_secs_f64(-(1.0 - u).ln() / per_second)
+}

@@ -1,0 +1,483 @@
+//! One request: build it from the target, send it, time every stage, decode the stream,
+//! enforce the timeouts and the size cap, and classify the outcome.
+//!
+//! Timestamps are taken when bytes arrive, before any decoding; every event decoded from a
+//! chunk is attributed to that chunk's arrival. Does not: print, log above debug, or retry.
+
+use std::time::Duration;
+
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use tokio::time::{Instant, sleep_until};
+
+use crate::config::{Body, Protocol, Target};
+use crate::stream::{self, Channel, DecodeError, Decoder, DecoderOptions, Event};
+
+use super::{Outcome, RequestRecord, TokenSource};
+
+/// How long a non-2xx body may take to read for its error message, and how much of it.
+const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(2);
+const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// What the burst engine tells one request about itself.
+pub(crate) struct RequestSpec<'a> {
+    pub target: &'a Target,
+    /// 0-based position among all requests of the burst, warm-up included (selects the CSV row).
+    pub sequence: u64,
+    /// 1-based position among recorded requests (`request_id`); 0 for warm-up requests.
+    pub index: u64,
+    pub burst_id: &'a str,
+    pub keep_text: bool,
+    /// When this request's phase (warm-up or recorded) began, for `start_offset`.
+    pub phase_start: Instant,
+}
+
+/// A request's record plus what only the engine needs.
+pub(crate) struct Measured {
+    pub record: RequestRecord,
+    /// The protocol the decoder used, once headers arrived.
+    pub protocol: Option<Protocol>,
+}
+
+/// Token bookkeeping fed by the decoder's events.
+struct Tokens {
+    first_any: Option<Instant>,
+    first_text: Option<Instant>,
+    last: Option<Instant>,
+    events: u64,
+    itl: Vec<Duration>,
+    usage: Option<u64>,
+    done: bool,
+    error: Option<String>,
+    text: Option<String>,
+}
+
+impl Tokens {
+    fn new(keep_text: bool) -> Self {
+        Tokens {
+            first_any: None,
+            first_text: None,
+            last: None,
+            events: 0,
+            itl: Vec::new(),
+            usage: None,
+            done: false,
+            error: None,
+            text: keep_text.then(String::new),
+        }
+    }
+
+    /// Applies one decoded event that arrived at `at`.
+    fn on_event(&mut self, at: Instant, event: Event<'_>) {
+        match event {
+            Event::Token { channel, text } => {
+                if let Some(last) = self.last {
+                    self.itl.push(at - last);
+                }
+                self.first_any.get_or_insert(at);
+                if channel == Channel::Text {
+                    self.first_text.get_or_insert(at);
+                    if let Some(buf) = &mut self.text {
+                        buf.push_str(&text);
+                    }
+                }
+                self.last = Some(at);
+                self.events += 1;
+            }
+            Event::Usage { output_tokens } => self.usage = Some(output_tokens),
+            Event::Done { .. } => self.done = true,
+            Event::Error { message } => {
+                if self.error.is_none() {
+                    self.error = Some(truncate(&message, 300));
+                }
+            }
+        }
+    }
+
+    fn output_tokens(&self) -> (u64, TokenSource) {
+        match self.usage {
+            Some(n) => (n, TokenSource::Usage),
+            None => (self.events, TokenSource::Events),
+        }
+    }
+}
+
+/// Why the body loop stopped early.
+enum Stop {
+    Fail(Outcome, String),
+}
+
+/// Sends one request and measures it. Never panics on what the server does.
+pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) -> Measured {
+    let target = spec.target;
+    let row = target.data.as_ref().map(|d| d.row(spec.sequence));
+    let url = target.url.render_to_string(row);
+    let built = build(client, spec, &url, row);
+
+    let t0 = Instant::now();
+    // `expect.contains` needs the text even when the result file does not keep it.
+    let mut tokens = Tokens::new(spec.keep_text || target.expect.contains.is_some());
+    let mut record = RequestRecord {
+        index: spec.index,
+        outcome: Outcome::Success,
+        status: None,
+        error: None,
+        start_offset: t0.saturating_duration_since(spec.phase_start),
+        client_wait: Duration::ZERO,
+        time_to_headers: None,
+        ttft: None,
+        first_visible_token: None,
+        duration: Duration::ZERO,
+        output_tokens: 0,
+        token_source: TokenSource::Events,
+        token_events: 0,
+        chunks: 0,
+        bytes: 0,
+        itl: Vec::new(),
+        tpot: None,
+        text: None,
+    };
+    let request = match built {
+        Ok(r) => r,
+        Err(message) => {
+            record.outcome = Outcome::Connect;
+            record.error = Some(message);
+            return Measured {
+                record,
+                protocol: None,
+            };
+        }
+    };
+
+    let total_deadline = t0 + target.timeout;
+    let first_token_deadline = t0 + target.first_token_timeout.min(target.timeout);
+    let mut protocol = None;
+
+    let outcome = async {
+        // Headers: bounded by the first-token deadline (headers come before any token).
+        let response = tokio::select! {
+            biased;
+            r = client.execute(request) => r.map_err(|e| classify_send_error(&e))?,
+            _ = sleep_until(first_token_deadline) => {
+                let outcome = if first_token_deadline >= total_deadline {
+                    Outcome::TimeoutTotal
+                } else {
+                    Outcome::TimeoutHeaders
+                };
+                return Err(Stop::Fail(outcome, "no response headers before the deadline".into()));
+            }
+        };
+        let headers_at = Instant::now();
+        record.time_to_headers = Some(headers_at - t0);
+        let status = response.status().as_u16();
+        record.status = Some(status);
+        if !response.status().is_success() {
+            let detail = error_body(response).await;
+            let reason = match detail {
+                Some(msg) => format!("HTTP {status}: {msg}"),
+                None => format!("HTTP {status}"),
+            };
+            return Err(Stop::Fail(Outcome::from_status(status), reason));
+        }
+
+        let content_type = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let mut decoder = Decoder::new(DecoderOptions {
+            protocol: target.protocol,
+            extract: target.extract.clone(),
+            max_event_bytes: target.max_response_bytes.min(usize::MAX as u64) as usize,
+            content_type,
+            url_path: response.url().path().to_owned(),
+        });
+        let result = read_body(
+            response,
+            &mut decoder,
+            &mut tokens,
+            &mut record,
+            Deadlines {
+                total: total_deadline,
+                first_token: first_token_deadline,
+                idle: target.idle_timeout,
+            },
+            target.max_response_bytes,
+        )
+        .await;
+        protocol = Some(decoder.protocol());
+        result?;
+        if let Some(message) = tokens.error.clone() {
+            return Err(Stop::Fail(Outcome::StreamError, message));
+        }
+        if decoder.has_terminator() && !tokens.done {
+            return Err(Stop::Fail(
+                Outcome::Truncated,
+                "stream ended before its terminal event".into(),
+            ));
+        }
+        if tokens.first_any.is_none() {
+            return Err(Stop::Fail(
+                Outcome::NoTokens,
+                "stream ended without any token".into(),
+            ));
+        }
+        Ok(())
+    }
+    .await;
+
+    let end = Instant::now();
+    record.duration = end - t0;
+    let (n_out, source) = tokens.output_tokens();
+    record.output_tokens = n_out;
+    record.token_source = source;
+    record.token_events = tokens.events;
+    record.text = tokens.text.take();
+
+    let outcome = outcome.and_then(|()| check_expectations(target, n_out, record.text.as_deref()));
+    match outcome {
+        Ok(()) => {
+            record.outcome = Outcome::Success;
+            record.ttft = tokens.first_any.map(|t| t - t0);
+            record.first_visible_token = tokens.first_text.map(|t| t - t0);
+            if let (Some(first), Some(last)) = (tokens.first_any, tokens.last)
+                && n_out >= 2
+            {
+                record.tpot = Some((last - first) / (n_out - 1).min(u32::MAX as u64) as u32);
+            }
+            record.itl = std::mem::take(&mut tokens.itl);
+        }
+        Err(Stop::Fail(outcome, message)) => {
+            record.outcome = outcome;
+            record.error = Some(message);
+        }
+    }
+    if !spec.keep_text {
+        record.text = None;
+    }
+    Measured { record, protocol }
+}
+
+struct Deadlines {
+    total: Instant,
+    first_token: Instant,
+    idle: Duration,
+}
+
+/// Reads the body chunk by chunk under the three timeouts and the size cap.
+async fn read_body(
+    mut response: reqwest::Response,
+    decoder: &mut Decoder,
+    tokens: &mut Tokens,
+    record: &mut RequestRecord,
+    deadlines: Deadlines,
+    max_bytes: u64,
+) -> Result<(), Stop> {
+    let mut last_chunk = Instant::now();
+    let sleep = tokio::time::sleep_until(deadlines.first_token);
+    tokio::pin!(sleep);
+    loop {
+        // The nearest deadline decides both when to wake and which timeout it was.
+        let (deadline, kind) = next_deadline(&deadlines, tokens.first_any.is_some(), last_chunk);
+        sleep.as_mut().reset(deadline);
+        let chunk = tokio::select! {
+            biased;
+            c = response.chunk() => c,
+            _ = &mut sleep => {
+                return Err(Stop::Fail(kind, timeout_message(kind)));
+            }
+        };
+        let at = Instant::now();
+        match chunk {
+            Ok(Some(bytes)) => {
+                last_chunk = at;
+                record.chunks += 1;
+                record.bytes += bytes.len() as u64;
+                if record.bytes > max_bytes {
+                    return Err(Stop::Fail(
+                        Outcome::TooLarge,
+                        format!("response exceeded max_response_bytes ({max_bytes} bytes)"),
+                    ));
+                }
+                decoder
+                    .feed(&bytes, &mut |ev| tokens.on_event(at, ev))
+                    .map_err(decode_failure)?;
+                if tokens.error.is_some() {
+                    // An in-band error ends the measurement; the rest of the body is noise.
+                    return Ok(());
+                }
+            }
+            Ok(None) => {
+                decoder
+                    .finish(&mut |ev| tokens.on_event(at, ev))
+                    .map_err(decode_failure)?;
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(Stop::Fail(
+                    Outcome::Truncated,
+                    format!("stream broke: {}", error_chain(&e)),
+                ));
+            }
+        }
+    }
+}
+
+fn next_deadline(d: &Deadlines, have_token: bool, last_chunk: Instant) -> (Instant, Outcome) {
+    let mut best = (d.total, Outcome::TimeoutTotal);
+    let idle = last_chunk + d.idle;
+    if idle < best.0 {
+        best = (idle, Outcome::TimeoutIdle);
+    }
+    if !have_token && d.first_token <= best.0 {
+        best = (d.first_token, Outcome::TimeoutFirstToken);
+    }
+    best
+}
+
+fn timeout_message(kind: Outcome) -> String {
+    match kind {
+        Outcome::TimeoutFirstToken => "no token before first_token_timeout".into(),
+        Outcome::TimeoutIdle => "stream silent for longer than idle_timeout".into(),
+        _ => "request exceeded timeout".into(),
+    }
+}
+
+fn decode_failure(e: DecodeError) -> Stop {
+    Stop::Fail(Outcome::StreamError, e.to_string())
+}
+
+fn check_expectations(target: &Target, n_out: u64, text: Option<&str>) -> Result<(), Stop> {
+    if let Some(min) = target.expect.min_output_tokens
+        && n_out < min
+    {
+        return Err(Stop::Fail(
+            Outcome::Assertion,
+            format!("expected at least {min} output tokens, got {n_out}"),
+        ));
+    }
+    if let Some(needle) = &target.expect.contains
+        && !text.unwrap_or("").contains(needle.as_str())
+    {
+        return Err(Stop::Fail(
+            Outcome::Assertion,
+            "streamed text does not contain the expected string".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Builds the HTTP request. Errors here are configuration-level (an unparsable rendered URL)
+/// and are reported without the URL, which may hold a secret.
+fn build(
+    client: &reqwest::Client,
+    spec: &RequestSpec<'_>,
+    url: &str,
+    row: Option<&[String]>,
+) -> Result<reqwest::Request, String> {
+    let target = spec.target;
+    let method = reqwest::Method::from_bytes(target.method.as_bytes())
+        .map_err(|_| format!("invalid method {}", target.method))?;
+    let url = reqwest::Url::parse(url).map_err(|e| format!("rendered URL is invalid: {e}"))?;
+    let mut headers = HeaderMap::with_capacity(target.headers.len() + 1);
+    for h in &target.headers {
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| format!("invalid header name {}", h.name))?;
+        let mut value = HeaderValue::from_str(&h.value.render_to_string(row))
+            .map_err(|_| format!("header {} renders to an invalid value", h.name))?;
+        value.set_sensitive(h.value.has_secret());
+        headers.append(name, value);
+    }
+    if let Some(name) = &target.request_id_header {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("invalid request_id_header {name}"))?;
+        let id = format!("{}-{}", spec.burst_id, spec.sequence + 1);
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            headers.insert(name, value);
+        }
+    }
+    let mut builder = client.request(method, url).headers(headers);
+    if let Some(body) = &target.body {
+        let text = match body {
+            Body::Json(t) | Body::Text(t) => t.render_to_string(row),
+        };
+        builder = builder.body(text);
+    }
+    builder.build().map_err(|e| error_chain(&e))
+}
+
+/// Maps a failure before headers to its outcome.
+fn classify_send_error(e: &reqwest::Error) -> Stop {
+    let chain = error_chain(e);
+    let lower = chain.to_ascii_lowercase();
+    // rustls and hyper-rustls errors surface through the source chain as text; there is no
+    // stable typed accessor in reqwest for "this was TLS".
+    let outcome = if lower.contains("certificate")
+        || lower.contains("tls")
+        || lower.contains("handshake")
+        || lower.contains("invalid dns name")
+    {
+        Outcome::Tls
+    } else if e.is_timeout() {
+        Outcome::TimeoutHeaders
+    } else {
+        Outcome::Connect
+    };
+    Stop::Fail(outcome, chain)
+}
+
+/// `e` and its sources, joined with ": ", without the URL (it may hold a secret).
+fn error_chain(e: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut s = e.without_url_ref().to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        source = inner.source();
+    }
+    truncate(&s, 300)
+}
+
+/// Reads up to `ERROR_BODY_LIMIT` of a non-2xx body and extracts its message.
+async fn error_body(mut response: reqwest::Response) -> Option<String> {
+    let mut buf = Vec::new();
+    let read = async {
+        while let Ok(Some(chunk)) = response.chunk().await {
+            buf.extend_from_slice(&chunk);
+            if buf.len() >= ERROR_BODY_LIMIT {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(ERROR_BODY_TIMEOUT, read).await;
+    stream::error_message(&buf)
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// reqwest's `without_url` consumes; this borrows and strips the URL from the message.
+trait WithoutUrlRef {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrlRef for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        let text = self.to_string();
+        match self.url() {
+            Some(url) => text.replace(&format!(" ({url})"), "").replace(url.as_str(), "<url>"),
+            None => text,
+        }
+    }
+}
