@@ -6,7 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::cli::{CheckArgs, MockArgs, RunArgs};
+mod serve;
+
+pub use serve::{ServeOptions, Shard, endpoint, serve};
+
+use crate::cli::{CheckArgs, DemoArgs, MockArgs, RunArgs};
 use crate::config::{self, ConfigError, Target};
 use crate::output::progress::{Progress, ProgressMode};
 use crate::output::report::{self, ReportContext};
@@ -218,4 +222,41 @@ pub async fn mock(args: &MockArgs) -> Result<Verdict, AppError> {
     let _ = tokio::signal::ctrl_c().await;
     server.shutdown().await;
     Ok(Verdict::Pass)
+}
+
+/// Where the demo's mock listens (config/demo.yaml points its targets here).
+const DEMO_MOCK_ADDR: &str = "127.0.0.1:18080";
+
+/// `streamprobe demo`: the mock (OpenAI protocol, realistic jitter, the occasional 429 and
+/// stall) and the daemon on the demo config, until Ctrl-C.
+pub async fn demo(args: &DemoArgs) -> Result<Verdict, AppError> {
+    let options = crate::mock::MockOptions::from_cli(
+        "openai",
+        "200ms",
+        "20ms",
+        60,
+        0.25,
+        true,
+        &["429:0.03".to_owned(), "stall:0.02".to_owned()],
+    )
+    .map_err(|e| AppError::Usage(e.to_string()))?;
+    let addr: std::net::SocketAddr = DEMO_MOCK_ADDR.parse().expect("constant address");
+    let mock = crate::mock::MockServer::start(addr, options)
+        .await
+        .map_err(|e| AppError::Runtime(format!("cannot start the demo mock on {addr}: {e}")))?;
+    let config = config::load(&args.config)?;
+    let listen = config.server.listen;
+    println!("streamprobe demo");
+    println!("  mock API:     http://{}/v1/chat/completions", mock.local_addr());
+    println!("  status page:  http://{listen}/");
+    println!("  metrics:      http://{listen}/metrics");
+    println!("  result files: {}", config.results.dir.display());
+    println!("  bursts every 15 s; Ctrl-C to stop");
+    let verdict = serve(ServeOptions {
+        config: args.config.clone(),
+        shard: None,
+    })
+    .await;
+    mock.shutdown().await;
+    verdict
 }

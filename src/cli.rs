@@ -25,8 +25,12 @@ pub enum Command {
     Run(RunArgs),
     /// Validate a config file, print its targets and their next fire times.
     Check(CheckArgs),
+    /// Run the prober daemon: scheduled bursts, Prometheus metrics, result files.
+    Serve(ServeArgs),
     /// Serve a simulated streaming API (for the demo, tests and benchmarks).
     Mock(MockArgs),
+    /// Start the mock and the daemon on config/demo.yaml and print the URLs.
+    Demo(DemoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +80,26 @@ pub struct RunArgs {
 pub struct CheckArgs {
     /// Config file to validate.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Config file.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: PathBuf,
+    /// Run only the targets whose name hashes to i modulo n (several instances split a config).
+    #[arg(long, value_name = "i/n")]
+    pub shard: Option<crate::app::Shard>,
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The demo config (its targets point at the mock on 127.0.0.1:18080).
+    #[arg(short = 'c', long = "config", default_value = "config/demo.yaml", value_name = "FILE")]
     pub config: PathBuf,
 }
 

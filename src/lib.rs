@@ -12,5 +12,8 @@ pub mod metrics;
 pub mod mock;
 pub mod output;
 pub mod probe;
+pub mod schedule;
+pub mod server;
 pub mod stats;
+pub mod status;
 pub mod stream;

@@ -5,11 +5,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use streamprobe::app::{self, AppError, Verdict};
-use streamprobe::cli::{Cli, Command};
+use streamprobe::cli::{Cli, Command, LogFormat};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(&cli.command);
     let result = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime.block_on(dispatch(&cli.command)),
         Err(e) => Err(AppError::Runtime(format!("cannot start the async runtime: {e}"))),
@@ -29,15 +29,34 @@ async fn dispatch(command: &Command) -> Result<Verdict, AppError> {
     match command {
         Command::Run(args) => app::run_once(args).await,
         Command::Check(args) => app::check(args),
+        Command::Serve(args) => {
+            app::serve(app::ServeOptions {
+                config: args.config.clone(),
+                shard: args.shard,
+            })
+            .await
+        }
         Command::Mock(args) => app::mock(args).await,
+        Command::Demo(args) => app::demo(args).await,
     }
 }
 
-fn init_logging() {
+/// Logs go to stderr (journald picks them up under systemd). The daemon logs at info (one
+/// line per burst); one-shot commands only warn, so their report stays readable.
+/// `STREAMPROBE_LOG` overrides the level with an env-filter directive.
+fn init_logging(command: &Command) {
+    let (default, format) = match command {
+        Command::Serve(args) => ("info", args.log_format),
+        Command::Demo(_) | Command::Mock(_) => ("info", LogFormat::Text),
+        _ => ("warn", LogFormat::Text),
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("STREAMPROBE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
 }

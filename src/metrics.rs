@@ -23,7 +23,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 const SLO_NAMES: [&str; 3] = ["ttft", "tpot", "duration"];
 const BURST_RESULTS: [&str; 3] = ["success", "partial", "failed"];
 /// Why a scheduled burst did not run.
-pub const SKIP_REASONS: [&str; 2] = ["overlap", "shutdown"];
+pub const SKIP_REASONS: [&str; 2] = ["overlap", "late"];
 const QUANTILES: [&str; 4] = ["0.5", "0.9", "0.95", "0.99"];
 
 /// Every family streamprobe exports.
@@ -399,6 +399,12 @@ impl Metrics {
                 }
             }
         }
+    }
+
+    /// After a burst: nothing of this target is in flight (cancelled requests never reported
+    /// their end, and bursts of one target never overlap).
+    pub fn reset_in_flight(&self, target: &str) {
+        self.in_flight.with_label_values(&[target]).set(0);
     }
 
     pub fn burst_skipped(&self, target: &str, reason: &'static str) {

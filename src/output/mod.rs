@@ -21,5 +21,7 @@ pub mod result {
     impl ResultDocument { pub fn new(_t: &crate::config::Target, _b: &crate::probe::BurstResult, _s: &crate::stats::BurstSummary, _i: bool) -> Self { todo!() } }
 }
 pub mod write {
+    pub fn result_path(_d: &std::path::Path, _t: &str, _s: std::time::SystemTime, _b: &str) -> std::path::PathBuf { todo!() }
+    pub fn prune(_d: &std::path::Path, _k: u32, _m: std::time::Duration, _n: std::time::SystemTime) -> std::io::Result<usize> { todo!() }
     pub fn write_atomic(_p: &std::path::Path, _b: &[u8]) -> std::io::Result<()> { todo!() }
 }

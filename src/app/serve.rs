@@ -1,0 +1,587 @@
+//! `streamprobe serve`: the daemon's composition. One scheduler task per target fires bursts;
+//! each burst's events feed the metrics live; each finished burst updates the last-burst gauges,
+//! the status board and its result file. Reload, shutdown and systemd notification live here.
+//!
+//! Invariants: a failed request never fails the burst; a failed burst or a failed write never
+//! stops the daemon; a bad reload keeps the old configuration running.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::{self, Config, Schedule, Target};
+use crate::metrics::Metrics;
+use crate::output::result::ResultDocument;
+use crate::output::write::{prune, result_path, write_atomic};
+use crate::probe::{self, BurstEvent, BurstOptions, BurstPlan, BurstResult, Client};
+use crate::schedule::{self, Hooks, Skip, Ticker};
+use crate::server::{self, AdminCommand, ServerState, TriggerError};
+use crate::stats::BurstSummary;
+use crate::status::{BurstBrief, StatusBoard, TargetStatus};
+
+use super::{AppError, Verdict};
+
+/// Which slice of a large config this instance runs (`--shard i/n`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    /// Whether this shard runs `name`: FNV-1a of the name, modulo the shard count.
+    pub fn owns(&self, name: &str) -> bool {
+        schedule::fnv1a(name.as_bytes()) % self.count == self.index
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("--shard must look like i/n with 0 <= i < n, got {s:?}");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u64 = i.trim().parse().map_err(|_| bad())?;
+        let count: u64 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+/// How `serve` was asked to run.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub config: PathBuf,
+    pub shard: Option<Shard>,
+}
+
+/// Counts bursts in flight so shutdown can wait for them.
+#[derive(Default)]
+struct BurstTracker {
+    running: AtomicUsize,
+    idle: Notify,
+}
+
+struct BurstGuard(Arc<BurstTracker>);
+
+impl BurstTracker {
+    fn enter(self: &Arc<Self>) -> BurstGuard {
+        self.running.fetch_add(1, Ordering::AcqRel);
+        BurstGuard(self.clone())
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.running.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for BurstGuard {
+    fn drop(&mut self) {
+        if self.0.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// What every burst of the daemon shares.
+struct BurstContext {
+    client: Client,
+    metrics: Arc<Metrics>,
+    board: Arc<StatusBoard>,
+    limiter: Arc<Semaphore>,
+    tracker: Arc<BurstTracker>,
+    /// Becomes true when shutdown's grace period is over: running bursts stop and are written
+    /// as interrupted.
+    cancel: watch::Receiver<bool>,
+}
+
+/// A scheduled target.
+struct Scheduled {
+    target: Arc<Target>,
+    stop: watch::Sender<bool>,
+    trigger: mpsc::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+/// The running daemon: the current config and its schedulers.
+struct Daemon {
+    options: ServeOptions,
+    config: Arc<Config>,
+    ctx: Arc<BurstContext>,
+    scheduled: HashMap<String, Scheduled>,
+}
+
+pub async fn serve(options: ServeOptions) -> Result<Verdict, AppError> {
+    let config = load(&options)?;
+    if let Some(web) = &config.server.web_config {
+        return Err(AppError::Usage(format!(
+            "{}: server.web_config: TLS and basic auth for the web endpoints are not supported \
+             by this version, got {}; remove the key and put a reverse proxy in front",
+            config.path.display(),
+            web.display()
+        )));
+    }
+    let metrics = Arc::new(
+        Metrics::new(&config.buckets).map_err(|e| AppError::Runtime(e.to_string()))?,
+    );
+    let board = Arc::new(StatusBoard::new());
+    let client = Client::new().map_err(|e| AppError::Runtime(e.to_string()))?;
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let ctx = Arc::new(BurstContext {
+        client,
+        metrics: metrics.clone(),
+        board: board.clone(),
+        limiter: Arc::new(Semaphore::new(config.server.max_in_flight.get() as usize)),
+        tracker: Arc::new(BurstTracker::default()),
+        cancel: cancel_rx,
+    });
+
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|e| {
+            AppError::Runtime(format!(
+                "cannot listen on {} (server.listen in {}): {e}",
+                config.server.listen,
+                config.path.display()
+            ))
+        })?;
+    let local = listener.local_addr().map_err(|e| AppError::Runtime(e.to_string()))?;
+    let ready = Arc::new(AtomicBool::new(false));
+    let (admin_tx, mut admin_rx) = mpsc::channel(16);
+    let state = ServerState {
+        metrics: metrics.clone(),
+        board: board.clone(),
+        results_dir: config.results.dir.clone(),
+        admin: config.server.enable_admin_api.then_some(admin_tx),
+        ready: ready.clone(),
+    };
+    let (server_stop_tx, mut server_stop_rx) = watch::channel(false);
+    let server_task = tokio::spawn(server::serve(listener, server::router(state), async move {
+        let _ = server_stop_rx.wait_for(|s| *s).await;
+    }));
+
+    let mut daemon = Daemon {
+        options,
+        config: config.clone(),
+        ctx,
+        scheduled: HashMap::new(),
+    };
+    daemon.apply(config, None);
+    metrics.config_loaded(true);
+    ready.store(true, Ordering::Release);
+    tracing::info!(listen = %local, targets = daemon.scheduled.len(), "streamprobe serving");
+    notify(&[sd_notify::NotifyState::Ready]);
+
+    let mut signals = Signals::new().map_err(|e| AppError::Runtime(e.to_string()))?;
+    let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
+    let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
+    loop {
+        tokio::select! {
+            _ = watchdog_tick.tick(), if watchdog.is_some() => notify(&[sd_notify::NotifyState::Watchdog]),
+            signal = signals.next() => match signal {
+                Signal::Reload => { let _ = daemon.reload(); }
+                Signal::Stop => break,
+            },
+            Some(cmd) = admin_rx.recv() => match cmd {
+                AdminCommand::Reload(reply) => { let _ = reply.send(daemon.reload()); }
+                AdminCommand::Trigger(name, reply) => { let _ = reply.send(daemon.trigger(&name)); }
+            },
+        }
+    }
+
+    // Shutdown: stop scheduling, give running bursts the grace period, then cancel them; the
+    // cancelled bursts still write what they measured, marked interrupted.
+    notify(&[sd_notify::NotifyState::Stopping]);
+    ready.store(false, Ordering::Release);
+    let grace = daemon.config.server.shutdown_grace;
+    tracing::info!(grace_seconds = grace.as_secs_f64(), "shutting down");
+    daemon.stop_all();
+    let tracker = daemon.ctx.tracker.clone();
+    if tokio::time::timeout(grace, tracker.wait_idle()).await.is_err() {
+        tracing::warn!("grace period over; cancelling running bursts");
+        let _ = cancel_tx.send(true);
+        // Writing the interrupted results is quick; bound it anyway.
+        let _ = tokio::time::timeout(Duration::from_secs(10), tracker.wait_idle()).await;
+    }
+    let _ = server_stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), server_task).await;
+    Ok(Verdict::Pass)
+}
+
+fn load(options: &ServeOptions) -> Result<Arc<Config>, AppError> {
+    let mut config = config::load(&options.config)?;
+    if let Some(shard) = options.shard {
+        config.targets.retain(|t| shard.owns(&t.name));
+    }
+    Ok(Arc::new(config))
+}
+
+fn notify(state: &[sd_notify::NotifyState]) {
+    // Silent when not under systemd (no NOTIFY_SOCKET); a failed notification is not fatal.
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::debug!(error = %e, "sd_notify failed");
+    }
+}
+
+impl Daemon {
+    /// Starts schedulers for `config`'s targets, replacing any running ones. Targets that keep
+    /// their name keep their metrics and their next fire time when the schedule is unchanged.
+    fn apply(&mut self, config: Arc<Config>, previous: Option<&Config>) {
+        let mut old = std::mem::take(&mut self.scheduled);
+        let keep: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
+        for (name, s) in &old {
+            if !keep.contains(&name.as_str()) {
+                let _ = s.stop.send(true);
+                self.ctx.metrics.remove_target(name);
+                tracing::info!(target_name = %name, "target removed");
+            }
+        }
+        self.ctx.board.retain(&keep);
+        for target in &config.targets {
+            let target = Arc::new(target.clone());
+            let resume = old.remove(&target.name).and_then(|s| {
+                let _ = s.stop.send(true);
+                let same_schedule = schedule_text(s.target.schedule.as_ref())
+                    == schedule_text(target.schedule.as_ref());
+                let next = self
+                    .ctx
+                    .board
+                    .target(&target.name)
+                    .and_then(|t| t.next_run);
+                same_schedule.then_some(next).flatten()
+            });
+            self.start(target, resume);
+        }
+        if let Some(prev) = previous
+            && prev.buckets != config.buckets
+        {
+            tracing::warn!("defaults.buckets changed: histogram buckets change only on restart");
+        }
+        self.config = config;
+    }
+
+    fn start(&mut self, target: Arc<Target>, resume: Option<DateTime<Utc>>) {
+        let endpoint = endpoint(&target);
+        let period = target.schedule.as_ref().map(Schedule::period);
+        self.ctx.metrics.declare_target(&target, &endpoint, period);
+        self.ctx.board.upsert(TargetStatus {
+            name: target.name.clone(),
+            protocol: target.protocol.as_str().to_owned(),
+            endpoint,
+            model: target.model.clone(),
+            schedule: schedule_text(target.schedule.as_ref()),
+            next_run: None,
+            running: false,
+            recent: Default::default(),
+        });
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (trigger_tx, trigger_rx) = mpsc::channel(1);
+        let ctx = self.ctx.clone();
+        let results = self.config.results.clone();
+        let t = target.clone();
+        let task = tokio::spawn(async move {
+            let hooks = BoardHooks {
+                name: t.name.clone(),
+                ctx: ctx.clone(),
+            };
+            let fire = |lag: Duration| spawn_burst(ctx.clone(), t.clone(), results.clone(), lag);
+            // No schedule: the target only runs when triggered.
+            let ticking = t.schedule.clone().map(|s| {
+                let mut ticker = Ticker::new(s);
+                let first = match resume {
+                    Some(at) => ticker.resume(at),
+                    None => ticker.first(Utc::now(), &t.name, t.run_on_start),
+                };
+                (ticker, first)
+            });
+            schedule::drive(ticking, t.overlap, &hooks, fire, trigger_rx, stop_rx).await;
+        });
+        self.scheduled.insert(
+            target.name.clone(),
+            Scheduled {
+                target,
+                stop: stop_tx,
+                trigger: trigger_tx,
+                task,
+            },
+        );
+    }
+
+    /// Re-reads the config file. On error the old config keeps running.
+    fn reload(&mut self) -> Result<(), String> {
+        notify(&[
+            sd_notify::NotifyState::Reloading,
+            sd_notify::NotifyState::monotonic_usec_now().unwrap_or(sd_notify::NotifyState::Ready),
+        ]);
+        let result = match load(&self.options) {
+            Ok(config) => {
+                let previous = self.config.clone();
+                self.apply(config, Some(&previous));
+                self.ctx.metrics.config_loaded(true);
+                tracing::info!(targets = self.scheduled.len(), "configuration reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                self.ctx.metrics.config_loaded(false);
+                tracing::error!(error = %e, "reload failed; keeping the running configuration");
+                Err(e.to_string())
+            }
+        };
+        notify(&[sd_notify::NotifyState::Ready]);
+        result
+    }
+
+    fn trigger(&self, name: &str) -> Result<(), TriggerError> {
+        match self.scheduled.get(name) {
+            // A full channel means a trigger is already pending: one is enough.
+            Some(s) => {
+                let _ = s.trigger.try_send(());
+                Ok(())
+            }
+            None => Err(TriggerError::UnknownTarget),
+        }
+    }
+
+    fn stop_all(&mut self) {
+        for s in self.scheduled.values() {
+            let _ = s.stop.send(true);
+        }
+        for (_, s) in self.scheduled.drain() {
+            s.task.abort();
+        }
+    }
+}
+
+struct BoardHooks {
+    name: String,
+    ctx: Arc<BurstContext>,
+}
+
+impl Hooks for BoardHooks {
+    fn skipped(&self, reason: Skip) {
+        tracing::warn!(target_name = %self.name, reason = reason.as_str(), "burst skipped");
+        self.ctx.metrics.burst_skipped(&self.name, reason.as_str());
+    }
+
+    fn next_run(&self, at: Option<DateTime<Utc>>) {
+        self.ctx.board.set_next_run(&self.name, at);
+    }
+}
+
+/// Starts one burst of `target` and returns its task. The task never fails: every problem is
+/// measured, logged or counted.
+fn spawn_burst(
+    ctx: Arc<BurstContext>,
+    target: Arc<Target>,
+    results: config::Results,
+    lag: Duration,
+) -> JoinHandle<()> {
+    let guard = ctx.tracker.enter();
+    tokio::spawn(async move {
+        let _guard = guard;
+        let name = target.name.clone();
+        ctx.board.set_running(&name, true);
+        let plan = BurstPlan::for_target(&target);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let metrics = ctx.metrics.clone();
+        let t = target.clone();
+        let consumer = tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                match event {
+                    BurstEvent::RequestStarted { .. } => metrics.request_started(&t.name),
+                    BurstEvent::RequestDone(record) => metrics.request_finished(&t, &record),
+                }
+            }
+        });
+        let options = BurstOptions {
+            burst_id: probe::new_burst_id(),
+            keep_text: results.include_text,
+            limiter: Some(ctx.limiter.clone()),
+            events: Some(tx),
+            cancel: Some(ctx.cancel.clone()),
+        };
+        let burst = probe::run_burst(&ctx.client, target.clone(), &plan, options).await;
+        let _ = consumer.await;
+        // Requests abandoned by cancellation never reported their end.
+        ctx.metrics.reset_in_flight(&name);
+        let summary = BurstSummary::from_burst(&burst);
+        ctx.metrics.burst_finished(&burst, &summary);
+        let file = write_result(&ctx, &target, &burst, &summary, &results).await;
+        log_burst(&burst, &summary, lag);
+        ctx.board.push_burst(&name, brief(&burst, &summary, file));
+        ctx.board.set_running(&name, false);
+    })
+}
+
+/// Writes the burst's result file and applies retention. Returns the file name when written.
+async fn write_result(
+    ctx: &BurstContext,
+    target: &Target,
+    burst: &BurstResult,
+    summary: &BurstSummary,
+    results: &config::Results,
+) -> Option<String> {
+    let document = ResultDocument::new(target, burst, summary, results.include_text);
+    let json = match serde_json::to_vec_pretty(&document) {
+        Ok(j) => j,
+        Err(e) => {
+            ctx.metrics.result_write_failed(&target.name);
+            tracing::error!(target_name = %target.name, error = %e, "cannot encode result document");
+            return None;
+        }
+    };
+    let path = result_path(&results.dir, &target.name, burst.started_at, &burst.burst_id);
+    let keep = results.keep_per_target;
+    let max_age = results.max_age;
+    let written = tokio::task::spawn_blocking(move || -> std::io::Result<PathBuf> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        write_atomic(&path, &json)?;
+        if let Some(parent) = path.parent() {
+            // Retention failing is logged but does not make the write a failure.
+            if let Err(e) = prune(parent, keep, max_age, std::time::SystemTime::now()) {
+                tracing::warn!(dir = %parent.display(), error = %e, "result retention failed");
+            }
+        }
+        Ok(path)
+    })
+    .await;
+    match written {
+        Ok(Ok(path)) => path.file_name().map(|f| f.to_string_lossy().into_owned()),
+        Ok(Err(e)) => {
+            ctx.metrics.result_write_failed(&target.name);
+            tracing::error!(target_name = %target.name, dir = %results.dir.display(), error = %e, "cannot write result file");
+            None
+        }
+        Err(e) => {
+            ctx.metrics.result_write_failed(&target.name);
+            tracing::error!(target_name = %target.name, error = %e, "result writer task failed");
+            None
+        }
+    }
+}
+
+fn log_burst(burst: &BurstResult, summary: &BurstSummary, lag: Duration) {
+    let p = |f: fn(&crate::stats::Summary) -> f64| summary.ttft.as_ref().map(f);
+    tracing::info!(
+        target_name = %burst.target,
+        burst_id = %burst.burst_id,
+        requests = summary.total,
+        success = summary.success_count,
+        failed = summary.failed_count,
+        ttft_p50 = p(|s| s.p50),
+        ttft_p95 = p(|s| s.p95),
+        duration_seconds = burst.total_time.as_secs_f64(),
+        schedule_lag_seconds = lag.as_secs_f64(),
+        interrupted = burst.interrupted,
+        "burst finished"
+    );
+}
+
+fn brief(burst: &BurstResult, summary: &BurstSummary, file: Option<String>) -> BurstBrief {
+    BurstBrief {
+        burst_id: burst.burst_id.clone(),
+        started_at: DateTime::<Utc>::from(burst.started_at),
+        duration_seconds: burst.total_time.as_secs_f64(),
+        total: summary.total,
+        success_count: summary.success_count,
+        failed_count: summary.failed_count,
+        success_ratio: if summary.total > 0 {
+            summary.success_count as f64 / summary.total as f64
+        } else {
+            0.0
+        },
+        ttft_p50: summary.ttft.as_ref().map(|s| s.p50),
+        ttft_p95: summary.ttft.as_ref().map(|s| s.p95),
+        interrupted: burst.interrupted,
+        file,
+    }
+}
+
+/// scheme://host[:port]/path of the target's URL with placeholders and secrets redacted and
+/// no query: safe as a label.
+pub fn endpoint(target: &Target) -> String {
+    let columns = target.data.as_ref().map_or(&[][..], |d| d.columns());
+    let shown = target.url.redacted(columns);
+    match url::Url::parse(&shown) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or("");
+            match u.port() {
+                Some(p) => format!("{}://{}:{}{}", u.scheme(), host, p, u.path()),
+                None => format!("{}://{}{}", u.scheme(), host, u.path()),
+            }
+        }
+        Err(_) => shown.split('?').next().unwrap_or("").to_owned(),
+    }
+}
+
+fn schedule_text(s: Option<&Schedule>) -> String {
+    match s {
+        None => "manual (trigger only)".into(),
+        Some(Schedule::Every { every, jitter }) if jitter.is_zero() => {
+            format!("every {}", human(*every))
+        }
+        Some(Schedule::Every { every, jitter }) => {
+            format!("every {} ± {}", human(*every), human(*jitter))
+        }
+        Some(Schedule::Cron { expr, timezone, .. }) => format!("cron {expr} ({timezone})"),
+    }
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if d.subsec_millis() != 0 || s == 0 {
+        format!("{}ms", d.as_millis())
+    } else if s % 3600 == 0 {
+        format!("{}h", s / 3600)
+    } else if s % 60 == 0 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+enum Signal {
+    Reload,
+    Stop,
+}
+
+/// SIGHUP → reload; SIGTERM/SIGINT → stop.
+struct Signals {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            hup: signal(SignalKind::hangup())?,
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn next(&mut self) -> Signal {
+        tokio::select! {
+            _ = self.hup.recv() => Signal::Reload,
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+        }
+    }
+}
