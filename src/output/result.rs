@@ -201,7 +201,7 @@ impl ConfigDto {
                 .or_insert(value);
         }
         ConfigDto {
-            url: redact_url(&target.url.redacted(columns)),
+            url: display_url(target),
             method: target.method.clone(),
             protocol: burst.protocol.as_str(),
             concurrency: target.concurrency.get(),
@@ -276,6 +276,13 @@ fn finite(x: f64) -> Option<f64> {
 /// `2026-11-27T10:15:00Z`.
 pub(crate) fn rfc3339(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The target's URL as result files and reports show it: secrets and secret-bearing query
+/// values read `<redacted>`, placeholders read `{{column}}`.
+pub fn display_url(target: &Target) -> String {
+    let columns = target.data.as_ref().map_or(&[][..], |d| d.columns());
+    redact_url(&target.url.redacted(columns))
 }
 
 /// Header (or query parameter) names whose values are credentials even when written literally
