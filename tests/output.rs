@@ -427,3 +427,14 @@ fn prune_keeps_the_newest_and_drops_the_old() {
     // A target that never wrote anything.
     assert_eq!(prune(&d.join("absent"), 1, day, now).unwrap(), 0);
 }
+
+#[test]
+fn document_snapshot() {
+    let burst = burst();
+    let summary = BurstSummary::from_burst(&burst);
+    let json = ResultDocument::new(&target(), &burst, &summary, true).to_json();
+    // Snapshots live beside the code that produces them.
+    insta::with_settings!({snapshot_path => "../src/output/snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("result_document", String::from_utf8(json).unwrap());
+    });
+}
