@@ -12,6 +12,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::probe::{BurstEvent, RequestRecord};
 use crate::stats::percentile;
 
+/// `openai [=====>     ] 12/100 00:00:07 p50 ttft 0.234s | 0 errors | 1.71 req/s`.
+const BAR_TEMPLATE: &str = "{prefix} [{bar:30}] {pos}/{len} {elapsed_precise} {msg}";
+
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProgressMode {
@@ -58,11 +61,9 @@ impl Progress {
         let bar = (mode == ProgressMode::Bar).then(|| {
             // The template is a constant; if indicatif ever rejected it, a plain bar is better
             // than no progress.
-            let style = ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {pos}/{len} {elapsed_precise} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+            let style = ProgressStyle::with_template(BAR_TEMPLATE)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
             let bar = ProgressBar::new(total)
                 .with_style(style)
                 .with_prefix(target.to_string());
@@ -242,6 +243,19 @@ mod tests {
             request_line(&bare, 3),
             "[002] FAILED timeout_idle | 30.001s"
         );
+    }
+
+    #[test]
+    fn bar_follows_done_requests() {
+        assert!(ProgressStyle::with_template(BAR_TEMPLATE).is_ok());
+        let mut p = Progress::new(ProgressMode::Bar, "t", 2);
+        p.observe(&BurstEvent::RequestStarted { index: 1 });
+        p.observe(&BurstEvent::RequestDone(std::sync::Arc::new(record())));
+        let bar = p.bar.clone().unwrap();
+        assert_eq!((bar.position(), bar.length()), (1, Some(2)));
+        assert!(bar.message().starts_with("p50 ttft 0.234s | 0 errors"));
+        p.finish();
+        assert!(bar.is_finished());
     }
 
     #[test]
