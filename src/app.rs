@@ -14,7 +14,7 @@ use crate::cli::{CheckArgs, DemoArgs, MockArgs, RunArgs};
 use crate::config::{self, ConfigError, Target};
 use crate::output::progress::{Progress, ProgressMode};
 use crate::output::report::{self, ReportContext};
-use crate::output::result::ResultDocument;
+use crate::output::result::{ResultDocument, display_url};
 use crate::output::write::write_atomic;
 use crate::probe::{self, BurstOptions, BurstPlan, Client};
 use crate::stats::BurstSummary;
@@ -93,18 +93,18 @@ pub async fn run_once(args: &RunArgs) -> Result<Verdict, AppError> {
         let burst = run_target(&client, target.clone(), mode, args.save_text).await;
         let summary = BurstSummary::from_burst(&burst);
         let document = ResultDocument::new(&target, &burst, &summary, args.save_text);
-        let json = serde_json::to_vec_pretty(&document)
-            .map_err(|e| AppError::Runtime(format!("cannot encode the result document: {e}")))?;
-        write_atomic(&output, &json).map_err(|e| {
+        write_atomic(&output, &document.to_json()).map_err(|e| {
             AppError::Runtime(format!("cannot write {}: {e}", output.display()))
         })?;
+        let url = display_url(&target);
         let context = ReportContext {
-            target: target.name.clone(),
-            url: target.url.redacted(dataset_columns(&target)),
-            protocol: burst.protocol.as_str().to_owned(),
+            target: &target.name,
+            url: &url,
+            protocol: burst.protocol,
             concurrency: target.concurrency.get(),
-            total_requests: u64::from(target.total_requests.get()),
-            output: output.display().to_string(),
+            total_requests: target.total_requests.get(),
+            output_path: Some(&output),
+            interrupted: burst.interrupted,
         };
         print!("{}", report::render(&summary, &context));
         if summary.failed_count > 0 || !slo_held(&target, &burst) {
@@ -148,10 +148,6 @@ fn slo_held(target: &Target, burst: &probe::BurstResult) -> bool {
             .iter()
             .all(|(_, good)| *good)
     })
-}
-
-fn dataset_columns(target: &Target) -> &[String] {
-    target.data.as_ref().map_or(&[], |d| d.columns())
 }
 
 fn select_targets(all: &[Target], names: &[String]) -> Result<Vec<Arc<Target>>, AppError> {

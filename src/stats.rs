@@ -1,5 +1,15 @@
 //! Exact summary statistics over one burst's samples: min, max, mean, median, stdev and
-//! percentiles by linear interpolation between closest ranks (numpy's default). Pure.
+//! percentiles by linear interpolation between closest ranks (numpy's default), and the
+//! per-burst aggregate (`BurstSummary`) that reports, result files and metrics read. Pure.
+//!
+//! Does not: print, format, or know about files; sample values are seconds (or the sample's own
+//! unit, e.g. tokens/s) as plain `f64`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::config::Slo;
+use crate::probe::{BurstResult, Outcome, RequestRecord};
 
 /// Statistics of one sample set, in seconds (or the sample's unit).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -17,22 +27,397 @@ pub struct Summary {
     pub p99: f64,
 }
 
-// TEMP-STUB (replaced by the stats implementation on merge)
-#[derive(Debug, Clone)]
+/// Summarizes `samples` (any order). `None` when there are none. NaN samples are ignored, so a
+/// bad value cannot poison the ordering.
+pub fn summarize(samples: &[f64]) -> Option<Summary> {
+    let mut sorted: Vec<f64> = samples.iter().copied().filter(|x| !x.is_nan()).collect();
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    let mean = sorted.iter().sum::<f64>() / n as f64;
+    let stdev = if n > 1 {
+        let ss: f64 = sorted.iter().map(|x| (x - mean) * (x - mean)).sum();
+        (ss / (n - 1) as f64).sqrt()
+    } else {
+        0.0
+    };
+    let median = percentile(&sorted, 0.5);
+    Some(Summary {
+        count: n,
+        min: sorted[0],
+        max: sorted[n - 1],
+        // Summation order can put the mean a rounding error outside [min, max] for equal samples.
+        mean: mean.clamp(sorted[0], sorted[n - 1]),
+        median,
+        stdev,
+        p50: median,
+        p90: percentile(&sorted, 0.90),
+        p95: percentile(&sorted, 0.95),
+        p99: percentile(&sorted, 0.99),
+    })
+}
+
+/// The `q`-quantile (0 ≤ q ≤ 1) of ascending `sorted`: rank `q·(n−1)`, linearly interpolated
+/// between the two closest ranks (numpy's default "linear" method). NaN for an empty slice;
+/// `q` outside [0, 1] is clamped.
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let n = sorted.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let rank = q.clamp(0.0, 1.0) * (n - 1) as f64;
+    let lo = rank.floor() as usize;
+    let hi = rank.ceil() as usize;
+    let frac = rank - lo as f64;
+    if lo == hi {
+        sorted[lo]
+    } else {
+        // a + (b − a)·t stays within [a, b] for t in [0, 1] when a ≤ b.
+        sorted[lo] + (sorted[hi] - sorted[lo]) * frac
+    }
+}
+
+/// One burst, aggregated. Latency summaries are in seconds and cover **successful** requests
+/// only; failures are counted in `failed_count` and `outcomes`, never as samples.
+#[derive(Debug, Clone, PartialEq)]
 pub struct BurstSummary {
+    /// Recorded requests (warm-up excluded).
     pub total: u64,
     pub success_count: u64,
     pub failed_count: u64,
+    /// First `t0` → last request's end.
+    pub total_time: Duration,
+    /// Finished requests (successful or not) per second of `total_time`, as the old script's
+    /// "吞吐量" (`total_requests / total_elapsed`).
+    pub throughput_rps: f64,
+    /// Successful requests per second of `total_time`.
+    pub goodput_rps: f64,
+    /// Requests per outcome label (`success` included); only outcomes that occurred.
+    pub outcomes: BTreeMap<&'static str, u64>,
     pub ttft: Option<Summary>,
+    pub time_to_headers: Option<Summary>,
+    /// Per-request duration (`t0` → end of stream).
+    pub duration: Option<Summary>,
+    /// Every ITL gap of every successful request, pooled.
+    pub itl: Option<Summary>,
+    pub tpot: Option<Summary>,
+    /// Decode rate `1 / TPOT`, tokens per second.
+    pub decode_rate: Option<Summary>,
+    /// `N_out / duration` per request, tokens per second.
+    pub tokens_per_second: Option<Summary>,
+    pub first_visible_token: Option<Summary>,
+    /// Sum of `N_out` over successful requests.
+    pub output_tokens: u64,
+    /// Successful requests per token-count source label (`usage`, `events`).
+    pub token_source: BTreeMap<&'static str, u64>,
 }
+
 impl BurstSummary {
-    pub fn from_burst(_b: &crate::probe::BurstResult) -> Self {
-        todo!()
+    pub fn from_burst(burst: &BurstResult) -> BurstSummary {
+        let mut outcomes = BTreeMap::new();
+        let mut token_source = BTreeMap::new();
+        let mut ttft = Vec::new();
+        let mut headers = Vec::new();
+        let mut duration = Vec::new();
+        let mut itl = Vec::new();
+        let mut tpot = Vec::new();
+        let mut decode_rate = Vec::new();
+        let mut tps = Vec::new();
+        let mut visible = Vec::new();
+        let mut output_tokens = 0u64;
+        let mut success_count = 0u64;
+
+        for r in &burst.records {
+            *outcomes.entry(r.outcome.as_str()).or_insert(0) += 1;
+            if !r.outcome.is_success() {
+                continue;
+            }
+            success_count += 1;
+            *token_source.entry(r.token_source.as_str()).or_insert(0) += 1;
+            output_tokens += r.output_tokens;
+            ttft.extend(r.ttft.map(secs));
+            headers.extend(r.time_to_headers.map(secs));
+            visible.extend(r.first_visible_token.map(secs));
+            duration.push(secs(r.duration));
+            itl.extend(r.itl.iter().copied().map(secs));
+            if let Some(t) = r.tpot {
+                tpot.push(secs(t));
+                if !t.is_zero() {
+                    decode_rate.push(1.0 / secs(t));
+                }
+            }
+            tps.push(r.tokens_per_second());
+        }
+
+        let total = burst.records.len() as u64;
+        let elapsed = burst.total_time.as_secs_f64();
+        let per_sec = |n: u64| {
+            if elapsed > 0.0 {
+                n as f64 / elapsed
+            } else {
+                0.0
+            }
+        };
+        BurstSummary {
+            total,
+            success_count,
+            failed_count: total - success_count,
+            total_time: burst.total_time,
+            throughput_rps: per_sec(total),
+            goodput_rps: per_sec(success_count),
+            outcomes,
+            ttft: summarize(&ttft),
+            time_to_headers: summarize(&headers),
+            duration: summarize(&duration),
+            itl: summarize(&itl),
+            tpot: summarize(&tpot),
+            decode_rate: summarize(&decode_rate),
+            tokens_per_second: summarize(&tps),
+            first_visible_token: summarize(&visible),
+            output_tokens,
+            token_source,
+        }
+    }
+
+    /// Count for one outcome (0 when it did not occur).
+    pub fn outcome_count(&self, outcome: Outcome) -> u64 {
+        self.outcomes.get(outcome.as_str()).copied().unwrap_or(0)
     }
 }
-pub fn slo_good(
-    _r: &crate::probe::RequestRecord,
-    _s: &crate::config::Slo,
-) -> Vec<(&'static str, bool)> {
-    todo!()
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// Good/bad per configured SLO (`ttft`, `tpot`, `duration`) for one request; SLOs that are not
+/// configured are absent. A failed request is bad for every configured SLO (it spent error
+/// budget). A successful request without a measurement for an SLO (TPOT needs ≥ 2 tokens) is
+/// left out of that SLO rather than guessed. The limit itself counts as good (`≤`).
+pub fn slo_good(record: &RequestRecord, slo: &Slo) -> Vec<(&'static str, bool)> {
+    let ok = record.outcome.is_success();
+    let judge = |limit: Option<Duration>, value: Option<Duration>| match (limit, ok, value) {
+        (None, _, _) => None,
+        (Some(_), false, _) => Some(false),
+        (Some(l), true, Some(v)) => Some(v <= l),
+        (Some(_), true, None) => None,
+    };
+    [
+        ("ttft", judge(slo.ttft, record.ttft)),
+        ("tpot", judge(slo.tpot, record.tpot)),
+        ("duration", judge(slo.duration, Some(record.duration))),
+    ]
+    .into_iter()
+    .filter_map(|(name, good)| good.map(|g| (name, g)))
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Protocol;
+    use crate::probe::{ConnectionMode, TokenSource};
+    use proptest::prelude::*;
+    use std::time::SystemTime;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    #[test]
+    fn zero_samples_have_no_summary() {
+        assert_eq!(summarize(&[]), None);
+        assert_eq!(summarize(&[f64::NAN]), None);
+        assert!(percentile(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn one_sample_is_every_statistic() {
+        let s = summarize(&[0.25]).unwrap();
+        assert_eq!(s.count, 1);
+        for v in [s.min, s.max, s.mean, s.median, s.p50, s.p90, s.p95, s.p99] {
+            assert_eq!(v, 0.25);
+        }
+        assert_eq!(s.stdev, 0.0);
+    }
+
+    #[test]
+    fn two_samples_interpolate() {
+        // numpy.percentile([1, 3], [50, 90, 95, 99]) = [2.0, 2.8, 2.9, 2.98]
+        let s = summarize(&[3.0, 1.0]).unwrap();
+        assert_eq!((s.min, s.max, s.mean, s.median), (1.0, 3.0, 2.0, 2.0));
+        assert!(close(s.p90, 2.8), "{}", s.p90);
+        assert!(close(s.p95, 2.9), "{}", s.p95);
+        assert!(close(s.p99, 2.98), "{}", s.p99);
+        // sqrt(((1-2)^2 + (3-2)^2) / 1)
+        assert!(close(s.stdev, std::f64::consts::SQRT_2));
+    }
+
+    #[test]
+    fn ten_samples_match_numpy() {
+        // numpy.percentile(range(1, 11), [50, 90, 95, 99]) = [5.5, 9.1, 9.55, 9.91]
+        let xs: Vec<f64> = (1..=10).rev().map(f64::from).collect();
+        let s = summarize(&xs).unwrap();
+        assert!(close(s.median, 5.5));
+        assert!(close(s.p90, 9.1));
+        assert!(close(s.p95, 9.55));
+        assert!(close(s.p99, 9.91));
+        assert!(close(s.mean, 5.5));
+        // statistics.stdev(range(1, 11)) = 3.0276503540974917
+        assert!(close(s.stdev, 3.0276503540974917));
+    }
+
+    #[test]
+    fn percentile_at_the_ends_and_between() {
+        let sorted = [1.0, 2.0, 4.0, 8.0];
+        assert_eq!(percentile(&sorted, 0.0), 1.0);
+        assert_eq!(percentile(&sorted, 1.0), 8.0);
+        // rank 0.5 * 3 = 1.5 → halfway between 2 and 4
+        assert_eq!(percentile(&sorted, 0.5), 3.0);
+        // rank 0.9 * 3 = 2.7 → 4 + 0.7 * 4
+        assert!(close(percentile(&sorted, 0.9), 6.8));
+        assert_eq!(percentile(&sorted, 1.5), 8.0);
+    }
+
+    proptest! {
+        #[test]
+        fn summary_is_ordered(xs in proptest::collection::vec(-1e6f64..1e6, 1..200)) {
+            let s = summarize(&xs).unwrap();
+            prop_assert_eq!(s.count, xs.len());
+            prop_assert!(s.min <= s.p50);
+            prop_assert!(s.p50 <= s.p90);
+            prop_assert!(s.p90 <= s.p95);
+            prop_assert!(s.p95 <= s.p99);
+            prop_assert!(s.p99 <= s.max);
+            prop_assert!(s.min <= s.mean && s.mean <= s.max);
+            prop_assert!(s.stdev >= 0.0);
+            prop_assert_eq!(s.median, s.p50);
+        }
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn record(index: u64, outcome: Outcome) -> RequestRecord {
+        let ok = outcome.is_success();
+        RequestRecord {
+            index,
+            outcome,
+            status: Some(if ok { 200 } else { 500 }),
+            error: (!ok).then(|| "boom".to_string()),
+            start_offset: Duration::ZERO,
+            client_wait: Duration::ZERO,
+            time_to_headers: Some(ms(100)),
+            ttft: ok.then(|| ms(200)),
+            first_visible_token: ok.then(|| ms(300)),
+            duration: ms(1000),
+            output_tokens: if ok { 11 } else { 0 },
+            token_source: TokenSource::Usage,
+            token_events: 11,
+            chunks: 12,
+            bytes: 1000,
+            itl: if ok { vec![ms(50), ms(150)] } else { vec![] },
+            tpot: ok.then(|| ms(80)),
+            text: None,
+        }
+    }
+
+    fn burst(records: Vec<RequestRecord>) -> BurstResult {
+        BurstResult {
+            burst_id: "b1".into(),
+            target: "t".into(),
+            started_at: SystemTime::UNIX_EPOCH,
+            total_time: Duration::from_secs(4),
+            records,
+            connection_mode: ConnectionMode::Reused,
+            protocol: Protocol::OpenAi,
+            interrupted: false,
+        }
+    }
+
+    #[test]
+    fn burst_summary_counts_failures_beside_success_samples() {
+        let mut fast = record(1, Outcome::Success);
+        fast.ttft = Some(ms(100));
+        fast.token_source = TokenSource::Events;
+        fast.output_tokens = 9;
+        let records = vec![
+            fast,
+            record(2, Outcome::Success),
+            record(3, Outcome::TimeoutIdle),
+            record(4, Outcome::Http5xx),
+            record(5, Outcome::TimeoutIdle),
+        ];
+        let s = BurstSummary::from_burst(&burst(records));
+        assert_eq!((s.total, s.success_count, s.failed_count), (5, 2, 3));
+        // Old script: all finished requests over the whole test time.
+        assert!(close(s.throughput_rps, 5.0 / 4.0));
+        assert!(close(s.goodput_rps, 2.0 / 4.0));
+        let outcomes: Vec<_> = s.outcomes.iter().map(|(k, v)| (*k, *v)).collect();
+        assert_eq!(
+            outcomes,
+            [("http_5xx", 1), ("success", 2), ("timeout_idle", 2)]
+        );
+        assert_eq!(s.outcome_count(Outcome::TimeoutIdle), 2);
+        assert_eq!(s.outcome_count(Outcome::Tls), 0);
+
+        let ttft = s.ttft.unwrap();
+        assert_eq!(ttft.count, 2);
+        assert!(close(ttft.min, 0.1) && close(ttft.max, 0.2));
+        assert_eq!(s.time_to_headers.unwrap().count, 2);
+        assert_eq!(s.duration.unwrap().count, 2);
+        assert_eq!(s.itl.unwrap().count, 4);
+        assert!(close(s.itl.unwrap().mean, 0.1));
+        assert!(close(s.tpot.unwrap().mean, 0.08));
+        assert!(close(s.decode_rate.unwrap().mean, 12.5));
+        assert!(close(s.tokens_per_second.unwrap().max, 11.0));
+        assert_eq!(s.first_visible_token.unwrap().count, 2);
+        assert_eq!(s.output_tokens, 20);
+        let sources: Vec<_> = s.token_source.iter().map(|(k, v)| (*k, *v)).collect();
+        assert_eq!(sources, [("events", 1), ("usage", 1)]);
+    }
+
+    #[test]
+    fn burst_without_successes_has_no_samples() {
+        let s = BurstSummary::from_burst(&burst(vec![record(1, Outcome::Connect)]));
+        assert_eq!((s.total, s.success_count, s.failed_count), (1, 0, 1));
+        assert_eq!(s.ttft, None);
+        assert_eq!(s.itl, None);
+        assert_eq!(s.output_tokens, 0);
+        assert!(s.token_source.is_empty());
+
+        let empty = BurstSummary::from_burst(&BurstResult {
+            total_time: Duration::ZERO,
+            ..burst(vec![])
+        });
+        assert_eq!(empty.total, 0);
+        assert_eq!(empty.throughput_rps, 0.0);
+    }
+
+    #[test]
+    fn slo_judges_success_by_limit_and_failure_as_bad() {
+        let slo = Slo {
+            ttft: Some(ms(200)),
+            tpot: Some(ms(50)),
+            duration: None,
+        };
+        let ok = record(1, Outcome::Success);
+        assert_eq!(slo_good(&ok, &slo), [("ttft", true), ("tpot", false)]);
+
+        let mut one_token = record(2, Outcome::Success);
+        one_token.tpot = None;
+        assert_eq!(slo_good(&one_token, &slo), [("ttft", true)]);
+
+        let failed = record(3, Outcome::TimeoutTotal);
+        assert_eq!(slo_good(&failed, &slo), [("ttft", false), ("tpot", false)]);
+
+        assert!(slo_good(&ok, &Slo::default()).is_empty());
+        let slow = Slo {
+            duration: Some(ms(999)),
+            ..Slo::default()
+        };
+        assert_eq!(slo_good(&ok, &slow), [("duration", false)]);
+    }
 }

@@ -435,14 +435,7 @@ async fn write_result(
     results: &config::Results,
 ) -> Option<String> {
     let document = ResultDocument::new(target, burst, summary, results.include_text);
-    let json = match serde_json::to_vec_pretty(&document) {
-        Ok(j) => j,
-        Err(e) => {
-            ctx.metrics.result_write_failed(&target.name);
-            tracing::error!(target_name = %target.name, error = %e, "cannot encode result document");
-            return None;
-        }
-    };
+    let json = document.to_json();
     let path = result_path(&results.dir, &target.name, burst.started_at, &burst.burst_id);
     let keep = results.keep_per_target;
     let max_age = results.max_age;

@@ -1,0 +1,340 @@
+//! The final text report of one burst: a pure function of a `BurstSummary` and a little context,
+//! in fixed-width English. Keeps the old script's sections (overall, TTFT, total time,
+//! generation rate) and adds time to headers, ITL, TPOT, output tokens and failures by outcome,
+//! each with its sample count and the percentile method.
+//!
+//! Does not: print (the caller decides where the text goes), or compute statistics.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use crate::config::Protocol;
+use crate::probe::Outcome;
+use crate::stats::{BurstSummary, Summary};
+
+/// What the report says about the burst besides its numbers.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportContext<'a> {
+    pub target: &'a str,
+    /// Redacted, as in the result file.
+    pub url: &'a str,
+    pub concurrency: u32,
+    pub total_requests: u32,
+    /// The protocol the decoder used.
+    pub protocol: Protocol,
+    /// The result file, when one was written.
+    pub output_path: Option<&'a Path>,
+    /// The burst was cancelled by shutdown before every request finished.
+    pub interrupted: bool,
+}
+
+const RULE: &str = "======================================================================";
+/// Width of the label column.
+const LABEL: usize = 22;
+
+/// How a statistics block prints its values.
+#[derive(Clone, Copy)]
+enum Unit {
+    /// Seconds with millisecond resolution, as the old script.
+    Seconds,
+    /// Milliseconds with 0.1 ms resolution, for per-token gaps.
+    Millis,
+    /// Tokens per second.
+    Rate,
+}
+
+impl Unit {
+    fn format(self, v: f64) -> String {
+        match self {
+            Unit::Seconds => format!("{v:.3} s"),
+            Unit::Millis => format!("{:.1} ms", v * 1000.0),
+            Unit::Rate => format!("{v:.2} tok/s"),
+        }
+    }
+}
+
+/// Renders the report. Ends with a newline.
+pub fn render(summary: &BurstSummary, ctx: &ReportContext<'_>) -> String {
+    let mut out = String::new();
+    let o = &mut out;
+    // Writing into a String cannot fail; `let _` keeps the fmt::Result out of the way.
+    let _ = writeln!(o, "{RULE}");
+    let _ = writeln!(o, "streamprobe report: {}", ctx.target);
+    let _ = writeln!(o, "{RULE}");
+    field(o, "URL", ctx.url);
+    field(o, "Protocol", ctx.protocol.as_str());
+    field(o, "Concurrency", &ctx.concurrency.to_string());
+    field(o, "Requests", &ctx.total_requests.to_string());
+    if ctx.interrupted {
+        field(
+            o,
+            "Interrupted",
+            "yes, by shutdown; only finished requests are counted",
+        );
+    }
+
+    section(o, "Overall");
+    let total = summary.total;
+    field(o, "Total requests", &total.to_string());
+    field(
+        o,
+        "Succeeded",
+        &format!(
+            "{} ({})",
+            summary.success_count,
+            percent(summary.success_count, total)
+        ),
+    );
+    field(
+        o,
+        "Failed",
+        &format!(
+            "{} ({})",
+            summary.failed_count,
+            percent(summary.failed_count, total)
+        ),
+    );
+    field(
+        o,
+        "Total time",
+        &format!("{:.2} s", summary.total_time.as_secs_f64()),
+    );
+    field(
+        o,
+        "Throughput",
+        &format!(
+            "{:.2} req/s ({:.2} req/s successful)",
+            summary.throughput_rps, summary.goodput_rps
+        ),
+    );
+
+    let n_ok = summary.success_count;
+    stats(
+        o,
+        "Time to headers",
+        summary.time_to_headers,
+        Unit::Seconds,
+        n_ok,
+    );
+    stats(
+        o,
+        "Time to first token (TTFT)",
+        summary.ttft,
+        Unit::Seconds,
+        n_ok,
+    );
+    stats(
+        o,
+        "Total time per request",
+        summary.duration,
+        Unit::Seconds,
+        n_ok,
+    );
+    stats(
+        o,
+        "Inter-token latency (ITL, all gaps)",
+        summary.itl,
+        Unit::Millis,
+        n_ok,
+    );
+    stats(
+        o,
+        "Time per output token (TPOT)",
+        summary.tpot,
+        Unit::Millis,
+        n_ok,
+    );
+    stats(
+        o,
+        "Generation rate (output tokens / total time)",
+        summary.tokens_per_second,
+        Unit::Rate,
+        n_ok,
+    );
+    stats(
+        o,
+        "Decode rate (1 / TPOT)",
+        summary.decode_rate,
+        Unit::Rate,
+        n_ok,
+    );
+
+    section(o, "Output tokens (successful requests)");
+    field(o, "Total", &summary.output_tokens.to_string());
+    if n_ok > 0 {
+        field(
+            o,
+            "Per request",
+            &format!("{:.1} mean", summary.output_tokens as f64 / n_ok as f64),
+        );
+    }
+    let sources: Vec<String> = summary
+        .token_source
+        .iter()
+        .map(|(source, n)| format!("{source} ({n} request{})", if *n == 1 { "" } else { "s" }))
+        .collect();
+    if !sources.is_empty() {
+        field(o, "Counted from", &sources.join(", "));
+    }
+
+    if summary.failed_count > 0 {
+        section(o, "Failures by outcome");
+        // Closed-set order (connect, tls, http_4xx, ...), not alphabetical: it follows the
+        // request's life.
+        for outcome in Outcome::ALL.into_iter().filter(|o| !o.is_success()) {
+            let n = summary.outcome_count(outcome);
+            if n > 0 {
+                field(o, outcome.as_str(), &format!("{n} ({})", percent(n, total)));
+            }
+        }
+    }
+
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "Percentiles are exact over this burst's samples, linear interpolation between closest"
+    );
+    let _ = writeln!(
+        o,
+        "ranks (numpy's default); n = samples. Failed requests give no latency samples."
+    );
+    if let Some(path) = ctx.output_path {
+        let _ = writeln!(o, "Results written to {}", path.display());
+    }
+    let _ = writeln!(o, "{RULE}");
+    out
+}
+
+fn section(o: &mut String, title: &str) {
+    let _ = writeln!(o);
+    let _ = writeln!(o, "{title}");
+}
+
+fn field(o: &mut String, label: &str, value: &str) {
+    let _ = writeln!(o, "  {:<LABEL$}{value}", format!("{label}:"));
+}
+
+/// One statistics block: the summary statistics on the left, the percentiles and their sample
+/// count on the right, aligned for a fixed-width terminal.
+fn stats(o: &mut String, title: &str, s: Option<Summary>, unit: Unit, n_ok: u64) {
+    section(o, title);
+    let Some(s) = s else {
+        let _ = writeln!(
+            o,
+            "  no samples ({n_ok} successful request{})",
+            if n_ok == 1 { "" } else { "s" }
+        );
+        return;
+    };
+    let left = [
+        ("min", s.min),
+        ("mean", s.mean),
+        ("median", s.median),
+        ("stdev", s.stdev),
+        ("max", s.max),
+    ];
+    let right = [
+        ("p50", unit.format(s.p50)),
+        ("p90", unit.format(s.p90)),
+        ("p95", unit.format(s.p95)),
+        ("p99", unit.format(s.p99)),
+        ("n", s.count.to_string()),
+    ];
+    for ((l_name, l_value), (r_name, r_value)) in left.into_iter().zip(right) {
+        let _ = writeln!(
+            o,
+            "  {:<8}{:>14}      {:<5}{:>14}",
+            l_name,
+            unit.format(l_value),
+            r_name,
+            r_value
+        );
+    }
+}
+
+fn percent(n: u64, total: u64) -> String {
+    if total == 0 {
+        "-".to_string()
+    } else {
+        format!("{:.1}%", n as f64 * 100.0 / total as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::summarize;
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    fn ctx(output_path: Option<&Path>) -> ReportContext<'_> {
+        ReportContext {
+            target: "openai-gpt-4o-mini",
+            url: "https://api.openai.com/v1/chat/completions?key=<redacted>",
+            concurrency: 10,
+            total_requests: 100,
+            protocol: Protocol::OpenAi,
+            output_path,
+            interrupted: false,
+        }
+    }
+
+    /// 98 successes, 2 idle timeouts, hand-picked samples.
+    fn summary() -> BurstSummary {
+        let s = |xs: &[f64]| summarize(xs);
+        BurstSummary {
+            total: 100,
+            success_count: 98,
+            failed_count: 2,
+            total_time: Duration::from_millis(25_670),
+            throughput_rps: 100.0 / 25.67,
+            goodput_rps: 98.0 / 25.67,
+            outcomes: BTreeMap::from([("success", 98), ("timeout_idle", 1), ("http_429", 1)]),
+            ttft: s(&[0.2, 0.234, 0.25, 0.31, 1.2]),
+            time_to_headers: s(&[0.1, 0.101, 0.12]),
+            duration: s(&[2.4, 2.456, 3.1]),
+            itl: s(&[0.04, 0.05, 0.051, 0.31]),
+            tpot: s(&[0.0506, 0.049]),
+            decode_rate: s(&[1.0 / 0.0506, 1.0 / 0.049]),
+            tokens_per_second: s(&[18.32, 19.0, 17.5]),
+            first_visible_token: s(&[0.234]),
+            output_tokens: 4890,
+            token_source: BTreeMap::from([("usage", 97), ("events", 1)]),
+        }
+    }
+
+    #[test]
+    fn report_of_a_mixed_burst() {
+        let path = Path::new("results/openai-gpt-4o-mini/20261127T101500Z-b1.json");
+        insta::assert_snapshot!(render(&summary(), &ctx(Some(path))));
+    }
+
+    #[test]
+    fn report_with_zero_successes() {
+        let none = BurstSummary {
+            total: 3,
+            success_count: 0,
+            failed_count: 3,
+            total_time: Duration::from_millis(30_001),
+            throughput_rps: 3.0 / 30.001,
+            goodput_rps: 0.0,
+            outcomes: BTreeMap::from([("connect", 1), ("timeout_first_token", 2)]),
+            ttft: None,
+            time_to_headers: None,
+            duration: None,
+            itl: None,
+            tpot: None,
+            decode_rate: None,
+            tokens_per_second: None,
+            first_visible_token: None,
+            output_tokens: 0,
+            token_source: BTreeMap::new(),
+        };
+        let ctx = ReportContext {
+            interrupted: true,
+            total_requests: 3,
+            ..ctx(None)
+        };
+        insta::assert_snapshot!(render(&none, &ctx));
+    }
+}

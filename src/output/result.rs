@@ -1,0 +1,377 @@
+//! The JSON result document of one burst (DESIGN §6): serializable DTOs built from a target,
+//! a `BurstResult` and its `BurstSummary`. The old script's keys (`config.url`,
+//! `config.concurrency`, `config.total_requests`, `config.timestamp`, `summary.success_count`,
+//! `summary.failed_count`, and per request `request_id`, `ttft`, `total_time`, `total_tokens`,
+//! `total_bytes`, `tokens_per_second`, `error`) stay where they were.
+//!
+//! Durations are `f64` seconds rounded to microseconds; statistics with no samples are `null`.
+//! Secrets never reach this document: URLs and headers are rendered redacted.
+//! Does not: compute statistics, or write files (see `write.rs`).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::config::Target;
+use crate::output::round6;
+use crate::probe::{BurstResult, RequestRecord};
+use crate::stats::{BurstSummary, Summary};
+
+/// Bumped when a key changes meaning or disappears (adding keys does not bump it).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What replaces a secret.
+const REDACTED: &str = "<redacted>";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResultDocument {
+    pub schema_version: u32,
+    pub tool: Tool,
+    pub burst_id: String,
+    pub target: String,
+    /// Cancelled by shutdown: `metrics` holds what was measured before.
+    pub interrupted: bool,
+    pub config: ConfigDto,
+    pub summary: SummaryDto,
+    pub metrics: Vec<RequestDto>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Tool {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigDto {
+    /// Redacted: secrets and secret-bearing query values read `<redacted>`.
+    pub url: String,
+    pub method: String,
+    /// What the decoder used (`auto` resolved).
+    pub protocol: &'static str,
+    pub concurrency: u32,
+    pub total_requests: u32,
+    /// Open-loop arrivals per second; `null` for closed loop.
+    pub rate: Option<f64>,
+    /// Burst start, RFC 3339 UTC.
+    pub timestamp: String,
+    pub headers: BTreeMap<String, String>,
+    pub connection_mode: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SummaryDto {
+    pub success_count: u64,
+    pub failed_count: u64,
+    /// Seconds, first `t0` → last request's end.
+    pub total_time: f64,
+    /// Finished requests per second (the old script's throughput).
+    pub throughput_rps: f64,
+    pub outcomes: BTreeMap<&'static str, u64>,
+    pub ttft: StatsDto,
+    pub time_to_headers: StatsDto,
+    /// Per-request durations (the old script's `total_time`).
+    pub total_time_stats: StatsDto,
+    pub itl: StatsDto,
+    pub tpot: StatsDto,
+    pub tokens_per_second: StatsDto,
+    pub first_visible_token: StatsDto,
+    pub output_tokens: u64,
+    pub token_source: BTreeMap<&'static str, u64>,
+}
+
+/// One statistics block; every number is `null` when `count` is 0.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct StatsDto {
+    pub count: usize,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub mean: Option<f64>,
+    pub median: Option<f64>,
+    pub stdev: Option<f64>,
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+impl From<Option<Summary>> for StatsDto {
+    fn from(s: Option<Summary>) -> StatsDto {
+        let f = |pick: fn(&Summary) -> f64| s.as_ref().map(|s| round6(pick(s)));
+        StatsDto {
+            count: s.map_or(0, |s| s.count),
+            min: f(|s| s.min),
+            max: f(|s| s.max),
+            mean: f(|s| s.mean),
+            median: f(|s| s.median),
+            stdev: f(|s| s.stdev),
+            p50: f(|s| s.p50),
+            p90: f(|s| s.p90),
+            p95: f(|s| s.p95),
+            p99: f(|s| s.p99),
+        }
+    }
+}
+
+/// One request. Field order: the old script's keys first.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestDto {
+    pub request_id: u64,
+    pub ttft: Option<f64>,
+    /// Seconds, `t0` → end of stream (the duration).
+    pub total_time: f64,
+    /// `N_out` (the old script counted body chunks here).
+    pub total_tokens: u64,
+    /// Body bytes (old key; same value as `bytes`).
+    pub total_bytes: u64,
+    pub tokens_per_second: f64,
+    pub error: Option<String>,
+    pub outcome: &'static str,
+    pub status: Option<u16>,
+    pub time_to_headers: Option<f64>,
+    pub first_visible_token: Option<f64>,
+    pub output_tokens: u64,
+    pub token_source: &'static str,
+    pub chunks: u64,
+    pub bytes: u64,
+    pub itl_mean: Option<f64>,
+    pub itl_max: Option<f64>,
+    pub tpot: Option<f64>,
+    pub client_wait: f64,
+    pub start_offset: f64,
+    /// Present only when text saving is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_text: Option<String>,
+}
+
+impl ResultDocument {
+    pub fn new(
+        target: &Target,
+        burst: &BurstResult,
+        summary: &BurstSummary,
+        include_text: bool,
+    ) -> ResultDocument {
+        ResultDocument {
+            schema_version: SCHEMA_VERSION,
+            tool: Tool {
+                name: "streamprobe",
+                version: env!("CARGO_PKG_VERSION"),
+            },
+            burst_id: burst.burst_id.clone(),
+            target: burst.target.clone(),
+            interrupted: burst.interrupted,
+            config: ConfigDto::new(target, burst),
+            summary: SummaryDto::new(summary),
+            metrics: burst
+                .records
+                .iter()
+                .map(|r| RequestDto::new(r, include_text))
+                .collect(),
+        }
+    }
+
+    /// Pretty-printed JSON with a trailing newline, as written to disk.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Cannot fail: every map key is a string and no field has a fallible serializer
+        // (serde_json writes non-finite floats as null).
+        let mut bytes = serde_json::to_vec_pretty(self).expect("result DTOs always serialize");
+        bytes.push(b'\n');
+        bytes
+    }
+}
+
+impl ConfigDto {
+    fn new(target: &Target, burst: &BurstResult) -> ConfigDto {
+        let columns = target.data.as_ref().map_or(&[][..], |d| d.columns());
+        let mut headers: BTreeMap<String, String> = BTreeMap::new();
+        for h in &target.headers {
+            let value = if h.value.has_secret() || is_sensitive_name(&h.name) {
+                REDACTED.to_string()
+            } else {
+                h.value.redacted(columns)
+            };
+            headers
+                .entry(h.name.clone())
+                .and_modify(|v| {
+                    // Repeated header: HTTP's list form.
+                    v.push_str(", ");
+                    v.push_str(&value);
+                })
+                .or_insert(value);
+        }
+        ConfigDto {
+            url: display_url(target),
+            method: target.method.clone(),
+            protocol: burst.protocol.as_str(),
+            concurrency: target.concurrency.get(),
+            total_requests: target.total_requests.get(),
+            rate: target.rate.and_then(finite),
+            timestamp: rfc3339(burst.started_at),
+            headers,
+            connection_mode: burst.connection_mode.as_str(),
+        }
+    }
+}
+
+impl SummaryDto {
+    fn new(s: &BurstSummary) -> SummaryDto {
+        SummaryDto {
+            success_count: s.success_count,
+            failed_count: s.failed_count,
+            total_time: secs(s.total_time),
+            throughput_rps: round6(s.throughput_rps),
+            outcomes: s.outcomes.clone(),
+            ttft: s.ttft.into(),
+            time_to_headers: s.time_to_headers.into(),
+            total_time_stats: s.duration.into(),
+            itl: s.itl.into(),
+            tpot: s.tpot.into(),
+            tokens_per_second: s.tokens_per_second.into(),
+            first_visible_token: s.first_visible_token.into(),
+            output_tokens: s.output_tokens,
+            token_source: s.token_source.clone(),
+        }
+    }
+}
+
+impl RequestDto {
+    fn new(r: &RequestRecord, include_text: bool) -> RequestDto {
+        let itl_mean = (!r.itl.is_empty())
+            .then(|| r.itl.iter().map(Duration::as_secs_f64).sum::<f64>() / r.itl.len() as f64);
+        RequestDto {
+            request_id: r.index,
+            ttft: r.ttft.map(secs),
+            total_time: secs(r.duration),
+            total_tokens: r.output_tokens,
+            total_bytes: r.bytes,
+            tokens_per_second: round6(r.tokens_per_second()),
+            error: r.error.clone(),
+            outcome: r.outcome.as_str(),
+            status: r.status,
+            time_to_headers: r.time_to_headers.map(secs),
+            first_visible_token: r.first_visible_token.map(secs),
+            output_tokens: r.output_tokens,
+            token_source: r.token_source.as_str(),
+            chunks: r.chunks,
+            bytes: r.bytes,
+            itl_mean: itl_mean.map(round6),
+            itl_max: r.itl.iter().max().copied().map(secs),
+            tpot: r.tpot.map(secs),
+            client_wait: secs(r.client_wait),
+            start_offset: secs(r.start_offset),
+            output_text: include_text.then(|| r.text.clone().unwrap_or_default()),
+        }
+    }
+}
+
+fn secs(d: Duration) -> f64 {
+    round6(d.as_secs_f64())
+}
+
+fn finite(x: f64) -> Option<f64> {
+    x.is_finite().then_some(x)
+}
+
+/// `2026-11-27T10:15:00Z`.
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The target's URL as result files and reports show it: secrets and secret-bearing query
+/// values read `<redacted>`, placeholders read `{{column}}`.
+pub fn display_url(target: &Target) -> String {
+    let columns = target.data.as_ref().map_or(&[][..], |d| d.columns());
+    redact_url(&target.url.redacted(columns))
+}
+
+/// Header (or query parameter) names whose values are credentials even when written literally
+/// in the config.
+pub fn is_sensitive_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    const EXACT: [&str; 6] = [
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "api-key",
+        "cookie",
+        "x-goog-api-key",
+    ];
+    const PARTS: [&str; 6] = ["token", "secret", "key", "auth", "password", "cookie"];
+    EXACT.contains(&name.as_str()) || PARTS.iter().any(|p| name.contains(p))
+}
+
+/// Takes an already `Template::redacted` URL and blanks every query value that held a secret
+/// (a value `abc<redacted>` would still show its literal part) or whose name is sensitive
+/// (`?key=...` written literally). Everything else, fragment included, is kept as written.
+pub fn redact_url(url: &str) -> String {
+    let (before_fragment, fragment) = match url.find('#') {
+        Some(i) => url.split_at(i),
+        None => (url, ""),
+    };
+    let Some((base, query)) = before_fragment.split_once('?') else {
+        return url.to_string();
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value))
+                if value.contains(REDACTED) || (is_sensitive_name(name) && !value.is_empty()) =>
+            {
+                format!("{name}={REDACTED}")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{base}?{}{fragment}", pairs.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensitive_header_names() {
+        for name in [
+            "Authorization",
+            "Proxy-Authorization",
+            "X-API-Key",
+            "api-key",
+            "Cookie",
+            "x-goog-api-key",
+            "X-Auth-Token",
+            "X-Client-Secret",
+            "anthropic-key",
+        ] {
+            assert!(is_sensitive_name(name), "{name}");
+        }
+        for name in [
+            "Content-Type",
+            "Accept",
+            "X-Request-Id",
+            "anthropic-version",
+        ] {
+            assert!(!is_sensitive_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn url_query_values_holding_secrets_are_blanked() {
+        assert_eq!(
+            redact_url("https://h/v1?alt=sse&key=pre<redacted>&x=1#frag"),
+            "https://h/v1?alt=sse&key=<redacted>&x=1#frag"
+        );
+        assert_eq!(
+            redact_url("https://h/v1?api_key=sk-literal&q={{content}}"),
+            "https://h/v1?api_key=<redacted>&q={{content}}"
+        );
+        assert_eq!(redact_url("https://h/v1/chat"), "https://h/v1/chat");
+        assert_eq!(redact_url("https://h/?flag&key="), "https://h/?flag&key=");
+    }
+
+    #[test]
+    fn timestamp_is_rfc3339_utc() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_774_500);
+        assert_eq!(rfc3339(t), "2026-11-27T10:15:00Z");
+    }
+}

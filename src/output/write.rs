@@ -1,0 +1,181 @@
+//! Result files on disk: where a burst's file goes, writing it atomically (temp file in the same
+//! directory, fsync, rename: a reader sees the old file or the whole new one, never half), and
+//! retention per target directory.
+//!
+//! Does not: build documents (see `result.rs`), or delete anything but files named like ours.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+/// `20261127T101500Z`: sorts lexically in time order and is safe in every file system.
+const STAMP_FORMAT: &str = "%Y%m%dT%H%M%SZ";
+/// Length of a formatted `STAMP_FORMAT`.
+const STAMP_LEN: usize = 16;
+
+/// `<dir>/<target>/<UTC start like 20261127T101500Z>-<burst id>.json`.
+pub fn result_path(dir: &Path, target: &str, started_at: SystemTime, burst_id: &str) -> PathBuf {
+    let stamp = DateTime::<Utc>::from(started_at).format(STAMP_FORMAT);
+    dir.join(target).join(format!("{stamp}-{burst_id}.json"))
+}
+
+/// Writes `bytes` to `path` so that a reader never sees a partial file: a temporary file in the
+/// same directory is written, fsynced and renamed over `path`. On failure the temporary file is
+/// removed and an existing `path` is left untouched. The parent directory must exist.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, |file| file.write_all(bytes))
+}
+
+/// `write_atomic` with the content written by `fill`, so tests can fail mid-write.
+fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: not a file path", path.display()),
+        )
+    })?;
+    let (tmp, mut file) = create_temp(dir, &name.to_string_lossy())?;
+    let result = fill(&mut file)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| {
+            drop(file);
+            fs::rename(&tmp, path)
+        });
+    match result {
+        Ok(()) => {
+            // Make the rename itself durable. Best effort: not every platform can open a
+            // directory for syncing, and the data is already in place.
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// A new, exclusively created `.<name>.<random>.tmp` beside the target. The leading dot and the
+/// suffix keep it out of `prune` and of readers listing `*.json`.
+fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
+    let mut attempts = 0;
+    loop {
+        let tmp = dir.join(format!(".{name}.{:016x}.tmp", rand::random::<u64>()));
+        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 8 => attempts += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Retention for one target's directory: deletes result files beyond the newest `keep` and
+/// those whose start (from the file name) is older than `max_age` before `now`. `keep == 0` or
+/// `max_age == 0` disables that rule. Only files named like `result_path` makes them
+/// (`<stamp>-<id>.json`) are considered; anything else is left alone. Returns how many were
+/// deleted; a missing directory is 0.
+pub fn prune(dir: &Path, keep: u32, max_age: Duration, now: SystemTime) -> io::Result<usize> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let mut ours: Vec<(NaiveDateTime, PathBuf)> = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if !entry.file_type()?.is_file() {
+            continue;
+        }
+        if let Some(stamp) = entry.file_name().to_str().and_then(result_file_stamp) {
+            ours.push((stamp, entry.path()));
+        }
+    }
+    // Newest first; the id breaks ties between bursts started in the same second.
+    ours.sort_by(|a, b| b.cmp(a));
+
+    let cutoff = (!max_age.is_zero())
+        .then(|| now.checked_sub(max_age))
+        .flatten()
+        .map(|t| DateTime::<Utc>::from(t).naive_utc());
+    let mut deleted = 0;
+    for (i, (stamp, path)) in ours.iter().enumerate() {
+        let beyond_keep = keep > 0 && i >= keep as usize;
+        let too_old = cutoff.is_some_and(|c| *stamp < c);
+        if beyond_keep || too_old {
+            match fs::remove_file(path) {
+                Ok(()) => deleted += 1,
+                // Someone else (another instance, an operator) removed it first.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(deleted)
+}
+
+/// The start time of a file named `<stamp>-<id>.json`, or `None` when it is not one of ours.
+fn result_file_stamp(name: &str) -> Option<NaiveDateTime> {
+    let stem = name.strip_suffix(".json")?;
+    let (stamp, id) = (stem.get(..STAMP_LEN)?, stem.get(STAMP_LEN..)?);
+    let id = id.strip_prefix('-')?;
+    if id.is_empty() {
+        return None;
+    }
+    NaiveDateTime::parse_from_str(stamp, STAMP_FORMAT).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn failure_mid_write_keeps_the_old_file_and_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        fs::write(&path, b"old").unwrap();
+        let err = write_atomic_with(&path, |f| {
+            f.write_all(b"half")?;
+            Err(io::Error::other("disk full"))
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "disk full");
+        assert_eq!(fs::read(&path).unwrap(), b"old");
+        assert_eq!(files(dir.path()), ["r.json"]);
+    }
+
+    #[test]
+    fn stamps_parse_only_our_names() {
+        assert!(result_file_stamp("20261127T101500Z-abc.json").is_some());
+        for name in [
+            "20261127T101500Z.json",
+            "20261127T101500Z-.json",
+            "20261127T101500Z-abc.json.tmp",
+            "notes.json",
+            "2026112XT101500Z-abc.json",
+            ".20261127T101500Z-abc.json.0123.tmp",
+        ] {
+            assert_eq!(result_file_stamp(name), None, "{name}");
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! Outputs at their boundaries: the result document against `schema/result.schema.json` and the
+//! old script's keys, the atomic writer and retention on a real (temporary) file system.
+//!
+//! Does not: run a burst; records are built by hand.
+
+use std::fs;
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+use streamprobe::config::{Expect, Header, Overlap, Protocol, Slo, Target};
+use streamprobe::dataset::Template;
+use streamprobe::output::result::ResultDocument;
+use streamprobe::output::write::{prune, result_path, write_atomic};
+use streamprobe::probe::{BurstResult, ConnectionMode, Outcome, RequestRecord, TokenSource};
+use streamprobe::stats::BurstSummary;
+
+/// 2026-11-27T10:15:00Z
+fn started_at() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_774_500)
+}
+
+fn target() -> Target {
+    Target {
+        name: "openai-gpt-4o-mini".into(),
+        url: Template::literal("https://api.example.com/v1/chat/completions?api_key=sk-live&x=1"),
+        method: "POST".into(),
+        headers: vec![
+            Header {
+                name: "Authorization".into(),
+                value: Template::literal("Bearer sk-literal"),
+            },
+            Header {
+                name: "Content-Type".into(),
+                value: Template::literal("application/json"),
+            },
+            Header {
+                name: "X-Session-Token".into(),
+                value: Template::literal("abc"),
+            },
+        ],
+        body: None,
+        data: None,
+        protocol: Protocol::Auto,
+        extract: None,
+        schedule: None,
+        overlap: Overlap::Skip,
+        run_on_start: false,
+        concurrency: NonZeroU32::new(10).unwrap(),
+        total_requests: NonZeroU32::new(3).unwrap(),
+        rate: None,
+        warmup_requests: 0,
+        timeout: Duration::from_secs(300),
+        first_token_timeout: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(30),
+        max_response_bytes: 16 << 20,
+        model: Some("gpt-4o-mini".into()),
+        request_id_header: None,
+        fresh_connections: false,
+        slo: Slo::default(),
+        expect: Expect::default(),
+    }
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn success(index: u64) -> RequestRecord {
+    RequestRecord {
+        index,
+        outcome: Outcome::Success,
+        status: Some(200),
+        error: None,
+        start_offset: ms(10 * index),
+        client_wait: Duration::ZERO,
+        time_to_headers: Some(ms(101)),
+        ttft: Some(ms(234)),
+        first_visible_token: Some(ms(234)),
+        duration: ms(2456),
+        output_tokens: 45,
+        token_source: TokenSource::Usage,
+        token_events: 44,
+        chunks: 47,
+        bytes: 12_634,
+        itl: vec![ms(40), ms(60), ms(310)],
+        tpot: Some(Duration::from_micros(50_600)),
+        text: Some("Hello".into()),
+    }
+}
+
+fn burst() -> BurstResult {
+    BurstResult {
+        burst_id: "01JDX7Q8".into(),
+        target: "openai-gpt-4o-mini".into(),
+        started_at: started_at(),
+        total_time: Duration::from_millis(25_670),
+        records: vec![
+            success(1),
+            RequestRecord {
+                index: 2,
+                outcome: Outcome::TimeoutIdle,
+                error: Some("no data for 30s".into()),
+                ttft: None,
+                first_visible_token: None,
+                duration: ms(30_001),
+                output_tokens: 3,
+                token_source: TokenSource::Events,
+                itl: vec![],
+                tpot: None,
+                text: None,
+                ..success(2)
+            },
+            success(3),
+        ],
+        connection_mode: ConnectionMode::Reused,
+        protocol: Protocol::OpenAi,
+        interrupted: false,
+    }
+}
+
+fn document(include_text: bool) -> Value {
+    let burst = burst();
+    let summary = BurstSummary::from_burst(&burst);
+    let doc = ResultDocument::new(&target(), &burst, &summary, include_text);
+    serde_json::from_slice(&doc.to_json()).unwrap()
+}
+
+fn validate(instance: &Value) -> Vec<String> {
+    let schema: Value = serde_json::from_str(
+        &fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/result.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn document_validates_against_the_schema() {
+    for include_text in [false, true] {
+        let doc = document(include_text);
+        assert_eq!(validate(&doc), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn schema_rejects_unknown_keys_and_missing_numbers() {
+    let mut doc = document(false);
+    doc["summary"]["surprise"] = json!(1);
+    doc["metrics"][0]["ttft"] = json!("fast");
+    doc["summary"]["ttft"]["p50"] = Value::Null;
+    let errors = validate(&doc);
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+}
+
+#[test]
+fn document_keeps_the_old_keys_and_redacts() {
+    let doc = document(false);
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["tool"]["name"], "streamprobe");
+    assert_eq!(doc["tool"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(doc["burst_id"], "01JDX7Q8");
+    assert_eq!(doc["interrupted"], false);
+
+    let config = &doc["config"];
+    assert_eq!(
+        config["url"],
+        "https://api.example.com/v1/chat/completions?api_key=<redacted>&x=1"
+    );
+    assert_eq!(
+        config["protocol"], "openai",
+        "the resolved protocol, not auto"
+    );
+    assert_eq!(config["concurrency"], 10);
+    assert_eq!(config["total_requests"], 3);
+    assert_eq!(config["rate"], Value::Null);
+    assert_eq!(config["timestamp"], "2026-11-27T10:15:00Z");
+    assert_eq!(config["connection_mode"], "reused");
+    assert_eq!(
+        config["headers"],
+        json!({
+            "Authorization": "<redacted>",
+            "Content-Type": "application/json",
+            "X-Session-Token": "<redacted>",
+        })
+    );
+    assert!(
+        !doc.to_string().contains("sk-"),
+        "a credential leaked: {doc}"
+    );
+
+    let summary = &doc["summary"];
+    assert_eq!(summary["success_count"], 2);
+    assert_eq!(summary["failed_count"], 1);
+    assert_eq!(summary["total_time"], 25.67);
+    // Old script: all finished requests over the total time.
+    assert_eq!(summary["throughput_rps"], 0.116868);
+    assert_eq!(
+        summary["outcomes"],
+        json!({"success": 2, "timeout_idle": 1})
+    );
+    assert_eq!(summary["output_tokens"], 90);
+    assert_eq!(summary["token_source"], json!({"usage": 2}));
+    assert_eq!(summary["ttft"]["count"], 2, "failures give no TTFT samples");
+    assert_eq!(summary["ttft"]["p99"], 0.234);
+    assert_eq!(summary["total_time_stats"]["max"], 2.456);
+    assert_eq!(summary["itl"]["count"], 6);
+    assert_eq!(summary["tpot"]["mean"], 0.0506);
+
+    let mut keys: Vec<&str> = doc["metrics"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut expected = vec![
+        "request_id",
+        "ttft",
+        "total_time",
+        "total_tokens",
+        "total_bytes",
+        "tokens_per_second",
+        "error",
+        "outcome",
+        "status",
+        "time_to_headers",
+        "first_visible_token",
+        "output_tokens",
+        "token_source",
+        "chunks",
+        "bytes",
+        "itl_mean",
+        "itl_max",
+        "tpot",
+        "client_wait",
+        "start_offset",
+    ];
+    // serde_json::Value maps are ordered by key; compare as sets, the order is checked below.
+    expected.sort_unstable();
+    keys.sort_unstable();
+    assert_eq!(keys, expected);
+
+    let first = &doc["metrics"][0];
+    assert_eq!(first["request_id"], 1);
+    assert_eq!(first["ttft"], 0.234);
+    assert_eq!(first["total_time"], 2.456);
+    assert_eq!(first["total_tokens"], 45);
+    assert_eq!(first["total_bytes"], 12_634);
+    assert_eq!(first["tokens_per_second"], 18.322476);
+    assert_eq!(first["error"], Value::Null);
+    assert_eq!(first["itl_mean"], 0.136667);
+    assert_eq!(first["itl_max"], 0.31);
+    assert_eq!(first["tpot"], 0.0506);
+    assert_eq!(first["start_offset"], 0.01);
+
+    let failed = &doc["metrics"][1];
+    assert_eq!(failed["outcome"], "timeout_idle");
+    assert_eq!(failed["error"], "no data for 30s");
+    assert_eq!(failed["ttft"], Value::Null);
+    assert_eq!(failed["itl_mean"], Value::Null);
+}
+
+#[test]
+fn old_keys_come_first_in_the_file() {
+    let burst = burst();
+    let summary = BurstSummary::from_burst(&burst);
+    let text = String::from_utf8(ResultDocument::new(&target(), &burst, &summary, false).to_json())
+        .unwrap();
+    let at = |key: &str| text.find(&format!("\"{key}\":")).unwrap();
+    let order = [
+        "request_id",
+        "ttft",
+        "total_time",
+        "total_tokens",
+        "total_bytes",
+        "tokens_per_second",
+        "error",
+        "outcome",
+        "start_offset",
+    ];
+    let metrics = text.find("\"metrics\"").unwrap();
+    let positions: Vec<usize> = order
+        .iter()
+        .map(|k| metrics + text[metrics..].find(&format!("\"{k}\":")).unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+    assert!(at("schema_version") < at("config"));
+    assert!(text.ends_with("}\n"));
+}
+
+#[test]
+fn output_text_only_when_asked() {
+    let without = document(false);
+    assert!(without["metrics"][0].get("output_text").is_none());
+    let with = document(true);
+    assert_eq!(with["metrics"][0]["output_text"], "Hello");
+    assert_eq!(with["metrics"][1]["output_text"], "");
+}
+
+#[test]
+fn zero_sample_statistics_are_null() {
+    let mut burst = burst();
+    burst.records.retain(|r| !r.outcome.is_success());
+    burst.interrupted = true;
+    let summary = BurstSummary::from_burst(&burst);
+    let doc: Value =
+        serde_json::from_slice(&ResultDocument::new(&target(), &burst, &summary, false).to_json())
+            .unwrap();
+    assert_eq!(doc["interrupted"], true);
+    assert_eq!(
+        doc["summary"]["ttft"],
+        json!({"count": 0, "min": null, "max": null, "mean": null, "median": null,
+               "stdev": null, "p50": null, "p90": null, "p95": null, "p99": null})
+    );
+    assert_eq!(validate(&doc), Vec::<String>::new());
+}
+
+#[test]
+fn result_path_is_target_dir_utc_stamp_and_burst_id() {
+    assert_eq!(
+        result_path(Path::new("/var/lib/sp"), "t-1", started_at(), "b7"),
+        Path::new("/var/lib/sp/t-1/20261127T101500Z-b7.json")
+    );
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn write_atomic_replaces_whole_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.json");
+    write_atomic(&path, b"{\"a\": 1}\n").unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"{\"a\": 1}\n");
+    write_atomic(&path, b"{}\n").unwrap();
+    assert_eq!(fs::read(&path).unwrap(), b"{}\n");
+    assert_eq!(names(dir.path()), ["r.json"], "no temp file is left");
+}
+
+#[test]
+fn failed_write_leaves_no_temp_and_the_target_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    // A rename cannot replace a non-empty directory: the write fails after the temp exists.
+    let blocked = dir.path().join("blocked.json");
+    fs::create_dir(&blocked).unwrap();
+    fs::write(blocked.join("inside"), b"keep").unwrap();
+    assert!(write_atomic(&blocked, b"new").is_err());
+    assert_eq!(names(dir.path()), ["blocked.json"]);
+    assert_eq!(fs::read(blocked.join("inside")).unwrap(), b"keep");
+
+    // A missing directory fails before anything is created.
+    let missing = dir.path().join("nope").join("r.json");
+    assert!(write_atomic(&missing, b"x").is_err());
+    assert_eq!(names(dir.path()), ["blocked.json"]);
+}
+
+#[test]
+fn prune_keeps_the_newest_and_drops_the_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let day = Duration::from_secs(86_400);
+    let now = started_at();
+    // Five results, one per day, newest = now.
+    for n in 0..5u32 {
+        let path = result_path(
+            d.parent().unwrap(),
+            &d.file_name().unwrap().to_string_lossy(),
+            now - day * n,
+            &format!("b{n}"),
+        );
+        fs::write(path, b"{}").unwrap();
+    }
+    // Not ours: never touched.
+    for other in [
+        "notes.json",
+        "README",
+        ".20201127T101500Z-x.json.0a.tmp",
+        "20201127T101500Z-x.txt",
+    ] {
+        fs::write(d.join(other), b"").unwrap();
+    }
+    fs::create_dir(d.join("20201127T101500Z-dir.json")).unwrap();
+
+    // Count rule: keep 3 of 5.
+    assert_eq!(prune(d, 3, Duration::ZERO, now).unwrap(), 2);
+    let ours: Vec<String> = names(d)
+        .into_iter()
+        .filter(|n| n.starts_with("2026"))
+        .collect();
+    assert_eq!(
+        ours,
+        [
+            "20261125T101500Z-b2.json",
+            "20261126T101500Z-b1.json",
+            "20261127T101500Z-b0.json"
+        ]
+    );
+    // Age rule: older than 1.5 days goes even though keep allows more.
+    assert_eq!(prune(d, 100, day + day / 2, now).unwrap(), 1);
+    assert_eq!(prune(d, 100, day + day / 2, now).unwrap(), 0);
+    let mut left = names(d);
+    left.retain(|n| !n.starts_with("2026"));
+    assert_eq!(
+        left,
+        [
+            ".20201127T101500Z-x.json.0a.tmp",
+            "20201127T101500Z-dir.json",
+            "20201127T101500Z-x.txt",
+            "README",
+            "notes.json"
+        ]
+    );
+    assert_eq!(names(d).len(), 7);
+    // A target that never wrote anything.
+    assert_eq!(prune(&d.join("absent"), 1, day, now).unwrap(), 0);
+}
+
+#[test]
+fn document_snapshot() {
+    let burst = burst();
+    let summary = BurstSummary::from_burst(&burst);
+    let json = ResultDocument::new(&target(), &burst, &summary, true).to_json();
+    // Snapshots live beside the code that produces them.
+    insta::with_settings!({snapshot_path => "../src/output/snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("result_document", String::from_utf8(json).unwrap());
+    });
+}
