@@ -6,6 +6,10 @@
 //! types guarantee validity. Secrets (`secret.rs`) are resolved here and stay redacted in every
 //! Debug/Display/Serialize.
 //!
+//! All relative paths in a file (`data_source.file`, `results.dir`, `${file:...}`) are relative
+//! to the file's directory. `describe.rs` renders the `check` report; `schedule.rs` computes
+//! fire times.
+//!
 //! Does not: open sockets, start timers, or print.
 
 use std::net::SocketAddr;
@@ -16,10 +20,13 @@ use std::time::Duration;
 
 use crate::dataset::{Dataset, Template};
 
+pub mod describe;
 mod raw;
+mod schedule;
 pub mod secret;
 mod validate;
 
+pub use describe::{check_report, format_duration, format_rate};
 pub use secret::Secret;
 pub use validate::{ConfigError, load, load_str};
 
