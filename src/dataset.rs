@@ -12,10 +12,10 @@ use crate::config::Secret;
 /// Why a CSV file could not become a `Dataset`. Messages name no file: the caller prefixes it.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
-    #[error("cannot read: {0}")]
+    #[error("cannot read the file: {0}")]
     Read(String),
     #[error("is not valid {encoding} text; set data_source.encoding to the file's encoding (e.g. gbk, big5, shift_jis)")]
-    Decode { encoding: &'static str },
+    Decode { encoding: String },
     #[error("line {line}: row has {got} fields but the header has {expected}; quote values that contain commas")]
     RowLength {
         line: u64,
@@ -61,7 +61,7 @@ impl Dataset {
         let text = encoding
             .decode_without_bom_handling_and_without_replacement(&bytes[bom_len..])
             .ok_or(DatasetError::Decode {
-                encoding: encoding.name(),
+                encoding: encoding.name().to_ascii_lowercase(),
             })?;
         Dataset::from_csv_str(&text, column)
     }

@@ -27,8 +27,8 @@ pub mod secret;
 mod validate;
 
 pub use describe::{check_report, format_duration, format_rate};
-pub use secret::Secret;
-pub use validate::{ConfigError, load, load_str};
+pub use secret::{Env, Secret};
+pub use validate::{ConfigError, load, load_str, load_str_with_env, load_with_env};
 
 /// A whole, validated configuration file.
 #[derive(Debug, Clone)]

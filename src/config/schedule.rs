@@ -28,13 +28,9 @@ pub(crate) fn parse_cron(expr: &str) -> Result<Cron, String> {
     Ok(cron)
 }
 
-/// croner's messages are capitalised sentences; the config error style is a lowercase phrase.
+/// croner's messages are capitalised sentences; config errors are lowercase phrases.
 fn cron_message(message: &str) -> String {
-    let message = message.trim_end_matches('.');
-    let mut chars = message.chars();
-    chars.next().map_or_else(String::new, |c| {
-        c.to_lowercase().collect::<String>() + chars.as_str()
-    })
+    message.trim_end_matches('.').to_lowercase()
 }
 
 impl Schedule {

@@ -4,9 +4,57 @@
 //! Does not: decide where references may appear (that is `validate.rs`), or ever put a value in
 //! an error message: errors name the reference.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use crate::dataset::io_message;
+
+/// Where `${VAR}` and `$CREDENTIALS_DIRECTORY` are read from. Passed explicitly so tests (and
+/// any embedding program) need not mutate the process environment.
+#[derive(Clone, Default)]
+pub enum Env {
+    /// The process environment.
+    #[default]
+    Process,
+    /// Exactly these variables; nothing else is visible.
+    Vars(HashMap<String, String>),
+}
+
+impl Env {
+    /// A fixed set of variables.
+    pub fn vars<K: Into<String>, V: Into<String>>(vars: impl IntoIterator<Item = (K, V)>) -> Env {
+        Env::Vars(
+            vars.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
+    }
+
+    fn var(&self, name: &str) -> Result<Option<String>, ()> {
+        match self {
+            Env::Process => match std::env::var(name) {
+                Ok(value) => Ok(Some(value)),
+                Err(std::env::VarError::NotPresent) => Ok(None),
+                Err(std::env::VarError::NotUnicode(_)) => Err(()),
+            },
+            Env::Vars(vars) => Ok(vars.get(name).cloned()),
+        }
+    }
+}
+
+/// Names only: the values may be secrets.
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Env::Process => f.write_str("Env::Process"),
+            Env::Vars(vars) => {
+                let mut names: Vec<&str> = vars.keys().map(String::as_str).collect();
+                names.sort_unstable();
+                write!(f, "Env::Vars({names:?})")
+            }
+        }
+    }
+}
 
 /// Why a `${...}` reference could not be resolved. Names the reference, never a value.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +80,7 @@ pub enum SecretError {
 /// Resolves the inside of a `${...}` reference: `VAR` (environment), `file:/path` (trimmed
 /// contents; a relative path is relative to `base_dir`, the config file's directory) or
 /// `credential:NAME` (`$CREDENTIALS_DIRECTORY/NAME`, systemd's `LoadCredential=`).
-pub fn resolve(reference: &str, base_dir: &Path) -> Result<Secret, SecretError> {
+pub fn resolve(reference: &str, base_dir: &Path, env: &Env) -> Result<Secret, SecretError> {
     let unreadable = |err: std::io::Error| SecretError::Unreadable {
         reference: reference.to_owned(),
         problem: io_message(&err),
@@ -50,7 +98,11 @@ pub fn resolve(reference: &str, base_dir: &Path) -> Result<Secret, SecretError> 
         if name.is_empty() || name.contains(['/', '\\']) || name == ".." {
             return Err(SecretError::Invalid(reference.to_owned()));
         }
-        let dir = std::env::var_os("CREDENTIALS_DIRECTORY")
+        let dir = env
+            .var("CREDENTIALS_DIRECTORY")
+            .ok()
+            .flatten()
+            .filter(|d| !d.is_empty())
             .ok_or_else(|| SecretError::NoCredentialsDirectory(reference.to_owned()))?;
         let text = std::fs::read_to_string(Path::new(&dir).join(name)).map_err(unreadable)?;
         return non_empty(reference, text.trim());
@@ -65,12 +117,10 @@ pub fn resolve(reference: &str, base_dir: &Path) -> Result<Secret, SecretError> 
     if !valid_name {
         return Err(SecretError::Invalid(reference.to_owned()));
     }
-    match std::env::var(reference) {
-        Ok(value) => non_empty(reference, &value),
-        Err(std::env::VarError::NotPresent) => Err(SecretError::Unset(reference.to_owned())),
-        Err(std::env::VarError::NotUnicode(_)) => {
-            Err(SecretError::NotUnicode(reference.to_owned()))
-        }
+    match env.var(reference) {
+        Ok(Some(value)) => non_empty(reference, &value),
+        Ok(None) => Err(SecretError::Unset(reference.to_owned())),
+        Err(()) => Err(SecretError::NotUnicode(reference.to_owned())),
     }
 }
 

@@ -19,7 +19,7 @@ use super::raw::{
     RawSchedule, RawServer, RawSlo, RawTarget, Sourced, TargetFields, Value, join,
 };
 use super::schedule::parse_cron;
-use super::secret;
+use super::secret::{self, Env};
 use super::{
     Body, Buckets, Config, Expect, Extract, Header, Overlap, Protocol, Results, Schedule, Server,
     Slo, Target,
@@ -31,8 +31,19 @@ use crate::dataset::{Dataset, DatasetError, Piece, Template, TemplateBuilder, io
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
-/// Loads and validates a config file (YAML, JSON, or the old script's JSON format).
+/// Loads and validates a config file (YAML, JSON, or the old script's JSON format), reading
+/// `${VAR}` references from the process environment.
 pub fn load(path: &Path) -> std::result::Result<Config, ConfigError> {
+    load_with_env(path, &Env::Process)
+}
+
+/// As `load`, from text; `path` names the file in messages and anchors relative paths.
+pub fn load_str(text: &str, path: &Path) -> std::result::Result<Config, ConfigError> {
+    load_str_with_env(text, path, &Env::Process)
+}
+
+/// As `load`, with `${VAR}` references read from `env`.
+pub fn load_with_env(path: &Path, env: &Env) -> std::result::Result<Config, ConfigError> {
     let bytes = std::fs::read(path).map_err(|e| {
         ConfigError(format!(
             "{}: cannot read the config file: {}",
@@ -46,11 +57,15 @@ pub fn load(path: &Path) -> std::result::Result<Config, ConfigError> {
             path.display()
         ))
     })?;
-    load_str(&text, path)
+    load_str_with_env(&text, path, env)
 }
 
-/// As `load`, from text; `path` names the file in messages and anchors relative paths.
-pub fn load_str(text: &str, path: &Path) -> std::result::Result<Config, ConfigError> {
+/// As `load_str`, with `${VAR}` references read from `env`.
+pub fn load_str_with_env(
+    text: &str,
+    path: &Path,
+    env: &Env,
+) -> std::result::Result<Config, ConfigError> {
     let base_dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
@@ -58,6 +73,7 @@ pub fn load_str(text: &str, path: &Path) -> std::result::Result<Config, ConfigEr
     let loader = Loader {
         path: path.to_path_buf(),
         base_dir,
+        env,
     };
     let file = path.display();
     let raw = raw::parse(text).map_err(|err| ConfigError(parse_message(&file.to_string(), err)))?;
@@ -140,15 +156,16 @@ fn problem(path: impl Into<String>, message: impl Into<String>) -> Problem {
 }
 
 const MAX_CONCURRENCY: u32 = 10_000;
-const NAME_HINT: &str = "use letters, digits, '_', '.' and '-' (it becomes the Prometheus target label)";
+const NAME_CHARS: &str = "letters, digits, '_', '.' and '-'";
 
-struct Loader {
+struct Loader<'a> {
     path: PathBuf,
+    env: &'a Env,
     /// The config file's directory: relative paths inside the file are relative to it.
     base_dir: PathBuf,
 }
 
-impl Loader {
+impl Loader<'_> {
     fn config(&self, raw: RawConfig) -> Result<Config> {
         let server = server(raw.server)?;
         let results = self.results(raw.results)?;
@@ -500,7 +517,14 @@ impl Loader {
                     csv_path.display()
                 ),
             ),
-            err => problem(join(at, "file"), format!("{}: {err}", csv_path.display())),
+            DatasetError::Read(why) => problem(
+                join(at, "file"),
+                format!(
+                    "cannot read {}: {why}; the path is relative to the config file",
+                    csv_path.display()
+                ),
+            ),
+            err => problem(join(at, "file"), format!("{file}: {err}")),
         })
     }
 
@@ -602,7 +626,7 @@ impl Loader {
                 Piece::Text(t) => builder.literal(t),
                 Piece::Placeholder(name) => builder.column(column_index(name, path, data)?, json),
                 Piece::Reference(reference) => {
-                    let secret = secret::resolve(reference, &self.base_dir)
+                    let secret = secret::resolve(reference, &self.base_dir, self.env)
                         .map_err(|e| problem(path, e.to_string()))?;
                     builder.secret(secret, json);
                 }
@@ -689,7 +713,7 @@ fn target_name(raw: &RawTarget, at: &str) -> Result<String> {
     let Some(name) = &raw.name else {
         return Err(problem(
             path,
-            format!("is required; give each target a unique name ({NAME_HINT})"),
+            format!("is required; give each target a unique name of {NAME_CHARS}"),
         ));
     };
     if name.is_empty()
@@ -699,7 +723,9 @@ fn target_name(raw: &RawTarget, at: &str) -> Result<String> {
     {
         return Err(problem(
             path,
-            format!("must match [A-Za-z0-9_.-]+, got {name:?}; {NAME_HINT}"),
+            format!(
+                "must match [A-Za-z0-9_.-]+, got {name:?}; use only {NAME_CHARS} (it becomes the target label)"
+            ),
         ));
     }
     Ok(name.clone())
