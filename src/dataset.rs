@@ -14,14 +14,14 @@ use crate::config::Secret;
 pub enum DatasetError {
     #[error("cannot read the file: {0}")]
     Read(String),
-    #[error("is not valid {encoding} text; set data_source.encoding to the file's encoding (e.g. gbk, big5, shift_jis)")]
+    #[error(
+        "is not valid {encoding} text; set data_source.encoding to the file's encoding (e.g. gbk, big5, shift_jis)"
+    )]
     Decode { encoding: String },
-    #[error("line {line}: row has {got} fields but the header has {expected}; quote values that contain commas")]
-    RowLength {
-        line: u64,
-        expected: u64,
-        got: u64,
-    },
+    #[error(
+        "line {line}: row has {got} fields but the header has {expected}; quote values that contain commas"
+    )]
+    RowLength { line: u64, expected: u64, got: u64 },
     #[error("line {line}: {message}")]
     Malformed { line: u64, message: String },
     #[error("has no header row; the first line must name the columns")]
@@ -141,8 +141,14 @@ pub struct Template {
 enum Part {
     Literal(String),
     /// Index into the dataset row; `json` = escape as the inside of a JSON string.
-    Column { index: usize, json: bool },
-    Secret { secret: Secret, json: bool },
+    Column {
+        index: usize,
+        json: bool,
+    },
+    Secret {
+        secret: Secret,
+        json: bool,
+    },
 }
 
 impl Template {

@@ -523,17 +523,22 @@ targets:
         t.url.render_to_string(None),
         "https://api.example.com/v1/x?key=url-secret-123"
     );
-    assert_eq!(t.url.redacted(&[]), "https://api.example.com/v1/x?key=<redacted>");
+    assert_eq!(
+        t.url.redacted(&[]),
+        "https://api.example.com/v1/x?key=<redacted>"
+    );
     assert!(t.url.has_secret());
     // Secrets inside a JSON body are escaped like any other string.
     let body = t.body.as_ref().unwrap().template();
     let json: serde_json::Value = serde_json::from_str(&body.render_to_string(None)).unwrap();
-    assert_eq!(
-        json["messages"][0]["content"],
-        "key env-secret-\"456 \"q\""
-    );
+    assert_eq!(json["messages"][0]["content"], "key env-secret-\"456 \"q\"");
 
-    let secrets = ["url-secret-123", "env-secret", "file-secret-xyz", "cred-secret-abc"];
+    let secrets = [
+        "url-secret-123",
+        "env-secret",
+        "file-secret-xyz",
+        "cred-secret-abc",
+    ];
     let views = [
         format!("{config:?}"),
         format!("{config:#?}"),
@@ -602,11 +607,20 @@ targets:
             t.url.render_to_string(Some(row)),
             format!("http://127.0.0.1:9/x?id={}", row[1])
         );
-        assert_eq!(t.headers[0].value.render_to_string(Some(row)), format!("row-{}", row[1]));
+        assert_eq!(
+            t.headers[0].value.render_to_string(Some(row)),
+            format!("row-{}", row[1])
+        );
     }
-    assert_eq!(data.row(1)[0], "Say \"hi\", then a backslash \\\\ and\na newline");
+    assert_eq!(
+        data.row(1)[0],
+        "Say \"hi\", then a backslash \\\\ and\na newline"
+    );
     assert_eq!(data.row(2)[0], "你好，世界");
-    assert_eq!(t.url.redacted(data.columns()), "http://127.0.0.1:9/x?id={{id}}");
+    assert_eq!(
+        t.url.redacted(data.columns()),
+        "http://127.0.0.1:9/x?id={{id}}"
+    );
 }
 
 fn fixed_now() -> DateTime<Utc> {

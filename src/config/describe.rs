@@ -40,7 +40,11 @@ pub fn check_report(config: &Config, now: DateTime<Utc>) -> String {
         results.dir.display(),
         results.keep_per_target,
         format_duration(results.max_age),
-        if results.include_text { ", with text" } else { "" }
+        if results.include_text {
+            ", with text"
+        } else {
+            ""
+        }
     );
     for target in &config.targets {
         out.push('\n');

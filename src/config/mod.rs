@@ -212,6 +212,9 @@ pub struct Extract {
     pub error: Option<String>,
 }
 
+/// When a target fires. `Cron` is much larger than `Every`; there is one per target, built once
+/// at load, so boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Schedule {
     Every {

@@ -203,7 +203,8 @@ pub struct RawLegacy {
     pub data_source: Option<RawDataSource>,
 }
 
-/// The two file formats.
+/// The two file formats. Lives for one load, so variant sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum RawFile {
     Current(RawConfig),
@@ -222,7 +223,10 @@ pub enum ParseError {
     },
     NotAMapping,
     /// A field-level problem, with its path (`targets[0].timeout`).
-    Field { path: String, message: String },
+    Field {
+        path: String,
+        message: String,
+    },
     /// A key that is not part of the format: the path to it, the key and the valid keys.
     UnknownKey {
         path: String,
@@ -291,7 +295,12 @@ fn from_value<T: de::DeserializeOwned>(value: Value) -> Result<T, ParseError> {
 fn parse_unknown_field(message: &str) -> Option<(String, Vec<String>)> {
     let rest = message.strip_prefix("unknown field `")?;
     let (key, rest) = rest.split_once('`')?;
-    let expected = rest.split('`').skip(1).step_by(2).map(str::to_owned).collect();
+    let expected = rest
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect();
     Some((key.to_owned(), expected))
 }
 
@@ -314,7 +323,10 @@ fn friendlier(message: &str) -> String {
         .replace("expected u64", "expected a whole number")
         .replace("expected f64", "expected a number")
         .replace("expected a boolean", "expected true or false")
-        .replace("expected a YAML mapping", "expected a mapping of key: value")
+        .replace(
+            "expected a YAML mapping",
+            "expected a mapping of key: value",
+        )
         .replace("invalid type: ", "")
 }
 
@@ -332,7 +344,8 @@ pub struct SizeValue(pub u64);
 pub struct RateValue(pub f64);
 
 /// The fix for a bad duration; also used by `validate.rs` for zero durations.
-pub const DURATION_HINT: &str = "use a number with a unit (250ms, 30s, 5m, 1h, 30d) or a bare number of seconds";
+pub const DURATION_HINT: &str =
+    "use a number with a unit (250ms, 30s, 5m, 1h, 30d) or a bare number of seconds";
 
 pub fn parse_duration(text: &str) -> Option<Duration> {
     let text = text.trim();

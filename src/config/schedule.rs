@@ -21,7 +21,9 @@ pub(crate) fn parse_cron(expr: &str) -> Result<Cron, String> {
     if !(5..=6).contains(&fields) && !expr.trim_start().starts_with('@') {
         return Err(format!("has {fields} fields"));
     }
-    let cron = parser.parse(expr).map_err(|e| cron_message(&e.to_string()))?;
+    let cron = parser
+        .parse(expr)
+        .map_err(|e| cron_message(&e.to_string()))?;
     // An expression can be valid and yet never fire (`0 0 0 30 2 *`).
     cron.find_next_occurrence(&Utc::now(), false)
         .map_err(|_| "never fires".to_owned())?;

@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use super::describe::format_duration;
 use super::raw::{
-    self, DURATION_HINT, DurationValue, Mapping, ParseError, RawBuckets, RawConfig,
-    RawDataSource, RawDefaults, RawExpect, RawExtract, RawFile, RawLegacy, RawResults,
-    RawSchedule, RawServer, RawSlo, RawTarget, Sourced, TargetFields, Value, join,
+    self, DURATION_HINT, DurationValue, Mapping, ParseError, RawBuckets, RawConfig, RawDataSource,
+    RawDefaults, RawExpect, RawExtract, RawFile, RawLegacy, RawResults, RawSchedule, RawServer,
+    RawSlo, RawTarget, Sourced, TargetFields, Value, join,
 };
 use super::schedule::parse_cron;
 use super::secret::{self, Env};
@@ -464,7 +464,7 @@ impl Loader<'_> {
             extract,
             schedule,
             overlap,
-            run_on_start: f.run_on_start.map_or(false, |s| s.value),
+            run_on_start: f.run_on_start.is_some_and(|s| s.value),
             concurrency: nonzero(concurrency),
             total_requests: nonzero(total_requests),
             rate: f.rate.map(|r| r.value.0),
@@ -475,9 +475,14 @@ impl Loader<'_> {
             max_response_bytes,
             model,
             request_id_header,
-            fresh_connections: f.fresh_connections.map_or(false, |s| s.value),
+            fresh_connections: f.fresh_connections.is_some_and(|s| s.value),
             slo: f.slo.as_ref().map(slo).transpose()?.unwrap_or_default(),
-            expect: f.expect.as_ref().map(expect).transpose()?.unwrap_or_default(),
+            expect: f
+                .expect
+                .as_ref()
+                .map(expect)
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 
@@ -528,7 +533,12 @@ impl Loader<'_> {
         })
     }
 
-    fn url(&self, raw: Option<&Sourced<String>>, at: &str, data: Option<&Dataset>) -> Result<Template> {
+    fn url(
+        &self,
+        raw: Option<&Sourced<String>>,
+        at: &str,
+        data: Option<&Dataset>,
+    ) -> Result<Template> {
         let Some(raw) = raw else {
             return Err(problem(
                 join(at, "url"),
@@ -542,8 +552,12 @@ impl Loader<'_> {
         let sample = vec!["x".to_owned(); columns];
         let shown = template.redacted(data.map_or(&[], |d| d.columns()));
         let fix = "use an absolute http:// or https:// URL";
-        let parsed = url::Url::parse(&template.render_to_string(Some(&sample)))
-            .map_err(|e| problem(&raw.path, format!("not a valid URL ({e}), got {shown:?}; {fix}")))?;
+        let parsed = url::Url::parse(&template.render_to_string(Some(&sample))).map_err(|e| {
+            problem(
+                &raw.path,
+                format!("not a valid URL ({e}), got {shown:?}; {fix}"),
+            )
+        })?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(problem(
                 &raw.path,
@@ -551,7 +565,10 @@ impl Loader<'_> {
             ));
         }
         if parsed.host_str().is_none_or(str::is_empty) {
-            return Err(problem(&raw.path, format!("has no host, got {shown:?}; {fix}")));
+            return Err(problem(
+                &raw.path,
+                format!("has no host, got {shown:?}; {fix}"),
+            ));
         }
         Ok(template)
     }
@@ -655,7 +672,10 @@ impl Loader<'_> {
                     n.as_f64()
                         .and_then(serde_json::Number::from_f64)
                         .ok_or_else(|| {
-                            problem(path, format!("JSON has no such number, got {n}; use a finite number"))
+                            problem(
+                                path,
+                                format!("JSON has no such number, got {n}; use a finite number"),
+                            )
                         })?
                 };
                 out.literal(&json.to_string());
@@ -700,7 +720,10 @@ impl Loader<'_> {
             Value::Tagged(tagged) => {
                 return Err(problem(
                     path,
-                    format!("YAML tags are not supported in a body, got {}; remove the tag", tagged.tag),
+                    format!(
+                        "YAML tags are not supported in a body, got {}; remove the tag",
+                        tagged.tag
+                    ),
                 ));
             }
         }
@@ -776,9 +799,7 @@ fn server(raw: Option<RawServer>) -> Result<Server> {
         web_config: raw.web_config.map(PathBuf::from),
         enable_admin_api: raw.enable_admin_api.unwrap_or(false),
         max_in_flight: nonzero(max_in_flight),
-        shutdown_grace: raw
-            .shutdown_grace
-            .map_or(Duration::from_secs(30), |d| d.0),
+        shutdown_grace: raw.shutdown_grace.map_or(Duration::from_secs(30), |d| d.0),
     })
 }
 
@@ -879,10 +900,7 @@ fn schedule(raw: &Sourced<RawSchedule>) -> Result<Schedule> {
     let at = &raw.path;
     let s = &raw.value;
     match (&s.every, &s.cron) {
-        (Some(_), Some(_)) => Err(problem(
-            at,
-            "both every and cron are set; use one of them",
-        )),
+        (Some(_), Some(_)) => Err(problem(at, "both every and cron are set; use one of them")),
         (None, None) => Err(problem(
             at,
             "needs every or cron, e.g. {every: 5m} or {cron: \"0 */10 * * * *\"}",
