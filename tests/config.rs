@@ -142,6 +142,10 @@ const INVALID: &[(&str, &str)] = &[
         "targets[0].rate: invalid rate, got \"2 per second\"; use requests per second, minute or hour above 0: \"2/s\", \"120/m\", \"30/h\" or a bare number per second",
     ),
     (
+        "invalid-schedule-type.yaml",
+        "targets[0].schedule: expected a mapping of key: value, got \"5m\"",
+    ),
+    (
         "invalid-size.yaml",
         "targets[0].max_response_bytes: invalid size, got \"16 megs\"; use a whole number of bytes or a unit: 512KiB, 16MiB, 1GB",
     ),
@@ -159,7 +163,7 @@ const INVALID: &[(&str, &str)] = &[
     ),
     (
         "invalid-type.yaml",
-        "targets[0].concurrency: string \"ten\", expected a whole number",
+        "targets[0].concurrency: expected a whole number, got \"ten\"",
     ),
     (
         "invalid-unknown-key.yaml",
@@ -261,11 +265,11 @@ fn every_shipped_config_loads() {
         // Nothing secret leaks into the check report or Debug output.
         let report = check_report(&config, fixed_now());
         let debug = format!("{config:?}");
-        for (_, value) in [
-            ("", "sk-test-openai-0001"),
-            ("", "sk-ant-test-0002"),
-            ("", "gm-test-0003"),
-            ("", "app-test-0004"),
+        for value in [
+            "sk-test-openai-0001",
+            "sk-ant-test-0002",
+            "gm-test-0003",
+            "app-test-0004",
         ] {
             assert!(!report.contains(value), "{}", file.display());
             assert!(!debug.contains(value), "{}", file.display());

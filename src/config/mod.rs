@@ -215,7 +215,7 @@ pub struct Extract {
 /// When a target fires. `Cron` is much larger than `Every`; there is one per target, built once
 /// at load, so boxing would buy nothing.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Schedule {
     Every {
         every: Duration,
@@ -227,6 +227,25 @@ pub enum Schedule {
         cron: croner::Cron,
         timezone: chrono_tz::Tz,
     },
+}
+
+/// By hand: croner's own Debug dumps every bit of its fields, which would drown any `{:?}` of a
+/// `Config` in a log line.
+impl std::fmt::Debug for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Schedule::Every { every, jitter } => f
+                .debug_struct("Every")
+                .field("every", every)
+                .field("jitter", jitter)
+                .finish(),
+            Schedule::Cron { expr, timezone, .. } => f
+                .debug_struct("Cron")
+                .field("expr", expr)
+                .field("timezone", timezone)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

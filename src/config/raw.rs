@@ -316,18 +316,39 @@ fn parent_path(path: &str, key: &str) -> String {
     }
 }
 
-/// Rewrites serde's type names into words an operator uses.
+/// Rewrites serde's "invalid type: X, expected Y" into the config style "expected Y, got X",
+/// in words an operator uses.
 fn friendlier(message: &str) -> String {
-    message
-        .replace("expected u32", "expected a whole number")
-        .replace("expected u64", "expected a whole number")
-        .replace("expected f64", "expected a number")
-        .replace("expected a boolean", "expected true or false")
-        .replace(
-            "expected a YAML mapping",
-            "expected a mapping of key: value",
-        )
-        .replace("invalid type: ", "")
+    let Some(rest) = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+    else {
+        return message.to_owned();
+    };
+    let Some((got, expected)) = rest.split_once(", expected ") else {
+        return message.to_owned();
+    };
+    let got = match got {
+        "unit value" => "null".to_owned(),
+        "map" => "a mapping".to_owned(),
+        "sequence" => "a list".to_owned(),
+        _ => match got.split_once(' ') {
+            // `string "ten"`, integer `5`, floating point `1.5`, boolean `true`
+            Some((_, value)) => value.trim_matches('`').to_owned(),
+            None => got.to_owned(),
+        },
+    };
+    let expected = match expected {
+        "u32" | "u64" => "a whole number",
+        "f64" => "a number",
+        "a boolean" => "true or false",
+        "a string" => "text",
+        "a sequence" => "a list",
+        "a YAML mapping" => "a mapping of key: value",
+        e if e.starts_with("struct ") => "a mapping of key: value",
+        e => e,
+    };
+    format!("expected {expected}, got {got}")
 }
 
 /// A duration: `"250ms"`, `"30s"`, `"5m"`, `"1h"`, `"30d"`, combinations like `"1m30s"`, or a
@@ -532,6 +553,27 @@ mod tests {
         assert_eq!(parse_rate("0/s"), None);
         assert_eq!(parse_rate("2 per second"), None);
         assert_eq!(parse_rate("2/d"), None);
+    }
+
+    #[test]
+    fn serde_messages_read_like_config_errors() {
+        assert_eq!(
+            friendlier("invalid type: string \"ten\", expected u32"),
+            "expected a whole number, got \"ten\""
+        );
+        assert_eq!(
+            friendlier("invalid value: integer `-1`, expected u32"),
+            "expected a whole number, got -1"
+        );
+        assert_eq!(
+            friendlier("invalid type: string \"5m\", expected struct RawSchedule"),
+            "expected a mapping of key: value, got \"5m\""
+        );
+        assert_eq!(
+            friendlier("invalid type: unit value, expected a string"),
+            "expected text, got null"
+        );
+        assert_eq!(friendlier("something else"), "something else");
     }
 
     #[test]

@@ -118,6 +118,16 @@ fn parse_message(file: &str, err: ParseError) -> String {
             } else {
                 format!("{path}.{key}")
             };
+            if key == "buckets" && path.starts_with("targets") {
+                return format!(
+                    "{file}: {at}: unknown key; buckets are per metric family, set them under defaults.buckets"
+                );
+            }
+            if key == "name" && path == "defaults" {
+                return format!(
+                    "{file}: {at}: unknown key; every target needs its own name, set it under targets"
+                );
+            }
             match suggest(&key, expected.iter().map(String::as_str)) {
                 Some(near) => format!("{file}: {at}: unknown key; did you mean {near}?"),
                 None => format!(
