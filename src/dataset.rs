@@ -33,10 +33,20 @@ pub enum DatasetError {
 }
 
 /// Rows of a CSV file with a header row. Rows are used in order and cycle.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Dataset {
     columns: Vec<String>,
     rows: Vec<Vec<String>>,
+}
+
+/// Columns and row count only: rows can be many, and are prompts, not diagnostics.
+impl std::fmt::Debug for Dataset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dataset")
+            .field("columns", &self.columns)
+            .field("rows", &self.rows.len())
+            .finish()
+    }
 }
 
 impl Dataset {

@@ -55,7 +55,11 @@ const INVALID: &[(&str, &str)] = &[
     ),
     (
         "invalid-defaults-concurrency.yaml",
-        "defaults.concurrency: must be between 1 and 10000, got 20000",
+        "defaults.concurrency (applied to targets[0]): must be between 1 and 10000, got 20000",
+    ),
+    (
+        "invalid-defaults-placeholder.yaml",
+        "defaults.body.messages[0].content (applied to targets[1]): unknown placeholder {{content}}; the data source has columns: id",
     ),
     (
         "invalid-duplicate-name.yaml",
@@ -302,6 +306,9 @@ fn shipped_examples_have_the_documented_shape() {
         ));
     }
     assert_eq!(demo.results.dir, Path::new("config/./streamprobe-results"));
+    // Targets that inherit one data source share its rows.
+    let data = |i: usize| demo.targets[i].data.clone().unwrap();
+    assert!(std::sync::Arc::ptr_eq(&data(0), &data(2)));
 
     let llamacpp = load_with_env(Path::new("config/examples/llamacpp.yaml"), &env).unwrap();
     let extract = llamacpp.targets[0].extract.as_ref().unwrap();

@@ -5,6 +5,7 @@
 //!
 //! Does not: parse YAML syntax (`raw.rs`), or put a secret value in any message.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -74,6 +75,7 @@ pub fn load_str_with_env(
         path: path.to_path_buf(),
         base_dir,
         env,
+        datasets: RefCell::default(),
     };
     let file = path.display();
     let raw = raw::parse(text).map_err(|err| ConfigError(parse_message(&file.to_string(), err)))?;
@@ -165,12 +167,16 @@ fn problem(path: impl Into<String>, message: impl Into<String>) -> Problem {
     }
 }
 
+type DatasetKey = (PathBuf, &'static str, Option<String>);
+
 const MAX_CONCURRENCY: u32 = 10_000;
 const NAME_CHARS: &str = "letters, digits, '_', '.' and '-'";
 
 struct Loader<'a> {
     path: PathBuf,
     env: &'a Env,
+    /// Data sources read so far, by (file, encoding, column).
+    datasets: RefCell<HashMap<DatasetKey, Arc<Dataset>>>,
     /// The config file's directory: relative paths inside the file are relative to it.
     base_dir: PathBuf,
 }
@@ -201,7 +207,16 @@ impl Loader<'_> {
                     ),
                 ));
             }
-            targets.push(self.target(name, raw_target, &defaults, &at)?);
+            let target = self
+                .target(name, raw_target, &defaults, &at)
+                .map_err(|mut p| {
+                    // A default is checked where it is used; say which target used it.
+                    if p.path.starts_with("defaults.") {
+                        p.path = format!("{} (applied to {at})", p.path);
+                    }
+                    p
+                })?;
+            targets.push(target);
         }
         Ok(Config {
             path: self.path.clone(),
@@ -314,8 +329,7 @@ impl Loader<'_> {
             .data_source
             .as_ref()
             .map(|s| self.dataset(s))
-            .transpose()?
-            .map(Arc::new);
+            .transpose()?;
         let data = dataset.as_deref();
 
         let url = self.url(f.url.as_ref(), at, data)?;
@@ -496,7 +510,8 @@ impl Loader<'_> {
         })
     }
 
-    fn dataset(&self, source: &Sourced<RawDataSource>) -> Result<Dataset> {
+    /// Reads a data source; targets sharing one (e.g. from `defaults:`) share the rows.
+    fn dataset(&self, source: &Sourced<RawDataSource>) -> Result<Arc<Dataset>> {
         let at = &source.path;
         let raw = &source.value;
         if let Some(kind) = &raw.kind
@@ -524,23 +539,31 @@ impl Loader<'_> {
         };
         let column = raw.column.as_deref().map(str::trim);
         let csv_path = self.base_dir.join(file);
-        Dataset::from_csv_file(&csv_path, encoding, column).map_err(|err| match err {
-            DatasetError::NoColumn { column, available } => problem(
-                join(at, "column"),
-                format!(
-                    "no such column in {}, got {column:?}; the columns are: {available}",
-                    csv_path.display()
+        let key = (csv_path.clone(), encoding.name(), column.map(str::to_owned));
+        if let Some(data) = self.datasets.borrow().get(&key) {
+            return Ok(Arc::clone(data));
+        }
+        let data =
+            Dataset::from_csv_file(&csv_path, encoding, column).map_err(|err| match err {
+                DatasetError::NoColumn { column, available } => problem(
+                    join(at, "column"),
+                    format!(
+                        "no such column in {}, got {column:?}; the columns are: {available}",
+                        csv_path.display()
+                    ),
                 ),
-            ),
-            DatasetError::Read(why) => problem(
-                join(at, "file"),
-                format!(
-                    "cannot read {}: {why}; the path is relative to the config file",
-                    csv_path.display()
+                DatasetError::Read(why) => problem(
+                    join(at, "file"),
+                    format!(
+                        "cannot read {}: {why}; the path is relative to the config file",
+                        csv_path.display()
+                    ),
                 ),
-            ),
-            err => problem(join(at, "file"), format!("{file}: {err}")),
-        })
+                err => problem(join(at, "file"), format!("{file}: {err}")),
+            })?;
+        let data = Arc::new(data);
+        self.datasets.borrow_mut().insert(key, Arc::clone(&data));
+        Ok(data)
     }
 
     fn url(
