@@ -26,7 +26,7 @@ pub struct RawConfig {
     pub targets: Option<Vec<RawTarget>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub listen: Option<String>,
@@ -36,7 +36,7 @@ pub struct RawServer {
     pub shutdown_grace: Option<DurationValue>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawResults {
     pub dir: Option<String>,
@@ -105,7 +105,7 @@ pub struct RawExpect {
 /// remembers the field path it came from (so errors point at `defaults.x` or `targets[i].x`).
 macro_rules! target_fields {
     ($($field:ident: $ty:ty,)*) => {
-        #[derive(Debug, Deserialize)]
+        #[derive(Debug, Default, Deserialize)]
         #[serde(deny_unknown_fields)]
         pub struct RawTarget {
             pub name: Option<String>,

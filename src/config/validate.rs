@@ -243,24 +243,10 @@ impl Loader<'_> {
             headers: raw.headers,
             body: raw.body,
             data_source: raw.data_source,
-            protocol: None,
-            extract: None,
-            schedule: None,
-            overlap: None,
-            run_on_start: None,
             concurrency: raw.concurrency,
             total_requests: raw.total_requests,
-            rate: None,
-            warmup_requests: None,
             timeout: raw.timeout,
-            first_token_timeout: None,
-            idle_timeout: None,
-            max_response_bytes: None,
-            model: None,
-            request_id_header: None,
-            fresh_connections: None,
-            slo: None,
-            expect: None,
+            ..RawTarget::default()
         };
         let mut target = self.target(name, &target, &RawDefaults::default(), "")?;
         target.first_token_timeout = target.timeout;
@@ -275,12 +261,7 @@ impl Loader<'_> {
     }
 
     fn results(&self, raw: Option<RawResults>) -> Result<Results> {
-        let raw = raw.unwrap_or(RawResults {
-            dir: None,
-            keep_per_target: None,
-            max_age: None,
-            include_text: None,
-        });
+        let raw = raw.unwrap_or_default();
         let dir = match raw.dir {
             Some(dir) if dir.trim().is_empty() => {
                 return Err(problem(
@@ -802,13 +783,7 @@ fn sanitize_name(host: &str) -> String {
 }
 
 fn server(raw: Option<RawServer>) -> Result<Server> {
-    let raw = raw.unwrap_or(RawServer {
-        listen: None,
-        web_config: None,
-        enable_admin_api: None,
-        max_in_flight: None,
-        shutdown_grace: None,
-    });
+    let raw = raw.unwrap_or_default();
     let listen = match raw.listen {
         Some(text) => text.trim().parse::<SocketAddr>().map_err(|_| {
             problem(
