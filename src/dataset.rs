@@ -117,6 +117,20 @@ impl Dataset {
         Ok(Dataset { columns, rows })
     }
 
+    /// The encoding for a `data_source.encoding` label: any WHATWG label, plus the Python
+    /// spellings the old script's files may carry (`utf-8-sig`, `utf_8`, `cp936`).
+    pub fn encoding_for_label(label: &str) -> Option<&'static encoding_rs::Encoding> {
+        let label = label.trim();
+        encoding_rs::Encoding::for_label(label.as_bytes()).or_else(|| {
+            let python = label.to_ascii_lowercase().replace('_', "-");
+            let python = python.strip_suffix("-sig").unwrap_or(&python);
+            match python {
+                "cp936" => Some(encoding_rs::GBK),
+                other => encoding_rs::Encoding::for_label(other.as_bytes()),
+            }
+        })
+    }
+
     /// The index of a column in each row.
     pub fn column_index(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c == name)

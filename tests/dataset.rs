@@ -59,6 +59,19 @@ fn a_utf16_file_with_a_bom_decodes_whatever_the_label() {
 }
 
 #[test]
+fn encoding_labels_include_the_old_scripts_python_spellings() {
+    let label = |l: &str| Dataset::encoding_for_label(l).map(|e| e.name());
+    assert_eq!(label("utf-8"), Some("UTF-8"));
+    assert_eq!(label("GB18030"), Some("gb18030"));
+    assert_eq!(label("big5"), Some("Big5"));
+    assert_eq!(label("shift_jis"), Some("Shift_JIS"));
+    assert_eq!(label("utf-8-sig"), Some("UTF-8"));
+    assert_eq!(label("utf_8"), Some("UTF-8"));
+    assert_eq!(label("cp936"), Some("GBK"));
+    assert_eq!(label("utf-9"), None);
+}
+
+#[test]
 fn a_utf8_bom_is_not_part_of_the_first_column_name() {
     let data = Dataset::from_csv_bytes(b"\xEF\xBB\xBFcontent\nhi\n", GBK, None).unwrap();
     assert_eq!(data.columns(), ["content"]);

@@ -510,7 +510,7 @@ impl Loader<'_> {
             ));
         };
         let label = raw.encoding.as_deref().unwrap_or("utf-8");
-        let Some(encoding) = encoding_rs::Encoding::for_label(label.trim().as_bytes()) else {
+        let Some(encoding) = Dataset::encoding_for_label(label) else {
             return Err(problem(
                 join(at, "encoding"),
                 format!(
