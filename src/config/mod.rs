@@ -6,6 +6,10 @@
 //! types guarantee validity. Secrets (`secret.rs`) are resolved here and stay redacted in every
 //! Debug/Display/Serialize.
 //!
+//! All relative paths in a file (`data_source.file`, `results.dir`, `${file:...}`) are relative
+//! to the file's directory. `describe.rs` renders the `check` report; `schedule.rs` computes
+//! fire times.
+//!
 //! Does not: open sockets, start timers, or print.
 
 use std::net::SocketAddr;
@@ -16,14 +20,17 @@ use std::time::Duration;
 
 use crate::dataset::{Dataset, Template};
 
+pub mod describe;
 mod overrides;
 mod raw;
+mod schedule;
 pub mod secret;
 mod validate;
 
-pub use overrides::{RunOverrides, check_report, load_for_run};
-pub use secret::Secret;
-pub use validate::{ConfigError, load, load_str};
+pub use describe::{check_report, format_duration, format_rate};
+pub use overrides::{RunOverrides, load_for_run};
+pub use secret::{Env, Secret};
+pub use validate::{ConfigError, load, load_str, load_str_with_env, load_with_env};
 
 /// A whole, validated configuration file.
 #[derive(Debug, Clone)]
@@ -207,7 +214,10 @@ pub struct Extract {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+/// When a target fires. `Cron` is much larger than `Every`; there is one per target, built once
+/// at load, so boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
 pub enum Schedule {
     Every {
         every: Duration,
@@ -219,6 +229,25 @@ pub enum Schedule {
         cron: croner::Cron,
         timezone: chrono_tz::Tz,
     },
+}
+
+/// By hand: croner's own Debug dumps every bit of its fields, which would drown any `{:?}` of a
+/// `Config` in a log line.
+impl std::fmt::Debug for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Schedule::Every { every, jitter } => f
+                .debug_struct("Every")
+                .field("every", every)
+                .field("jitter", jitter)
+                .finish(),
+            Schedule::Cron { expr, timezone, .. } => f
+                .debug_struct("Cron")
+                .field("expr", expr)
+                .field("timezone", timezone)
+                .finish_non_exhaustive(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

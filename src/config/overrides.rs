@@ -1,11 +1,148 @@
-//! TEMP
+//! `streamprobe run` flags that override the file (`-u`, `-H`, `-d`, `--protocol`, `-n`, `-p`,
+//! `--rate`), applied to each raw target before validation, so an overridden value goes
+//! through exactly the checks a value from the file would.
+//!
+//! Does not: parse the command line (`cli`) or read the body file (`app`).
+
 use std::path::Path;
-use super::{Config, ConfigError};
-pub struct RunOverrides { pub url: Option<String>, pub headers: Vec<String>, pub body: Option<String>, pub protocol: Option<String>, pub total_requests: Option<u32>, pub concurrency: Option<u32>, pub rate: Option<String> }
-pub fn load_for_run(_p: Option<&Path>, _o: &RunOverrides) -> Result<Config, ConfigError> { todo!() }
-pub fn check_report(_c: &Config, _n: chrono::DateTime<chrono::Utc>) -> String { todo!() }
-// TEMP-STUB
-impl super::Schedule {
-    pub fn period(&self) -> std::time::Duration { todo!() }
-    pub fn next_fires(&self, _a: chrono::DateTime<chrono::Utc>, _n: usize) -> Vec<chrono::DateTime<chrono::Utc>> { todo!() }
+
+use super::ConfigError;
+use super::raw::{self, RateValue, RawLegacy, RawTarget, Value};
+
+/// Flag values; `None`/empty means "keep the file's".
+#[derive(Debug, Clone, Default)]
+pub struct RunOverrides {
+    pub url: Option<String>,
+    /// `Name: value` strings, added to (or replacing same-named) headers.
+    pub headers: Vec<String>,
+    /// A JSON/YAML document (sent as JSON) or any other text (sent as is).
+    pub body: Option<String>,
+    pub protocol: Option<String>,
+    pub total_requests: Option<u32>,
+    pub concurrency: Option<u32>,
+    /// `2/s`, `120/m` or a bare number per second.
+    pub rate: Option<String>,
+}
+
+/// Loads `path` for `run`, or, without a file, builds the one target `-u URL` names (as an
+/// old-format file with only `url` would), then applies the overrides to every target.
+pub fn load_for_run(
+    path: Option<&Path>,
+    overrides: &RunOverrides,
+) -> Result<super::Config, ConfigError> {
+    match path {
+        Some(path) => super::validate::load_with_overrides(path, overrides),
+        None => {
+            let url = overrides.url.clone().ok_or_else(|| {
+                ConfigError("nothing to probe: give -c FILE or -u URL".to_owned())
+            })?;
+            let body = match &overrides.body {
+                Some(_) => None, // the override fills it in
+                None => default_body(&url),
+            };
+            let legacy = RawLegacy {
+                url,
+                method: None,
+                headers: None,
+                body,
+                timeout: None,
+                concurrency: None,
+                total_requests: None,
+                data_source: None,
+            };
+            super::validate::load_legacy_with_overrides(legacy, Path::new("<command line>"), overrides)
+        }
+    }
+}
+
+impl RunOverrides {
+    /// The target as the flags say it should be.
+    pub(super) fn patch(&self, target: &RawTarget) -> Result<RawTarget, ConfigError> {
+        let mut t = target.clone();
+        if let Some(url) = &self.url {
+            t.url = Some(url.clone());
+        }
+        if !self.headers.is_empty() {
+            let mut headers = t.headers.take().unwrap_or_default();
+            for h in &self.headers {
+                let (name, value) = h.split_once(':').ok_or_else(|| {
+                    ConfigError(format!(
+                        "-H {h:?}: expected 'Name: value', e.g. -H 'Authorization: Bearer ${{API_KEY}}'"
+                    ))
+                })?;
+                let name = name.trim();
+                let keys: Vec<Value> = headers
+                    .keys()
+                    .filter(|k| k.as_str().is_some_and(|k| k.eq_ignore_ascii_case(name)))
+                    .cloned()
+                    .collect();
+                for k in keys {
+                    headers.remove(&k);
+                }
+                headers.insert(
+                    Value::String(name.to_owned()),
+                    Value::String(value.trim().to_owned()),
+                );
+            }
+            t.headers = Some(headers);
+        }
+        if let Some(body) = &self.body {
+            t.body = Some(parse_body(body));
+        }
+        if let Some(p) = &self.protocol {
+            t.protocol = Some(p.clone());
+        }
+        if let Some(n) = self.total_requests {
+            t.total_requests = Some(n);
+        }
+        if let Some(c) = self.concurrency {
+            t.concurrency = Some(c);
+        }
+        if let Some(rate) = &self.rate {
+            let per_second = raw::parse_rate(rate).ok_or_else(|| {
+                ConfigError(format!(
+                    "--rate: expected requests per second or minute like 2/s or 120/m, got {rate:?}"
+                ))
+            })?;
+            t.rate = Some(RateValue(per_second));
+        }
+        Ok(t)
+    }
+}
+
+/// `-d` text: a JSON object or array is sent as JSON (so `{{column}}` lands escaped); anything
+/// else is sent as text.
+fn parse_body(text: &str) -> Value {
+    match raw::parse_value(text) {
+        Some(v @ (Value::Mapping(_) | Value::Sequence(_))) => v,
+        _ => Value::String(text.to_owned()),
+    }
+}
+
+/// A small streaming request for well-known API paths, so `-u URL` alone measures something.
+fn default_body(url: &str) -> Option<Value> {
+    let path = url::Url::parse(url).ok()?.path().to_owned();
+    let prompt = "Write a haiku about latency.";
+    let text = if path.ends_with("/chat/completions") {
+        format!(
+            r#"{{"model": "default", "messages": [{{"role": "user", "content": "{prompt}"}}], "stream": true, "stream_options": {{"include_usage": true}}, "max_tokens": 128}}"#
+        )
+    } else if path.ends_with("/completions") {
+        format!(
+            r#"{{"model": "default", "prompt": "{prompt}", "stream": true, "stream_options": {{"include_usage": true}}, "max_tokens": 128}}"#
+        )
+    } else if path.ends_with("/messages") {
+        format!(
+            r#"{{"model": "claude-3-5-haiku-latest", "max_tokens": 128, "stream": true, "messages": [{{"role": "user", "content": "{prompt}"}}]}}"#
+        )
+    } else if path.ends_with("/api/chat") {
+        format!(
+            r#"{{"model": "llama3.2", "messages": [{{"role": "user", "content": "{prompt}"}}], "stream": true}}"#
+        )
+    } else if path.ends_with("/api/generate") {
+        format!(r#"{{"model": "llama3.2", "prompt": "{prompt}", "stream": true}}"#)
+    } else {
+        return None;
+    };
+    raw::parse_value(&text)
 }

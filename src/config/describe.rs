@@ -1,0 +1,202 @@
+//! Human-readable views of a validated config: what `streamprobe check -c FILE` prints, and the
+//! duration/rate spellings shared with config error messages.
+//!
+//! Does not: print (it returns text), read the clock (the caller passes `now`), or show a secret
+//! (URLs and headers go through `Template::redacted`).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::{Config, Schedule, Target};
+
+/// How many upcoming fire times `check` lists per scheduled target.
+const NEXT_FIRES: usize = 3;
+
+/// The `check` report: the server and results settings, then per target its URL (redacted),
+/// method, protocol, plan, timeouts, data source, schedule and next fire times after `now`.
+pub fn check_report(config: &Config, now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    let n = config.targets.len();
+    let _ = writeln!(
+        out,
+        "{}: ok, {n} target{}",
+        config.path.display(),
+        if n == 1 { "" } else { "s" }
+    );
+    let server = &config.server;
+    let _ = writeln!(
+        out,
+        "server    listen {}, up to {} requests in flight, admin api {}",
+        server.listen,
+        server.max_in_flight,
+        if server.enable_admin_api { "on" } else { "off" }
+    );
+    let results = &config.results;
+    let _ = writeln!(
+        out,
+        "results   {} (keep {} per target, max age {}{})",
+        results.dir.display(),
+        results.keep_per_target,
+        format_duration(results.max_age),
+        if results.include_text {
+            ", with text"
+        } else {
+            ""
+        }
+    );
+    for target in &config.targets {
+        out.push('\n');
+        describe_target(&mut out, target, now);
+    }
+    out
+}
+
+fn describe_target(out: &mut String, target: &Target, now: DateTime<Utc>) {
+    let columns = target.data.as_ref().map_or(&[][..], |d| d.columns());
+    let _ = writeln!(out, "{}", target.name);
+    let _ = writeln!(out, "  url       {}", target.url.redacted(columns));
+    let _ = writeln!(out, "  method    {}", target.method);
+    for header in &target.headers {
+        let _ = writeln!(
+            out,
+            "  header    {}: {}",
+            header.name,
+            header.value.redacted(columns)
+        );
+    }
+    let _ = writeln!(out, "  protocol  {}", target.protocol);
+    if let Some(model) = &target.model {
+        let _ = writeln!(out, "  model     {model}");
+    }
+    let _ = writeln!(out, "  plan      {}", plan(target));
+    let _ = writeln!(
+        out,
+        "  timeouts  total {}, first token {}, idle {}",
+        format_duration(target.timeout),
+        format_duration(target.first_token_timeout),
+        format_duration(target.idle_timeout)
+    );
+    if let Some(data) = &target.data {
+        let _ = writeln!(
+            out,
+            "  data      {} rows, columns: {}",
+            data.len(),
+            data.columns().join(", ")
+        );
+    }
+    match &target.schedule {
+        None => {
+            let _ = writeln!(out, "  schedule  none (run only)");
+        }
+        Some(schedule) => {
+            let _ = writeln!(
+                out,
+                "  schedule  {}{}",
+                describe_schedule(schedule),
+                if target.run_on_start {
+                    ", and once at start"
+                } else {
+                    ""
+                }
+            );
+            let fires: Vec<String> = schedule
+                .next_fires(now, NEXT_FIRES)
+                .iter()
+                .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+                .collect();
+            let _ = writeln!(out, "  next      {}", fires.join(", "));
+        }
+    }
+}
+
+/// `100 requests, 10 in flight` (closed loop) or `100 requests at 2/s, up to 10 in flight`.
+fn plan(target: &Target) -> String {
+    let mut plan = match target.rate {
+        None => format!(
+            "{} requests, {} in flight",
+            target.total_requests, target.concurrency
+        ),
+        Some(rate) => format!(
+            "{} requests at {}, up to {} in flight",
+            target.total_requests,
+            format_rate(rate),
+            target.concurrency
+        ),
+    };
+    if target.warmup_requests > 0 {
+        let _ = write!(plan, ", after {} warmup", target.warmup_requests);
+    }
+    plan
+}
+
+fn describe_schedule(schedule: &Schedule) -> String {
+    match schedule {
+        Schedule::Every { every, jitter } if jitter.is_zero() => {
+            format!("every {}", format_duration(*every))
+        }
+        Schedule::Every { every, jitter } => format!(
+            "every {}, jitter {}",
+            format_duration(*every),
+            format_duration(*jitter)
+        ),
+        Schedule::Cron { expr, timezone, .. } => format!("cron \"{expr}\" ({timezone})"),
+    }
+}
+
+/// A duration the way the config spells it: `250ms`, `30s`, `1m30s`, `30d`, `1.5s`.
+pub fn format_duration(d: Duration) -> String {
+    if d.subsec_nanos() != 0 {
+        if d.as_secs() == 0 && d.subsec_nanos() % 1_000_000 == 0 {
+            return format!("{}ms", d.subsec_millis());
+        }
+        return format!("{}s", d.as_secs_f64());
+    }
+    let mut secs = d.as_secs();
+    if secs == 0 {
+        return "0s".to_owned();
+    }
+    let mut out = String::new();
+    for (unit, size) in [("d", 86400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if secs >= size {
+            let _ = write!(out, "{}{unit}", secs / size);
+            secs %= size;
+        }
+    }
+    out
+}
+
+/// A rate in requests per second, spelt in the largest whole unit: `2/s`, `30/m`, `0.25/s`.
+pub fn format_rate(per_second: f64) -> String {
+    for (unit, factor) in [("s", 1.0), ("m", 60.0), ("h", 3600.0)] {
+        let n = per_second * factor;
+        if (n - n.round()).abs() < 1e-9 && n >= 1.0 {
+            return format!("{}/{unit}", n.round());
+        }
+    }
+    format!("{per_second}/s")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_config() {
+        assert_eq!(format_duration(Duration::ZERO), "0s");
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format_duration(Duration::from_secs(300)), "5m");
+        assert_eq!(format_duration(Duration::from_secs(30 * 86400)), "30d");
+    }
+
+    #[test]
+    fn rates_use_the_largest_whole_unit() {
+        assert_eq!(format_rate(2.0), "2/s");
+        assert_eq!(format_rate(0.5), "30/m");
+        assert_eq!(format_rate(1.0 / 120.0), "30/h");
+        assert_eq!(format_rate(0.3), "18/m");
+    }
+}

@@ -1,0 +1,758 @@
+//! Config loading at its boundary: every `tests/data/config/invalid-*.yaml` against its exact
+//! message, every shipped file under `config/` loads, defaults, the old script's format, secrets
+//! that never print, schedules and the `check` report.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use streamprobe::config::{
+    Body, Config, Env, Overlap, Protocol, Schedule, Secret, check_report, load_str_with_env,
+    load_with_env,
+};
+
+/// Each invalid file and the exact message `load` gives for it.
+const INVALID: &[(&str, &str)] = &[
+    (
+        "invalid-buckets.yaml",
+        "defaults.buckets.latency: must be strictly increasing, got 0.25 after 0.5; sort the boundaries and drop duplicates",
+    ),
+    (
+        "invalid-concurrency-zero.yaml",
+        "targets[2].concurrency: must be between 1 and 10000, got 0",
+    ),
+    (
+        "invalid-credential-no-dir.yaml",
+        "targets[0].headers.Authorization: ${credential:openai-key} needs $CREDENTIALS_DIRECTORY, which is not set; run under systemd with LoadCredential= or use ${file:/path}",
+    ),
+    (
+        "invalid-cron-and-every.yaml",
+        "targets[0].schedule: both every and cron are set; use one of them",
+    ),
+    (
+        "invalid-cron-value.yaml",
+        "targets[0].schedule.cron: invalid cron expression (component error: number out of bounds), got \"0 */10 25 * * *\"; use 6 fields with seconds (\"0 */10 * * * *\") or 5 without",
+    ),
+    (
+        "invalid-cron.yaml",
+        "targets[0].schedule.cron: invalid cron expression (has 4 fields), got \"0 */10 * *\"; use 6 fields with seconds (\"0 */10 * * * *\") or 5 without",
+    ),
+    (
+        "invalid-csv-column.yaml",
+        "targets[0].data_source.column: no such column in tests/data/config/../csv/prompts.csv, got \"question\"; the columns are: content, id",
+    ),
+    (
+        "invalid-csv-encoding-mismatch.yaml",
+        "targets[0].data_source.file: ../csv/gbk.csv: is not valid utf-8 text; set data_source.encoding to the file's encoding (e.g. gbk, big5, shift_jis)",
+    ),
+    (
+        "invalid-csv-malformed.yaml",
+        "targets[0].data_source.file: ../csv/malformed.csv: line 3: row has 3 fields but the header has 2; quote values that contain commas",
+    ),
+    (
+        "invalid-csv-missing.yaml",
+        "targets[0].data_source.file: cannot read tests/data/config/../csv/does-not-exist.csv: no such file; the path is relative to the config file",
+    ),
+    (
+        "invalid-defaults-concurrency.yaml",
+        "defaults.concurrency (applied to targets[0]): must be between 1 and 10000, got 20000",
+    ),
+    (
+        "invalid-defaults-placeholder.yaml",
+        "defaults.body.messages[0].content (applied to targets[1]): unknown placeholder {{content}}; the data source has columns: id",
+    ),
+    (
+        "invalid-duplicate-name.yaml",
+        "targets[2].name: duplicate target name, got \"api\"; targets[0] has it already, names must be unique",
+    ),
+    (
+        "invalid-duration.yaml",
+        "targets[0].timeout: invalid duration, got \"5 min\"; use a number with a unit (250ms, 30s, 5m, 1h, 30d) or a bare number of seconds",
+    ),
+    (
+        "invalid-empty.yaml",
+        "the file is empty; add a targets: list (see config/streamprobe.yaml)",
+    ),
+    (
+        "invalid-encoding.yaml",
+        "targets[0].data_source.encoding: unknown encoding, got \"utf-9\"; use a WHATWG label such as utf-8, gbk, gb18030, big5 or shift_jis",
+    ),
+    (
+        "invalid-env-unset.yaml",
+        "targets[0].headers.Authorization: ${STREAMPROBE_TEST_UNSET_KEY_5D1E} is not set; export STREAMPROBE_TEST_UNSET_KEY_5D1E, or use ${file:/path} or ${credential:NAME}",
+    ),
+    (
+        "invalid-extract-pointer.yaml",
+        "targets[0].extract.text: not a JSON pointer, got \"content\"; pointers start with '/', e.g. /content",
+    ),
+    (
+        "invalid-extract-protocol.yaml",
+        "targets[0].extract: only applies to protocol sse or ndjson, got protocol openai (targets[0].protocol); set protocol: sse or ndjson, or remove extract",
+    ),
+    (
+        "invalid-first-token-timeout.yaml",
+        "targets[0].first_token_timeout: must not exceed the whole-request timeout (30s at defaults.timeout), got 1m; lower it or raise timeout",
+    ),
+    (
+        "invalid-jitter.yaml",
+        "targets[0].schedule.jitter: must be less than every (30s), got 1m; lower it",
+    ),
+    (
+        "invalid-legacy-concurrency.yaml",
+        "concurrency: must be between 1 and 10000, got 0",
+    ),
+    (
+        "invalid-legacy-unknown-key.yaml",
+        "concurrenc: unknown key; did you mean concurrency?",
+    ),
+    (
+        "invalid-listen.yaml",
+        "server.listen: not an address and port, got \"localhost:10061\"; use e.g. 127.0.0.1:10061 or 0.0.0.0:10061",
+    ),
+    (
+        "invalid-missing-name.yaml",
+        "targets[0].name: is required; give each target a unique name of letters, digits, '_', '.' and '-'",
+    ),
+    (
+        "invalid-missing-url.yaml",
+        "targets[0].url: is required; give the endpoint, e.g. url: https://api.openai.com/v1/chat/completions",
+    ),
+    (
+        "invalid-name-chars.yaml",
+        "targets[0].name: must match [A-Za-z0-9_.-]+, got \"my target\"; use only letters, digits, '_', '.' and '-' (it becomes the target label)",
+    ),
+    (
+        "invalid-no-targets.yaml",
+        "targets: no targets; add at least one target with a name and a url",
+    ),
+    (
+        "invalid-overlap.yaml",
+        "targets[0].overlap: unknown overlap policy, got \"parallel\"; use skip or queue",
+    ),
+    (
+        "invalid-placeholder-no-data.yaml",
+        "targets[0].headers.X-Prompt-Id: placeholder {{id}} needs a data source; add data_source: {type: csv, file: prompts.csv} with a column named \"id\"",
+    ),
+    (
+        "invalid-placeholder.yaml",
+        "targets[0].body.messages[0].content: unknown placeholder {{contnt}}; did you mean {{content}}? the data source has columns: content",
+    ),
+    (
+        "invalid-protocol.yaml",
+        "targets[0].protocol: unknown protocol, got \"opena\"; did you mean openai? use one of auto, openai, openai-completions, openai-responses, anthropic, gemini, ollama, dify, tgi, sse, ndjson, raw",
+    ),
+    (
+        "invalid-rate.yaml",
+        "targets[0].rate: invalid rate, got \"2 per second\"; use requests per second, minute or hour above 0: \"2/s\", \"120/m\", \"30/h\" or a bare number per second",
+    ),
+    (
+        "invalid-schedule-type.yaml",
+        "targets[0].schedule: expected a mapping of key: value, got \"5m\"",
+    ),
+    (
+        "invalid-size.yaml",
+        "targets[0].max_response_bytes: invalid size, got \"16 megs\"; use a whole number of bytes or a unit: 512KiB, 16MiB, 1GB",
+    ),
+    (
+        "invalid-timeout-zero.yaml",
+        "targets[0].timeout: must be above 0, got 0s; use a number with a unit (250ms, 30s, 5m, 1h, 30d) or a bare number of seconds",
+    ),
+    (
+        "invalid-timezone.yaml",
+        "targets[0].schedule.timezone: unknown time zone, got \"Mars/Olympus_Mons\"; use an IANA name such as UTC or Europe/Berlin",
+    ),
+    (
+        "invalid-total-requests-zero.yaml",
+        "targets[0].total_requests: must be at least 1, got 0; it is the number of requests per burst",
+    ),
+    (
+        "invalid-type.yaml",
+        "targets[0].concurrency: expected a whole number, got \"ten\"",
+    ),
+    (
+        "invalid-unknown-key.yaml",
+        "targets[0].concurency: unknown key; did you mean concurrency?",
+    ),
+    (
+        "invalid-unknown-top-key.yaml",
+        "taregts: unknown key; did you mean targets?",
+    ),
+    (
+        "invalid-url-scheme.yaml",
+        "targets[0].url: scheme must be http or https, got \"ftp://example.com/stream\"; use an absolute http:// or https:// URL",
+    ),
+    (
+        "invalid-url-secret.yaml",
+        "targets[0].url: not a valid URL (invalid international domain name), got \"http://exa mple.com/v1?key=<redacted>\"; use an absolute http:// or https:// URL",
+    ),
+    (
+        "invalid-yaml-syntax.yaml",
+        "invalid YAML at line 4, column 4: did not find expected '-' indicator",
+    ),
+];
+
+/// The secret `invalid-url-secret.yaml` refers to: it must not appear in the message.
+const URL_SECRET: &str = "sk-url-secret-value-3141";
+
+fn data_dir() -> PathBuf {
+    PathBuf::from("tests/data/config")
+}
+
+#[test]
+fn invalid_configs_fail_with_exact_messages() {
+    let env = Env::vars([("STREAMPROBE_TEST_URL_SECRET_91C2", URL_SECRET)]);
+    let mut failures = Vec::new();
+    for (file, expected) in INVALID {
+        let path = data_dir().join(file);
+        let expected = format!("{}: {expected}", path.display());
+        match load_with_env(&path, &env) {
+            Ok(_) => failures.push(format!("{file}: loaded, expected an error")),
+            Err(err) if err.to_string() != expected => failures.push(format!(
+                "{file}:\n  expected: {expected}\n  actual:   {err}"
+            )),
+            Err(err) => assert!(!err.to_string().contains(URL_SECRET)),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_invalid_file_is_in_the_table() {
+    let mut on_disk: Vec<String> = std::fs::read_dir(data_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("invalid-"))
+        .collect();
+    on_disk.sort();
+    let listed: Vec<String> = INVALID.iter().map(|(f, _)| f.to_string()).collect();
+    assert_eq!(on_disk, listed, "keep INVALID sorted and complete");
+    assert!(listed.len() >= 20);
+}
+
+/// Secrets the shipped examples refer to.
+fn example_env() -> Env {
+    Env::vars([
+        ("OPENAI_API_KEY", "sk-test-openai-0001"),
+        ("ANTHROPIC_API_KEY", "sk-ant-test-0002"),
+        ("GEMINI_API_KEY", "gm-test-0003"),
+        ("DIFY_API_KEY", "app-test-0004"),
+    ])
+}
+
+fn config_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            // Prometheus scrape/rule files live there; they are not streamprobe configs.
+            if path.file_name().is_some_and(|n| n != "prometheus") {
+                config_files(&path, out);
+            }
+        } else if path
+            .extension()
+            .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+        {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_shipped_config_loads() {
+    let mut files = Vec::new();
+    config_files(Path::new("config"), &mut files);
+    files.sort();
+    assert!(files.len() >= 10, "{files:?}");
+    let env = example_env();
+    for file in &files {
+        let config = load_with_env(file, &env).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!config.targets.is_empty(), "{}", file.display());
+        // Nothing secret leaks into the check report or Debug output.
+        let report = check_report(&config, fixed_now());
+        let debug = format!("{config:?}");
+        for value in [
+            "sk-test-openai-0001",
+            "sk-ant-test-0002",
+            "gm-test-0003",
+            "app-test-0004",
+        ] {
+            assert!(!report.contains(value), "{}", file.display());
+            assert!(!debug.contains(value), "{}", file.display());
+        }
+    }
+}
+
+#[test]
+fn shipped_examples_have_the_documented_shape() {
+    let env = example_env();
+    let full = load_with_env(Path::new("config/streamprobe.yaml"), &env).unwrap();
+    let names: Vec<&str> = full.targets.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["openai-gpt-4o-mini", "anthropic-claude-haiku"]);
+    assert_eq!(full.targets[0].protocol, Protocol::OpenAi);
+    assert_eq!(full.targets[1].protocol, Protocol::Anthropic);
+    assert_eq!(full.targets[1].rate, Some(1.0));
+
+    let demo = load_with_env(Path::new("config/demo.yaml"), &env).unwrap();
+    assert_eq!(demo.targets.len(), 3);
+    for (target, ttft) in demo.targets.iter().zip(["150ms", "400ms", "900ms"]) {
+        assert_eq!(
+            target.url.render_to_string(None),
+            format!("http://127.0.0.1:18080/v1/chat/completions?ttft={ttft}")
+        );
+        assert_eq!(target.concurrency.get(), 4);
+        assert_eq!(target.total_requests.get(), 12);
+        assert!(matches!(
+            target.schedule,
+            Some(Schedule::Every { every, .. }) if every == Duration::from_secs(15)
+        ));
+    }
+    assert_eq!(demo.results.dir, Path::new("config/./streamprobe-results"));
+    // Targets that inherit one data source share its rows.
+    let data = |i: usize| demo.targets[i].data.clone().unwrap();
+    assert!(std::sync::Arc::ptr_eq(&data(0), &data(2)));
+
+    let llamacpp = load_with_env(Path::new("config/examples/llamacpp.yaml"), &env).unwrap();
+    let extract = llamacpp.targets[0].extract.as_ref().unwrap();
+    assert_eq!(extract.text.as_deref(), Some("/content"));
+    assert_eq!(extract.output_tokens.as_deref(), Some("/tokens_predicted"));
+}
+
+fn load_text(text: &str) -> Config {
+    load_str_with_env(text, Path::new("inline.yaml"), &Env::vars::<&str, &str>([]))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn defaults_apply_when_nothing_is_set() {
+    let config = load_text("targets: [{name: a, url: 'http://127.0.0.1:9/x'}]");
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:10061");
+    assert_eq!(config.server.max_in_flight.get(), 1000);
+    assert_eq!(config.server.shutdown_grace, Duration::from_secs(30));
+    assert!(!config.server.enable_admin_api);
+    assert_eq!(
+        config.results.dir,
+        PathBuf::from("/var/lib/streamprobe/results")
+    );
+    assert_eq!(config.results.keep_per_target, 500);
+    assert_eq!(config.results.max_age, Duration::from_secs(30 * 86400));
+    assert_eq!(config.buckets, streamprobe::config::Buckets::default());
+    let t = &config.targets[0];
+    assert_eq!(t.method, "GET");
+    assert!(t.body.is_none());
+    assert!(t.headers.is_empty());
+    assert_eq!(t.protocol, Protocol::Auto);
+    assert_eq!(t.overlap, Overlap::Skip);
+    assert_eq!(t.concurrency.get(), 10);
+    assert_eq!(t.total_requests.get(), 100);
+    assert_eq!(t.rate, None);
+    assert_eq!(t.warmup_requests, 0);
+    assert_eq!(t.timeout, Duration::from_secs(300));
+    assert_eq!(t.first_token_timeout, Duration::from_secs(60));
+    assert_eq!(t.idle_timeout, Duration::from_secs(30));
+    assert_eq!(t.max_response_bytes, 16 << 20);
+    assert!(t.schedule.is_none());
+    assert!(!t.run_on_start);
+}
+
+#[test]
+fn targets_override_defaults_and_merge_headers() {
+    let config = load_text(
+        r#"
+defaults:
+  concurrency: 3
+  timeout: 20s
+  headers: {Authorization: "Bearer default", X-Team: probes}
+  buckets: {latency: [0.1, 1, 10], per_token: [0.01, 0.1]}
+targets:
+  - name: a
+    url: http://127.0.0.1:9/a
+  - name: b
+    url: http://127.0.0.1:9/b
+    concurrency: 7
+    timeout: 90
+    headers: {authorization: "Bearer mine"}
+"#,
+    );
+    let [a, b] = &config.targets[..] else {
+        panic!()
+    };
+    assert_eq!(a.concurrency.get(), 3);
+    assert_eq!(b.concurrency.get(), 7);
+    // Unset first-token and idle timeouts are clamped to a short whole-request timeout.
+    assert_eq!(a.timeout, Duration::from_secs(20));
+    assert_eq!(a.first_token_timeout, Duration::from_secs(20));
+    assert_eq!(a.idle_timeout, Duration::from_secs(20));
+    assert_eq!(b.timeout, Duration::from_secs(90));
+    assert_eq!(b.first_token_timeout, Duration::from_secs(60));
+    let headers = |t: &streamprobe::config::Target| -> Vec<(String, String)> {
+        t.headers
+            .iter()
+            .map(|h| (h.name.clone(), h.value.render_to_string(None)))
+            .collect()
+    };
+    assert_eq!(
+        headers(a),
+        [
+            ("Authorization".to_owned(), "Bearer default".to_owned()),
+            ("X-Team".to_owned(), "probes".to_owned())
+        ]
+    );
+    assert_eq!(
+        headers(b),
+        [
+            ("X-Team".to_owned(), "probes".to_owned()),
+            ("authorization".to_owned(), "Bearer mine".to_owned())
+        ]
+    );
+    assert_eq!(config.buckets.latency, [0.1, 1.0, 10.0]);
+    assert_eq!(config.buckets.token, [0.01, 0.1]);
+}
+
+#[test]
+fn json_bodies_get_a_content_type_and_text_bodies_do_not() {
+    let config = load_text(
+        r#"
+targets:
+  - name: json
+    url: http://127.0.0.1:9/a
+    body: {model: m1, stream: true, temperature: 0.5, n: 1, stop: null}
+  - name: json-own-type
+    url: http://127.0.0.1:9/a
+    headers: {content-type: application/json; charset=utf-8}
+    body: {model: "{{content}}"}
+    data_source: {file: tests/data/csv/prompts.csv, column: content}
+  - name: text
+    url: http://127.0.0.1:9/a
+    body: "plain text"
+"#,
+    );
+    let t = &config.targets;
+    assert_eq!(t[0].method, "POST");
+    let Some(Body::Json(body)) = &t[0].body else {
+        panic!()
+    };
+    let json: serde_json::Value = serde_json::from_str(&body.render_to_string(None)).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"model": "m1", "stream": true, "temperature": 0.5, "n": 1, "stop": null})
+    );
+    assert_eq!(t[0].headers.len(), 1);
+    assert_eq!(t[0].headers[0].name, "Content-Type");
+    assert_eq!(t[0].model.as_deref(), Some("m1"));
+    assert_eq!(t[1].headers.len(), 1);
+    assert_eq!(t[1].model, None);
+    assert!(matches!(&t[2].body, Some(Body::Text(b)) if b.render_to_string(None) == "plain text"));
+    assert!(t[2].headers.is_empty());
+}
+
+#[test]
+fn the_old_script_format_loads_as_one_target() {
+    let config = load_with_env(Path::new("config/legacy-example.json"), &Env::Process).unwrap();
+    let [t] = &config.targets[..] else { panic!() };
+    assert_eq!(t.name, "localhost");
+    assert_eq!(
+        t.url.render_to_string(None),
+        "http://localhost:8000/v1/chat/completions"
+    );
+    assert_eq!(t.method, "POST");
+    assert_eq!(t.concurrency.get(), 10);
+    assert_eq!(t.total_requests.get(), 100);
+    // The old script only had a whole-request timeout.
+    assert_eq!(t.timeout, Duration::from_secs(300));
+    assert_eq!(t.first_token_timeout, Duration::from_secs(300));
+    assert_eq!(t.idle_timeout, Duration::from_secs(300));
+    let names: Vec<&str> = t.headers.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["Content-Type", "Authorization"]);
+    let data = t.data.as_ref().unwrap();
+    assert_eq!(data.columns(), ["content"]);
+    assert_eq!(data.len(), 5);
+    let Some(Body::Json(body)) = &t.body else {
+        panic!()
+    };
+    let rendered = body.render_to_string(Some(data.row(4)));
+    let json: serde_json::Value = serde_json::from_str(&rendered).unwrap();
+    assert_eq!(
+        json["messages"][0]["content"],
+        "Summarise: \"The quick brown fox jumps over the lazy dog.\""
+    );
+    assert_eq!(t.model.as_deref(), Some("qwen"));
+}
+
+#[test]
+fn legacy_floats_and_bare_numbers_are_seconds() {
+    let config = load_text(r#"{"url": "http://[::1]:8000/x", "timeout": 2.5}"#);
+    assert_eq!(config.targets[0].name, "__1");
+    assert_eq!(config.targets[0].timeout, Duration::from_millis(2500));
+    assert_eq!(config.targets[0].method, "GET");
+}
+
+#[test]
+fn secrets_resolve_from_env_file_and_credentials_and_never_print() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key.txt"), "  file-secret-xyz\n").unwrap();
+    let creds = dir.path().join("creds");
+    std::fs::create_dir(&creds).unwrap();
+    std::fs::write(creds.join("anthropic"), "cred-secret-abc\n").unwrap();
+    let config_path = dir.path().join("secrets.yaml");
+    std::fs::write(
+        &config_path,
+        r#"
+targets:
+  - name: a
+    url: "https://api.example.com/v1/x?key=${STREAMPROBE_TEST_SECRET_URL_KEY}"
+    headers:
+      Authorization: "Bearer ${STREAMPROBE_TEST_SECRET_ENV}"
+      X-File: "${file:key.txt}"
+      X-Cred: "${credential:anthropic}"
+      X-Literal: "costs $${HOME}"
+    body: {messages: [{content: "key ${STREAMPROBE_TEST_SECRET_ENV} \"q\""}]}
+"#,
+    )
+    .unwrap();
+    let env = Env::vars([
+        ("STREAMPROBE_TEST_SECRET_URL_KEY", "url-secret-123"),
+        ("STREAMPROBE_TEST_SECRET_ENV", "env-secret-\"456"),
+        ("CREDENTIALS_DIRECTORY", creds.to_str().unwrap()),
+    ]);
+    let config = load_with_env(&config_path, &env).unwrap();
+    let t = &config.targets[0];
+    let wire: Vec<String> = t
+        .headers
+        .iter()
+        .map(|h| h.value.render_to_string(None))
+        .collect();
+    assert_eq!(
+        wire,
+        [
+            "Bearer env-secret-\"456",
+            "file-secret-xyz",
+            "cred-secret-abc",
+            "costs ${HOME}",
+            "application/json"
+        ]
+    );
+    assert_eq!(
+        t.url.render_to_string(None),
+        "https://api.example.com/v1/x?key=url-secret-123"
+    );
+    assert_eq!(
+        t.url.redacted(&[]),
+        "https://api.example.com/v1/x?key=<redacted>"
+    );
+    assert!(t.url.has_secret());
+    // Secrets inside a JSON body are escaped like any other string.
+    let body = t.body.as_ref().unwrap().template();
+    let json: serde_json::Value = serde_json::from_str(&body.render_to_string(None)).unwrap();
+    assert_eq!(json["messages"][0]["content"], "key env-secret-\"456 \"q\"");
+
+    let secrets = [
+        "url-secret-123",
+        "env-secret",
+        "file-secret-xyz",
+        "cred-secret-abc",
+    ];
+    let views = [
+        format!("{config:?}"),
+        format!("{config:#?}"),
+        format!("{t:?}"),
+        format!("{:?}", t.url),
+        format!("{env:?}"),
+        check_report(&config, fixed_now()),
+        body.redacted(&[]),
+    ];
+    for view in &views {
+        for secret in secrets {
+            assert!(!view.contains(secret), "{secret} leaked into {view}");
+        }
+    }
+    assert!(views[0].contains("<redacted>"));
+
+    let secret = Secret::new("hunter2".to_owned());
+    assert_eq!(format!("{secret}"), "<redacted>");
+    assert_eq!(format!("{secret:?}"), "<redacted>");
+    assert_eq!(serde_json::to_string(&secret).unwrap(), "\"<redacted>\"");
+    assert_eq!(secret.expose(), "hunter2");
+}
+
+#[test]
+fn a_missing_secret_file_names_the_reference_only() {
+    let err = load_str_with_env(
+        "targets: [{name: a, url: 'http://h/x', headers: {K: '${file:/nonexistent/streamprobe-key}'}}]",
+        Path::new("s.yaml"),
+        &Env::vars::<&str, &str>([]),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "s.yaml: targets[0].headers.K: ${file:/nonexistent/streamprobe-key} cannot be read: no such file"
+    );
+}
+
+#[test]
+fn body_placeholders_render_hostile_csv_values_as_valid_json() {
+    let config = load_str_with_env(
+        r#"
+targets:
+  - name: a
+    url: "http://127.0.0.1:9/x?id={{id}}"
+    headers: {X-Id: "row-{{ id }}"}
+    body:
+      messages: [{role: user, content: "Q: {{content}}"}]
+      "weird \"key\"": "{{content}}{{content}}"
+    data_source: {file: ../csv/prompts.csv}
+"#,
+        Path::new("tests/data/config/inline.yaml"),
+        &Env::vars::<&str, &str>([]),
+    )
+    .unwrap();
+    let t = &config.targets[0];
+    let data = t.data.as_ref().unwrap();
+    assert_eq!(data.columns(), ["content", "id"]);
+    let body = t.body.as_ref().unwrap().template();
+    for n in 0..data.len() as u64 {
+        let row = data.row(n);
+        let json: serde_json::Value =
+            serde_json::from_str(&body.render_to_string(Some(row))).unwrap();
+        assert_eq!(json["messages"][0]["content"], format!("Q: {}", row[0]));
+        assert_eq!(json["weird \"key\""], format!("{}{}", row[0], row[0]));
+        assert_eq!(
+            t.url.render_to_string(Some(row)),
+            format!("http://127.0.0.1:9/x?id={}", row[1])
+        );
+        assert_eq!(
+            t.headers[0].value.render_to_string(Some(row)),
+            format!("row-{}", row[1])
+        );
+    }
+    assert_eq!(
+        data.row(1)[0],
+        "Say \"hi\", then a backslash \\\\ and\na newline"
+    );
+    assert_eq!(data.row(2)[0], "你好，世界");
+    assert_eq!(
+        t.url.redacted(data.columns()),
+        "http://127.0.0.1:9/x?id={{id}}"
+    );
+}
+
+fn fixed_now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 27, 10, 14, 7).unwrap()
+}
+
+#[test]
+fn schedules_compute_next_fires() {
+    let config = load_text(
+        r#"
+targets:
+  - {name: every, url: "http://h/x", schedule: {every: 5m, jitter: 20s}}
+  - {name: cron6, url: "http://h/x", schedule: {cron: "0 */10 * * * *"}}
+  - {name: cron5, url: "http://h/x", schedule: {cron: "30 9 * * *", timezone: Europe/Berlin}}
+"#,
+    );
+    let fires = |i: usize| -> Vec<String> {
+        config.targets[i]
+            .schedule
+            .as_ref()
+            .unwrap()
+            .next_fires(fixed_now(), 3)
+            .iter()
+            .map(|t| t.to_rfc3339())
+            .collect()
+    };
+    assert_eq!(
+        fires(0),
+        [
+            "2026-11-27T10:19:07+00:00",
+            "2026-11-27T10:24:07+00:00",
+            "2026-11-27T10:29:07+00:00"
+        ]
+    );
+    assert_eq!(
+        fires(1),
+        [
+            "2026-11-27T10:20:00+00:00",
+            "2026-11-27T10:30:00+00:00",
+            "2026-11-27T10:40:00+00:00"
+        ]
+    );
+    // 09:30 in Berlin (UTC+1 in November) is 08:30 UTC; five fields mean seconds 0.
+    assert_eq!(
+        fires(2),
+        [
+            "2026-11-28T08:30:00+00:00",
+            "2026-11-29T08:30:00+00:00",
+            "2026-11-30T08:30:00+00:00"
+        ]
+    );
+    let period = |i: usize| config.targets[i].schedule.as_ref().unwrap().period();
+    assert_eq!(period(0), Duration::from_secs(300));
+    assert_eq!(period(1), Duration::from_secs(600));
+    assert_eq!(period(2), Duration::from_secs(86400));
+}
+
+#[test]
+fn check_report_lists_targets_plans_and_fire_times() {
+    let env = Env::vars([("STREAMPROBE_TEST_CHECK_KEY", "sk-check-secret")]);
+    let config = load_str_with_env(
+        r#"
+results: {dir: results, keep_per_target: 20}
+targets:
+  - name: openai
+    url: https://api.openai.com/v1/chat/completions
+    headers: {Authorization: "Bearer ${STREAMPROBE_TEST_CHECK_KEY}"}
+    body: {model: gpt-4o-mini, messages: [{role: user, content: "{{content}}"}], stream: true}
+    data_source: {file: ../csv/prompts.csv, column: content}
+    protocol: openai
+    schedule: {every: 5m, jitter: 20s}
+  - name: paced
+    url: http://127.0.0.1:18080/v1/chat/completions?key=${STREAMPROBE_TEST_CHECK_KEY}
+    protocol: ollama
+    rate: 120/m
+    warmup_requests: 2
+    timeout: 45s
+    schedule: {cron: "0 0 9 * * Mon-Fri", timezone: Europe/Berlin}
+    run_on_start: true
+  - name: manual
+    url: http://127.0.0.1:18080/x
+    concurrency: 1
+    total_requests: 3
+"#,
+        Path::new("tests/data/config/check.yaml"),
+        &env,
+    )
+    .unwrap();
+    insta::assert_snapshot!(check_report(&config, fixed_now()), @r#"
+    tests/data/config/check.yaml: ok, 3 targets
+    server    listen 127.0.0.1:10061, up to 1000 requests in flight, admin api off
+    results   tests/data/config/results (keep 20 per target, max age 30d)
+
+    openai
+      url       https://api.openai.com/v1/chat/completions
+      method    POST
+      header    Authorization: Bearer <redacted>
+      header    Content-Type: application/json
+      protocol  openai
+      model     gpt-4o-mini
+      plan      100 requests, 10 in flight
+      timeouts  total 5m, first token 1m, idle 30s
+      data      3 rows, columns: content
+      schedule  every 5m, jitter 20s
+      next      2026-11-27T10:19:07Z, 2026-11-27T10:24:07Z, 2026-11-27T10:29:07Z
+
+    paced
+      url       http://127.0.0.1:18080/v1/chat/completions?key=<redacted>
+      method    GET
+      protocol  ollama
+      plan      100 requests at 2/s, up to 10 in flight, after 2 warmup
+      timeouts  total 45s, first token 45s, idle 30s
+      schedule  cron "0 0 9 * * Mon-Fri" (Europe/Berlin), and once at start
+      next      2026-11-30T08:00:00Z, 2026-12-01T08:00:00Z, 2026-12-02T08:00:00Z
+
+    manual
+      url       http://127.0.0.1:18080/x
+      method    GET
+      protocol  auto
+      plan      3 requests, 1 in flight
+      timeouts  total 5m, first token 1m, idle 30s
+      schedule  none (run only)
+    "#);
+}
