@@ -93,9 +93,8 @@ pub async fn run_once(args: &RunArgs) -> Result<Verdict, AppError> {
         let burst = run_target(&client, target.clone(), mode, args.save_text).await;
         let summary = BurstSummary::from_burst(&burst);
         let document = ResultDocument::new(&target, &burst, &summary, args.save_text);
-        write_atomic(&output, &document.to_json()).map_err(|e| {
-            AppError::Runtime(format!("cannot write {}: {e}", output.display()))
-        })?;
+        write_atomic(&output, &document.to_json())
+            .map_err(|e| AppError::Runtime(format!("cannot write {}: {e}", output.display())))?;
         let url = display_url(&target);
         let context = ReportContext {
             target: &target.name,
@@ -174,9 +173,10 @@ fn select_targets(all: &[Target], names: &[String]) -> Result<Vec<Arc<Target>>, 
 
 /// `test_results.json` + `gpt` → `test_results.gpt.json`.
 fn per_target_path(output: &Path, target: &str) -> PathBuf {
-    let stem = output
-        .file_stem()
-        .map_or_else(|| "test_results".into(), |s| s.to_string_lossy().into_owned());
+    let stem = output.file_stem().map_or_else(
+        || "test_results".into(),
+        |s| s.to_string_lossy().into_owned(),
+    );
     let ext = output
         .extension()
         .map_or_else(|| "json".into(), |s| s.to_string_lossy().into_owned());
@@ -243,7 +243,10 @@ pub async fn demo(args: &DemoArgs) -> Result<Verdict, AppError> {
     let config = config::load(&args.config)?;
     let listen = config.server.listen;
     println!("streamprobe demo");
-    println!("  mock API:     http://{}/v1/chat/completions", mock.local_addr());
+    println!(
+        "  mock API:     http://{}/v1/chat/completions",
+        mock.local_addr()
+    );
     println!("  status page:  http://{listen}/");
     println!("  metrics:      http://{listen}/metrics");
     println!("  result files: {}", config.results.dir.display());

@@ -63,7 +63,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "P")]
     pub protocol: Option<String>,
     /// JSON result file.
-    #[arg(short = 'o', long = "output", value_name = "FILE", default_value = "test_results.json")]
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        default_value = "test_results.json"
+    )]
     pub output: PathBuf,
     /// Store each request's streamed text in the result file.
     #[arg(long)]
@@ -99,7 +104,12 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// The demo config (its targets point at the mock on 127.0.0.1:18080).
-    #[arg(short = 'c', long = "config", default_value = "config/demo.yaml", value_name = "FILE")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        default_value = "config/demo.yaml",
+        value_name = "FILE"
+    )]
     pub config: PathBuf,
 }
 

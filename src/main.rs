@@ -12,7 +12,9 @@ fn main() -> ExitCode {
     init_logging(&cli.command);
     let result = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime.block_on(dispatch(&cli.command)),
-        Err(e) => Err(AppError::Runtime(format!("cannot start the async runtime: {e}"))),
+        Err(e) => Err(AppError::Runtime(format!(
+            "cannot start the async runtime: {e}"
+        ))),
     };
     match result {
         Ok(Verdict::Pass) => ExitCode::SUCCESS,

@@ -63,7 +63,10 @@ impl Metrics {
         // No registry prefix: it would also rename the standard `process_*` families.
         let registry = Registry::new();
         let histogram = |name: &str, help: &str, b: &[f64], labels: &[&str]| {
-            let h = HistogramVec::new(HistogramOpts::new(prefixed(name), help).buckets(b.to_vec()), labels)?;
+            let h = HistogramVec::new(
+                HistogramOpts::new(prefixed(name), help).buckets(b.to_vec()),
+                labels,
+            )?;
             registry.register(Box::new(h.clone()))?;
             Ok::<_, prometheus::Error>(h)
         };
@@ -157,7 +160,10 @@ impl Metrics {
             )?,
             in_flight: {
                 let g = IntGaugeVec::new(
-                    Opts::new(prefixed("in_flight_requests"), "Requests currently in flight."),
+                    Opts::new(
+                        prefixed("in_flight_requests"),
+                        "Requests currently in flight.",
+                    ),
                     &["target"],
                 )?;
                 registry.register(Box::new(g.clone()))?;
@@ -201,17 +207,23 @@ impl Metrics {
             registry,
         };
         let build = IntGaugeVec::new(
-            Opts::new(prefixed("build_info"), "Version and git revision (always 1)."),
+            Opts::new(
+                prefixed("build_info"),
+                "Version and git revision (always 1).",
+            ),
             &["version", "revision"],
         )?;
         build
-            .with_label_values(&[env!("CARGO_PKG_VERSION"), option_env!("STREAMPROBE_REVISION").unwrap_or("unknown")])
+            .with_label_values(&[
+                env!("CARGO_PKG_VERSION"),
+                option_env!("STREAMPROBE_REVISION").unwrap_or("unknown"),
+            ])
             .set(1);
         metrics.registry.register(Box::new(build))?;
         // process_* metrics, unprefixed as every exporter exposes them.
-        metrics
-            .registry
-            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+        metrics.registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         Ok(metrics)
     }
 
@@ -235,9 +247,9 @@ impl Metrics {
         if let Some(old) = info.insert(target.name.clone(), labels.clone())
             && old != labels
         {
-            let _ = self
-                .target_info
-                .remove_label_values(&[&target.name, &old[0], &old[1], &old[2]]);
+            let _ =
+                self.target_info
+                    .remove_label_values(&[&target.name, &old[0], &old[1], &old[2]]);
         }
         self.target_info
             .with_label_values(&[&target.name, &labels[0], &labels[1], &labels[2]])
@@ -252,7 +264,8 @@ impl Metrics {
                 .with_label_values(&[target.name.as_str(), outcome.as_str()]);
         }
         for result in BURST_RESULTS {
-            self.bursts.with_label_values(&[target.name.as_str(), result]);
+            self.bursts
+                .with_label_values(&[target.name.as_str(), result]);
         }
         for reason in SKIP_REASONS {
             self.bursts_skipped
@@ -269,7 +282,8 @@ impl Metrics {
             };
             if configured {
                 for result in ["good", "bad"] {
-                    self.slo.with_label_values(&[target.name.as_str(), slo, result]);
+                    self.slo
+                        .with_label_values(&[target.name.as_str(), slo, result]);
                 }
             }
         }
@@ -334,11 +348,18 @@ impl Metrics {
         self.duration
             .with_label_values(&[name, outcome])
             .observe(record.duration.as_secs_f64());
+        // A failed request is bad for every configured SLO.
+        for (slo, good) in slo_good(record, &target.slo) {
+            let result = if good { "good" } else { "bad" };
+            self.slo.with_label_values(&[name, slo, result]).inc();
+        }
         if !record.outcome.is_success() {
             return;
         }
         if let Some(t) = record.ttft {
-            self.ttft.with_label_values(&[name]).observe(t.as_secs_f64());
+            self.ttft
+                .with_label_values(&[name])
+                .observe(t.as_secs_f64());
         }
         if let Some(t) = record.time_to_headers {
             self.time_to_headers
@@ -350,15 +371,13 @@ impl Metrics {
             itl.observe(gap.as_secs_f64());
         }
         if let Some(t) = record.tpot {
-            self.tpot.with_label_values(&[name]).observe(t.as_secs_f64());
+            self.tpot
+                .with_label_values(&[name])
+                .observe(t.as_secs_f64());
         }
         self.output_tokens
             .with_label_values(&[name, record.token_source.as_str()])
             .inc_by(record.output_tokens);
-        for (slo, good) in slo_good(record, &target.slo) {
-            let result = if good { "good" } else { "bad" };
-            self.slo.with_label_values(&[name, slo, result]).inc();
-        }
     }
 
     /// Records a finished burst from its exact summary.
@@ -408,11 +427,15 @@ impl Metrics {
     }
 
     pub fn burst_skipped(&self, target: &str, reason: &'static str) {
-        self.bursts_skipped.with_label_values(&[target, reason]).inc();
+        self.bursts_skipped
+            .with_label_values(&[target, reason])
+            .inc();
     }
 
     pub fn result_write_failed(&self, target: &str) {
-        self.result_write_failures.with_label_values(&[target]).inc();
+        self.result_write_failures
+            .with_label_values(&[target])
+            .inc();
     }
 
     pub fn config_loaded(&self, ok: bool) {
@@ -424,7 +447,8 @@ impl Metrics {
 }
 
 fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn prefixed(name: &str) -> String {

@@ -104,7 +104,9 @@ async fn reload(State(s): State<ServerState>) -> Response {
     }
     match rx.await {
         Ok(Ok(())) => (StatusCode::OK, "configuration reloaded\n").into_response(),
-        Ok(Err(message)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{message}\n")).into_response(),
+        Ok(Err(message)) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("{message}\n")).into_response()
+        }
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
     }
 }
@@ -217,12 +219,20 @@ pub fn render_status_page(targets: &[TargetStatus]) -> String {
             html,
             "<tr><td><b>{}</b>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td>",
             esc(&t.name),
-            if t.running { " <small>(running)</small>" } else { "" },
+            if t.running {
+                " <small>(running)</small>"
+            } else {
+                ""
+            },
             esc(&t.protocol),
             esc(&t.endpoint),
             esc(&t.schedule),
-            t.next_run.map_or_else(|| "—".into(), |n| n.format("%H:%M:%S UTC").to_string()),
-            last.map_or_else(|| "—".into(), |b| b.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+            t.next_run
+                .map_or_else(|| "—".into(), |n| n.format("%H:%M:%S UTC").to_string()),
+            last.map_or_else(
+                || "—".into(),
+                |b| b.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+            ),
         );
         match last {
             Some(b) => {
@@ -332,7 +342,10 @@ mod tests {
     #[test]
     fn sparkline_scales_to_its_range() {
         let svg = sparkline(&[1.0, 2.0, 3.0]);
-        assert!(svg.contains("points=\"0.0,22.0 60.0,12.0 120.0,2.0\""), "{svg}");
+        assert!(
+            svg.contains("points=\"0.0,22.0 60.0,12.0 120.0,2.0\""),
+            "{svg}"
+        );
         assert_eq!(sparkline(&[]), "—");
     }
 

@@ -134,9 +134,8 @@ pub async fn serve(options: ServeOptions) -> Result<Verdict, AppError> {
             web.display()
         )));
     }
-    let metrics = Arc::new(
-        Metrics::new(&config.buckets).map_err(|e| AppError::Runtime(e.to_string()))?,
-    );
+    let metrics =
+        Arc::new(Metrics::new(&config.buckets).map_err(|e| AppError::Runtime(e.to_string()))?);
     let board = Arc::new(StatusBoard::new());
     let client = Client::new().map_err(|e| AppError::Runtime(e.to_string()))?;
     let (cancel_tx, cancel_rx) = watch::channel(false);
@@ -158,7 +157,9 @@ pub async fn serve(options: ServeOptions) -> Result<Verdict, AppError> {
                 config.path.display()
             ))
         })?;
-    let local = listener.local_addr().map_err(|e| AppError::Runtime(e.to_string()))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| AppError::Runtime(e.to_string()))?;
     let ready = Arc::new(AtomicBool::new(false));
     let (admin_tx, mut admin_rx) = mpsc::channel(16);
     let state = ServerState {
@@ -210,7 +211,10 @@ pub async fn serve(options: ServeOptions) -> Result<Verdict, AppError> {
     tracing::info!(grace_seconds = grace.as_secs_f64(), "shutting down");
     daemon.stop_all();
     let tracker = daemon.ctx.tracker.clone();
-    if tokio::time::timeout(grace, tracker.wait_idle()).await.is_err() {
+    if tokio::time::timeout(grace, tracker.wait_idle())
+        .await
+        .is_err()
+    {
         tracing::warn!("grace period over; cancelling running bursts");
         let _ = cancel_tx.send(true);
         // Writing the interrupted results is quick; bound it anyway.
@@ -256,11 +260,7 @@ impl Daemon {
                 let _ = s.stop.send(true);
                 let same_schedule = schedule_text(s.target.schedule.as_ref())
                     == schedule_text(target.schedule.as_ref());
-                let next = self
-                    .ctx
-                    .board
-                    .target(&target.name)
-                    .and_then(|t| t.next_run);
+                let next = self.ctx.board.target(&target.name).and_then(|t| t.next_run);
                 same_schedule.then_some(next).flatten()
             });
             self.start(target, resume);
@@ -436,7 +436,12 @@ async fn write_result(
 ) -> Option<String> {
     let document = ResultDocument::new(target, burst, summary, results.include_text);
     let json = document.to_json();
-    let path = result_path(&results.dir, &target.name, burst.started_at, &burst.burst_id);
+    let path = result_path(
+        &results.dir,
+        &target.name,
+        burst.started_at,
+        &burst.burst_id,
+    );
     let keep = results.keep_per_target;
     let max_age = results.max_age;
     let written = tokio::task::spawn_blocking(move || -> std::io::Result<PathBuf> {

@@ -50,7 +50,11 @@ pub fn load_for_run(
                 total_requests: None,
                 data_source: None,
             };
-            super::validate::load_legacy_with_overrides(legacy, Path::new("<command line>"), overrides)
+            super::validate::load_legacy_with_overrides(
+                legacy,
+                Path::new("<command line>"),
+                overrides,
+            )
         }
     }
 }

@@ -85,7 +85,8 @@ pub(super) fn load_with_overrides(
 ) -> std::result::Result<Config, ConfigError> {
     let text = read_text(path)?;
     let file = path.display();
-    let raw = raw::parse(&text).map_err(|err| ConfigError(parse_message(&file.to_string(), err)))?;
+    let raw =
+        raw::parse(&text).map_err(|err| ConfigError(parse_message(&file.to_string(), err)))?;
     load_raw(raw, path, &Env::Process, Some(overrides))
 }
 

@@ -10,9 +10,7 @@ mod burst;
 mod outcome;
 mod request;
 
-pub use burst::{
-    BurstOptions, BurstPlan, Client, ClientError, Pacing, new_burst_id, run_burst,
-};
+pub use burst::{BurstOptions, BurstPlan, Client, ClientError, Pacing, new_burst_id, run_burst};
 pub use outcome::Outcome;
 
 /// Where an output-token count came from.

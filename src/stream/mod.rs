@@ -22,7 +22,10 @@ pub enum Channel {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event<'a> {
     /// ≥ 1 generated token. `text` is non-empty.
-    Token { channel: Channel, text: Cow<'a, str> },
+    Token {
+        channel: Channel,
+        text: Cow<'a, str>,
+    },
     /// Server-reported output-token count; the last value seen wins (counts are cumulative).
     Usage { output_tokens: u64 },
     /// The protocol's normal terminator.

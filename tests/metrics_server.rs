@@ -1,0 +1,496 @@
+//! The metrics registry and the HTTP router, without a socket: families and labels as
+//! DESIGN §5 names them, series deletion on target removal, and every endpoint's contract.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use streamprobe::config::{self, Target};
+use streamprobe::metrics::{CONTENT_TYPE, Metrics};
+use streamprobe::probe::{BurstResult, ConnectionMode, Outcome, RequestRecord, TokenSource};
+use streamprobe::server::{AdminCommand, ServerState, router};
+use streamprobe::stats::BurstSummary;
+use streamprobe::status::{BurstBrief, StatusBoard, TargetStatus};
+use tokio::sync::mpsc;
+use tower::ServiceExt;
+
+const CONFIG: &str = r#"
+targets:
+  - name: alpha
+    url: http://127.0.0.1:9/v1/chat/completions?key=abc
+    model: m1
+    slo: {ttft: 500ms}
+  - name: beta
+    url: http://127.0.0.1:9/v1/messages
+"#;
+
+fn targets() -> Vec<Target> {
+    config::load_str(CONFIG, Path::new("test.yaml"))
+        .expect("test config loads")
+        .targets
+}
+
+fn record(index: u64, outcome: Outcome, ttft_ms: u64) -> RequestRecord {
+    let ok = outcome == Outcome::Success;
+    RequestRecord {
+        index,
+        outcome,
+        status: Some(200),
+        error: None,
+        start_offset: Duration::ZERO,
+        client_wait: Duration::ZERO,
+        time_to_headers: Some(Duration::from_millis(ttft_ms / 2)),
+        ttft: ok.then(|| Duration::from_millis(ttft_ms)),
+        first_visible_token: ok.then(|| Duration::from_millis(ttft_ms)),
+        duration: Duration::from_millis(ttft_ms + 500),
+        output_tokens: 10,
+        token_source: TokenSource::Usage,
+        token_events: 10,
+        chunks: 12,
+        bytes: 1000,
+        itl: if ok {
+            vec![Duration::from_millis(20); 9]
+        } else {
+            vec![]
+        },
+        tpot: ok.then(|| Duration::from_millis(20)),
+        text: None,
+    }
+}
+
+fn text(metrics: &Metrics) -> String {
+    String::from_utf8(metrics.encode()).expect("exposition is UTF-8")
+}
+
+fn series_value(exposition: &str, series: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn requests_are_recorded_with_bounded_labels() {
+    let targets = targets();
+    let alpha = &targets[0];
+    let metrics = Metrics::new(&Default::default()).unwrap();
+    metrics.declare_target(
+        alpha,
+        "http://127.0.0.1:9/v1/chat/completions",
+        Some(Duration::from_secs(60)),
+    );
+    metrics.request_started("alpha");
+    metrics.request_finished(alpha, &record(1, Outcome::Success, 300));
+    metrics.request_started("alpha");
+    metrics.request_finished(alpha, &record(2, Outcome::Success, 700));
+    metrics.request_started("alpha");
+    metrics.request_finished(alpha, &record(3, Outcome::Http5xx, 100));
+
+    let t = text(&metrics);
+    assert_eq!(
+        series_value(
+            &t,
+            r#"streamprobe_requests_total{outcome="success",target="alpha"}"#
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        series_value(
+            &t,
+            r#"streamprobe_requests_total{outcome="http_5xx",target="alpha"}"#
+        ),
+        Some(1.0)
+    );
+    // Failed requests never give TTFT samples.
+    assert_eq!(
+        series_value(
+            &t,
+            r#"streamprobe_time_to_first_token_seconds_count{target="alpha"}"#
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        series_value(
+            &t,
+            r#"streamprobe_time_to_first_token_seconds_bucket{target="alpha",le="0.32"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        series_value(
+            &t,
+            r#"streamprobe_inter_token_latency_seconds_count{target="alpha"}"#
+        ),
+        Some(18.0)
+    );
+    assert_eq!(
+        series_value(
+            &t,
+            r#"streamprobe_output_tokens_total{source="usage",target="alpha"}"#
+        ),
+        Some(20.0)
+    );
+    // SLO ttft 500ms: 300ms good, 700ms bad, the failure bad.
+    assert_eq!(
+        series_value(
+            &t,
+            r#"streamprobe_slo_requests_total{result="good",slo="ttft",target="alpha"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        series_value(
+            &t,
+            r#"streamprobe_slo_requests_total{result="bad",slo="ttft",target="alpha"}"#
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        series_value(&t, r#"streamprobe_in_flight_requests{target="alpha"}"#),
+        Some(0.0)
+    );
+    assert_eq!(
+        series_value(&t, r#"streamprobe_schedule_period_seconds{target="alpha"}"#),
+        Some(60.0)
+    );
+    assert!(t.contains(r#"streamprobe_target_info{endpoint="http://127.0.0.1:9/v1/chat/completions",model="m1",protocol="auto",target="alpha"} 1"#), "{t}");
+    assert!(t.contains("streamprobe_build_info{"));
+    assert!(
+        t.contains("process_"),
+        "process metrics are exported unprefixed"
+    );
+    // Duration buckets are the OpenTelemetry GenAI boundaries.
+    assert!(t.contains(r#"streamprobe_request_duration_seconds_bucket{outcome="success",target="alpha",le="81.92"}"#));
+    // No URL query, prompt or error text in any label.
+    assert!(!t.contains("key=abc"));
+}
+
+#[test]
+fn last_burst_gauges_come_from_the_exact_summary() {
+    let targets = targets();
+    let alpha = &targets[0];
+    let metrics = Metrics::new(&Default::default()).unwrap();
+    metrics.declare_target(alpha, "e", None);
+    let burst = BurstResult {
+        burst_id: "b1".into(),
+        target: "alpha".into(),
+        started_at: SystemTime::now(),
+        total_time: Duration::from_secs(3),
+        records: vec![
+            record(1, Outcome::Success, 100),
+            record(2, Outcome::Success, 200),
+            record(3, Outcome::Success, 300),
+            record(4, Outcome::TimeoutIdle, 50),
+        ],
+        connection_mode: ConnectionMode::Reused,
+        protocol: config::Protocol::OpenAi,
+        interrupted: false,
+    };
+    let summary = BurstSummary::from_burst(&burst);
+    metrics.burst_finished(&burst, &summary);
+    let t = text(&metrics);
+    let p50 = series_value(
+        &t,
+        r#"streamprobe_last_burst_ttft_seconds{quantile="0.5",target="alpha"}"#,
+    )
+    .unwrap();
+    assert!((p50 - 0.2).abs() < 1e-9, "{p50}");
+    let p90 = series_value(
+        &t,
+        r#"streamprobe_last_burst_ttft_seconds{quantile="0.9",target="alpha"}"#,
+    )
+    .unwrap();
+    assert!((p90 - 0.28).abs() < 1e-9, "{p90}");
+    assert_eq!(
+        series_value(
+            &t,
+            r#"streamprobe_last_burst_success_ratio{target="alpha"}"#
+        ),
+        Some(0.75)
+    );
+    assert_eq!(
+        series_value(
+            &t,
+            r#"streamprobe_bursts_total{result="partial",target="alpha"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        series_value(
+            &t,
+            r#"streamprobe_bursts_total{result="success",target="alpha"}"#
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        series_value(&t, r#"streamprobe_burst_duration_seconds{target="alpha"}"#),
+        Some(3.0)
+    );
+}
+
+#[test]
+fn removing_a_target_deletes_its_series_and_keeps_the_others() {
+    let targets = targets();
+    let metrics = Metrics::new(&Default::default()).unwrap();
+    for t in &targets {
+        metrics.declare_target(t, "e", Some(Duration::from_secs(10)));
+        metrics.request_started(&t.name);
+        metrics.request_finished(t, &record(1, Outcome::Success, 100));
+        metrics.burst_skipped(&t.name, "overlap");
+    }
+    metrics.remove_target("alpha");
+    let t = text(&metrics);
+    assert!(!t.contains(r#"target="alpha""#), "{t}");
+    assert_eq!(
+        series_value(
+            &t,
+            r#"streamprobe_time_to_first_token_seconds_count{target="beta"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        series_value(
+            &t,
+            r#"streamprobe_bursts_skipped_total{reason="overlap",target="beta"}"#
+        ),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn reload_status_gauges() {
+    let metrics = Metrics::new(&Default::default()).unwrap();
+    metrics.config_loaded(true);
+    let t = text(&metrics);
+    assert_eq!(
+        series_value(&t, "streamprobe_config_last_reload_successful"),
+        Some(1.0)
+    );
+    let ts = series_value(
+        &t,
+        "streamprobe_config_last_reload_success_timestamp_seconds",
+    )
+    .unwrap();
+    assert!(ts > 1.7e9);
+    metrics.config_loaded(false);
+    let t = text(&metrics);
+    assert_eq!(
+        series_value(&t, "streamprobe_config_last_reload_successful"),
+        Some(0.0)
+    );
+    assert_eq!(
+        series_value(
+            &t,
+            "streamprobe_config_last_reload_success_timestamp_seconds"
+        ),
+        Some(ts)
+    );
+}
+
+struct Harness {
+    state: ServerState,
+    ready: Arc<AtomicBool>,
+    _dir: tempfile::TempDir,
+}
+
+fn harness(admin: Option<mpsc::Sender<AdminCommand>>) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let board = Arc::new(StatusBoard::new());
+    board.upsert(TargetStatus {
+        name: "alpha".into(),
+        protocol: "openai".into(),
+        endpoint: "http://h/v1/chat/completions".into(),
+        model: None,
+        schedule: "every 5m".into(),
+        next_run: None,
+        running: false,
+        recent: Default::default(),
+    });
+    board.push_burst(
+        "alpha",
+        BurstBrief {
+            burst_id: "0123456789ab".into(),
+            started_at: chrono::Utc::now(),
+            duration_seconds: 1.0,
+            total: 4,
+            success_count: 4,
+            failed_count: 0,
+            success_ratio: 1.0,
+            ttft_p50: Some(0.2),
+            ttft_p95: Some(0.3),
+            interrupted: false,
+            file: Some("20261127T101500Z-0123456789ab.json".into()),
+        },
+    );
+    std::fs::create_dir_all(dir.path().join("alpha")).unwrap();
+    std::fs::write(
+        dir.path().join("alpha/20261127T101500Z-0123456789ab.json"),
+        br#"{"schema_version": 1}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("secret.json"), b"{}").unwrap();
+    let ready = Arc::new(AtomicBool::new(false));
+    Harness {
+        state: ServerState {
+            metrics: Arc::new(Metrics::new(&Default::default()).unwrap()),
+            board,
+            results_dir: dir.path().to_path_buf(),
+            admin,
+            ready: ready.clone(),
+        },
+        ready,
+        _dir: dir,
+    }
+}
+
+async fn call(state: &ServerState, method: &str, uri: &str) -> (StatusCode, String, String) {
+    let response = router(state.clone())
+        .oneshot(
+            Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        content_type,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn metrics_health_and_readiness() {
+    let h = harness(None);
+    let (status, content_type, body) = call(&h.state, "GET", "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(content_type, CONTENT_TYPE);
+    assert!(body.contains("streamprobe_build_info"));
+    assert_eq!(call(&h.state, "GET", "/-/healthy").await.0, StatusCode::OK);
+    assert_eq!(
+        call(&h.state, "GET", "/-/ready").await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    h.ready.store(true, Ordering::Release);
+    assert_eq!(call(&h.state, "GET", "/-/ready").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn admin_api_is_off_unless_enabled() {
+    let h = harness(None);
+    assert_eq!(
+        call(&h.state, "POST", "/-/reload").await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call(&h.state, "POST", "/api/v1/targets/alpha/trigger")
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call(&h.state, "GET", "/-/reload").await.0,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+}
+
+#[tokio::test]
+async fn admin_commands_reach_the_daemon() {
+    let (tx, mut rx) = mpsc::channel(4);
+    let h = harness(Some(tx));
+    tokio::spawn(async move {
+        while let Some(cmd) = rx.recv().await {
+            match cmd {
+                AdminCommand::Reload(reply) => {
+                    let _ = reply.send(Err("test.yaml: targets[0].concurrency: bad".into()));
+                }
+                AdminCommand::Trigger(name, reply) => {
+                    let _ = reply.send(if name == "alpha" {
+                        Ok(())
+                    } else {
+                        Err(streamprobe::server::TriggerError::UnknownTarget)
+                    });
+                }
+            }
+        }
+    });
+    let (status, _, body) = call(&h.state, "POST", "/-/reload").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(body.contains("targets[0].concurrency"));
+    assert_eq!(
+        call(&h.state, "POST", "/api/v1/targets/alpha/trigger")
+            .await
+            .0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        call(&h.state, "POST", "/api/v1/targets/nope/trigger")
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn api_and_status_page() {
+    let h = harness(None);
+    let (status, content_type, body) = call(&h.state, "GET", "/api/v1/targets").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(content_type.starts_with("application/json"));
+    let targets: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(targets[0]["name"], "alpha");
+    assert_eq!(targets[0]["recent"][0]["ttft_p50"], 0.2);
+
+    let (status, _, body) = call(&h.state, "GET", "/api/v1/targets/alpha/bursts").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("0123456789ab"));
+    assert_eq!(
+        call(&h.state, "GET", "/api/v1/targets/nope/bursts").await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    let (status, _, body) = call(&h.state, "GET", "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("<svg"), "sparkline");
+    assert!(body.contains("/api/v1/results/alpha/20261127T101500Z-0123456789ab.json"));
+}
+
+#[tokio::test]
+async fn result_files_are_served_without_path_traversal() {
+    let h = harness(None);
+    let (status, _, body) = call(
+        &h.state,
+        "GET",
+        "/api/v1/results/alpha/20261127T101500Z-0123456789ab.json",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("schema_version"));
+    for uri in [
+        "/api/v1/results/alpha/..%2Fsecret.json",
+        "/api/v1/results/..%2F/secret.json",
+        "/api/v1/results/alpha/%2e%2e%2fsecret.json",
+        "/api/v1/results/nope/20261127T101500Z-0123456789ab.json",
+        "/api/v1/results/alpha/missing.json",
+    ] {
+        assert_eq!(
+            call(&h.state, "GET", uri).await.0,
+            StatusCode::NOT_FOUND,
+            "{uri}"
+        );
+    }
+}
