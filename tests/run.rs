@@ -1,0 +1,305 @@
+//! The burst engine against the in-process mock: timings against the mock's ground truth,
+//! constant concurrency, open-loop rate, every fault mapped to its outcome, CSV data.
+//! Assertions are relations (TTFT ≥ the mock's schedule, within a few ms of what the mock
+//! actually did), never exact timings.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use streamprobe::config::{self, Target};
+use streamprobe::mock::{MockOptions, MockServer};
+use streamprobe::probe::{
+    BurstOptions, BurstPlan, BurstResult, Client, Outcome, Pacing, TokenSource, run_burst,
+};
+
+async fn mock(options: MockOptions) -> MockServer {
+    MockServer::start("127.0.0.1:0".parse().unwrap(), options)
+        .await
+        .expect("mock starts")
+}
+
+/// One target from YAML whose `url` is `url`; `extra` adds target fields (indented 4).
+fn target(url: &str, extra: &str) -> Target {
+    let yaml = format!(
+        "targets:\n  - name: t\n    url: \"{url}\"\n    request_id_header: X-Request-Id\n    body: {{model: m, messages: [{{role: user, content: hi}}], stream: true, stream_options: {{include_usage: true}}}}\n{extra}"
+    );
+    let mut config = config::load_str(&yaml, Path::new("test.yaml")).expect("test config loads");
+    config.targets.remove(0)
+}
+
+async fn burst(target: Target) -> BurstResult {
+    let plan = BurstPlan::for_target(&target);
+    burst_with(target, plan).await
+}
+
+async fn burst_with(target: Target, plan: BurstPlan) -> BurstResult {
+    let client = Client::new().unwrap();
+    let options = BurstOptions {
+        burst_id: "b".into(),
+        keep_text: true,
+        limiter: None,
+        events: None,
+        cancel: None,
+    };
+    run_burst(&client, Arc::new(target), &plan, options).await
+}
+
+#[tokio::test]
+async fn timings_match_the_mock_ground_truth() {
+    let server = mock(MockOptions {
+        ttft: Duration::from_millis(150),
+        itl: Duration::from_millis(15),
+        tokens: 20,
+        ..MockOptions::default()
+    })
+    .await;
+    let t = target(
+        &server.url("/v1/chat/completions"),
+        "    concurrency: 4\n    total_requests: 12\n    protocol: openai\n",
+    );
+    let result = burst(t).await;
+    assert_eq!(result.records.len(), 12);
+    assert_eq!(result.protocol, config::Protocol::OpenAi);
+    for r in &result.records {
+        assert_eq!(r.outcome, Outcome::Success, "{r:?}");
+        let ttft = r.ttft.unwrap();
+        let truth = server.truth(&format!("b-{}", r.index)).expect("mock saw the request");
+        let truth_ttft = truth.first_token_after.unwrap();
+        assert!(ttft >= Duration::from_millis(150), "ttft {ttft:?} below the mock's schedule");
+        assert!(ttft >= truth_ttft, "measured {ttft:?} < truth {truth_ttft:?}");
+        assert!(
+            ttft - truth_ttft < Duration::from_millis(25),
+            "measured {ttft:?} vs truth {truth_ttft:?}"
+        );
+        assert!(r.time_to_headers.unwrap() <= ttft);
+        assert!(ttft < r.duration);
+        assert_eq!(r.output_tokens, 20);
+        assert_eq!(r.token_source, TokenSource::Usage);
+        assert_eq!(r.token_events, 20);
+        assert_eq!(r.itl.len(), 19);
+        let mean_itl = r.itl.iter().sum::<Duration>() / r.itl.len() as u32;
+        assert!(
+            mean_itl >= Duration::from_millis(12) && mean_itl < Duration::from_millis(30),
+            "mean ITL {mean_itl:?}"
+        );
+        let tpot = r.tpot.unwrap();
+        assert!(tpot >= Duration::from_millis(12) && tpot < Duration::from_millis(30));
+        assert_eq!(r.first_visible_token, r.ttft);
+        assert_eq!(
+            r.text.as_deref(),
+            Some(streamprobe::mock::expected_text(20).as_str())
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_usage_tokens_are_counted_from_events() {
+    let server = mock(MockOptions {
+        ttft: Duration::from_millis(20),
+        itl: Duration::from_millis(2),
+        tokens: 7,
+        usage: false,
+        ..MockOptions::default()
+    })
+    .await;
+    let t = target(
+        &server.url("/v1/chat/completions"),
+        "    concurrency: 2\n    total_requests: 4\n",
+    );
+    let result = burst(t).await;
+    for r in &result.records {
+        assert_eq!(r.outcome, Outcome::Success, "{r:?}");
+        assert_eq!(r.output_tokens, 7);
+        assert_eq!(r.token_source, TokenSource::Events);
+    }
+}
+
+#[tokio::test]
+async fn closed_loop_concurrency_is_constant() {
+    let server = mock(MockOptions {
+        ttft: Duration::from_millis(20),
+        itl: Duration::from_millis(3),
+        tokens: 5,
+        jitter: 0.5,
+        ..MockOptions::default()
+    })
+    .await;
+    let t = target(
+        &server.url("/v1/chat/completions"),
+        "    concurrency: 10\n    total_requests: 100\n",
+    );
+    let result = burst(t).await;
+    assert!(result.records.iter().all(|r| r.outcome == Outcome::Success));
+    let stats = server.stats();
+    assert_eq!(stats.requests, 100);
+    assert_eq!(stats.max_in_flight, 10, "never more than C in flight");
+    // Arrivals ramp 1..10, then every arrival until the tail finds the other 9 in flight.
+    let at_arrival: Vec<u64> = stats.arrivals.iter().map(|a| a.in_flight).collect();
+    assert_eq!(&at_arrival[..10], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert!(
+        at_arrival[10..].iter().all(|&n| n == 10),
+        "concurrency fluctuated: {at_arrival:?}"
+    );
+}
+
+#[tokio::test]
+async fn open_loop_rate_has_the_requested_mean_gap() {
+    let server = mock(MockOptions {
+        ttft: Duration::from_millis(5),
+        itl: Duration::from_millis(1),
+        tokens: 3,
+        ..MockOptions::default()
+    })
+    .await;
+    let t = target(
+        &server.url("/v1/chat/completions"),
+        "    concurrency: 50\n    total_requests: 300\n    rate: 100/s\n",
+    );
+    assert_eq!(
+        BurstPlan::for_target(&t).pacing,
+        Pacing::Poisson { per_second: 100.0 }
+    );
+    let result = burst(t).await;
+    assert_eq!(result.records.len(), 300);
+    let mut starts: Vec<Duration> = result.records.iter().map(|r| r.start_offset).collect();
+    starts.sort();
+    let span = *starts.last().unwrap() - starts[0];
+    let mean_gap = span.as_secs_f64() / (starts.len() - 1) as f64;
+    // Mean 10 ms; the standard error over 300 exponential gaps is ~0.6 ms.
+    assert!(
+        (0.0075..0.0125).contains(&mean_gap),
+        "mean inter-arrival {mean_gap}s"
+    );
+    // Gaps are exponential, not constant: some are far shorter than the mean.
+    let short = starts
+        .windows(2)
+        .filter(|w| (w[1] - w[0]) < Duration::from_millis(3))
+        .count();
+    assert!(short > 30, "only {short} short gaps: not Poisson");
+}
+
+#[tokio::test]
+async fn warmup_requests_are_sent_but_not_recorded() {
+    let server = mock(MockOptions {
+        ttft: Duration::from_millis(5),
+        itl: Duration::from_millis(1),
+        tokens: 3,
+        ..MockOptions::default()
+    })
+    .await;
+    let t = target(
+        &server.url("/v1/chat/completions"),
+        "    concurrency: 2\n    total_requests: 5\n    warmup_requests: 3\n",
+    );
+    let result = burst(t).await;
+    assert_eq!(result.records.len(), 5);
+    assert_eq!(
+        result.records.iter().map(|r| r.index).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5]
+    );
+    assert_eq!(server.stats().requests, 8);
+}
+
+#[tokio::test]
+async fn every_fault_maps_to_its_outcome_in_bounded_time() {
+    let server = mock(MockOptions {
+        ttft: Duration::from_millis(30),
+        itl: Duration::from_millis(5),
+        tokens: 10,
+        ..MockOptions::default()
+    })
+    .await;
+    let cases = [
+        ("refuse", Outcome::Connect),
+        ("delay-headers&ttft=3s", Outcome::TimeoutHeaders),
+        ("hang", Outcome::TimeoutFirstToken),
+        ("stall", Outcome::TimeoutIdle),
+        ("reset", Outcome::Truncated),
+        ("429", Outcome::Http429),
+        ("500", Outcome::Http5xx),
+        ("503", Outcome::Http5xx),
+        ("error-event", Outcome::StreamError),
+        ("malformed", Outcome::StreamError),
+        ("invalid-utf8", Outcome::StreamError),
+        ("endless", Outcome::TimeoutTotal),
+        ("oversized", Outcome::TooLarge),
+        ("trickle", Outcome::Success),
+    ];
+    let mut handles = Vec::new();
+    for (fault, expected) in cases {
+        let url = server.url(&format!("/v1/chat/completions?fault={fault}"));
+        let t = target(
+            &url,
+            "    concurrency: 1\n    total_requests: 1\n    timeout: 4s\n    first_token_timeout: 1s\n    idle_timeout: 500ms\n    max_response_bytes: 1MiB\n",
+        );
+        handles.push(tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let result = burst(t).await;
+            (fault, expected, result, started.elapsed())
+        }));
+    }
+    // A healthy burst beside the faulty ones is unaffected.
+    let healthy = target(
+        &server.url("/v1/chat/completions"),
+        "    concurrency: 3\n    total_requests: 6\n",
+    );
+    let healthy = burst(healthy).await;
+    assert!(healthy.records.iter().all(|r| r.outcome == Outcome::Success));
+
+    let mut wrong = Vec::new();
+    for h in handles {
+        let (fault, expected, result, elapsed) = h.await.unwrap();
+        let r = &result.records[0];
+        if r.outcome != expected {
+            wrong.push(format!("{fault}: expected {expected}, got {} ({:?})", r.outcome, r.error));
+        }
+        assert!(elapsed < Duration::from_secs(6), "{fault} took {elapsed:?}");
+        if expected != Outcome::Success {
+            assert!(r.ttft.is_none(), "{fault}: failed requests give no TTFT");
+            assert!(r.error.is_some(), "{fault}: failure has a reason");
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+#[tokio::test]
+async fn csv_rows_reach_the_request_bodies() {
+    let server = mock(MockOptions {
+        ttft: Duration::from_millis(5),
+        itl: Duration::from_millis(1),
+        tokens: 2,
+        ..MockOptions::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    // GBK-encoded rows, including characters that need JSON escaping.
+    let (gbk, _, _) = encoding_rs::GBK.encode("content\n你好，世界\n\"引号\" 和 \\ 反斜杠\n第三行\n");
+    std::fs::write(dir.path().join("prompts.csv"), &gbk).unwrap();
+    let yaml = format!(
+        r#"{{"url": "{}", "method": "POST", "headers": {{"Content-Type": "application/json", "X-Request-Id": "r"}},
+  "body": {{"model": "m", "messages": [{{"role": "user", "content": "{{{{content}}}}"}}], "stream": true}},
+  "timeout": 30, "concurrency": 1, "total_requests": 5,
+  "data_source": {{"type": "csv", "file": "prompts.csv", "column": "content", "encoding": "gbk"}}}}"#,
+        server.url("/v1/chat/completions")
+    );
+    let path = dir.path().join("old.json");
+    std::fs::write(&path, yaml).unwrap();
+    let mut config = config::load(&path).expect("old-format config loads");
+    let mut t = config.targets.remove(0);
+    t.request_id_header = Some("X-Request-Id".into());
+    let result = burst(t).await;
+    assert!(result.records.iter().all(|r| r.outcome == Outcome::Success));
+    let by_id: HashMap<String, String> = server
+        .truths()
+        .into_iter()
+        .map(|t| (t.id, String::from_utf8_lossy(&t.request_body).into_owned()))
+        .collect();
+    let expected = ["你好，世界", "\"引号\" 和 \\ 反斜杠", "第三行", "你好，世界", "\"引号\" 和 \\ 反斜杠"];
+    for (n, want) in expected.iter().enumerate() {
+        let body = &by_id[&format!("b-{}", n + 1)];
+        let json: serde_json::Value = serde_json::from_str(body).expect("body is JSON");
+        assert_eq!(json["messages"][0]["content"], *want, "request {}", n + 1);
+    }
+}
