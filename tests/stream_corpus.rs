@@ -2,7 +2,8 @@
 //! README): every entry decoded with its protocol, with `auto` from URL path + content type,
 //! and with `auto` from content type alone (first-event detection) — fed whole, one byte at a
 //! time and cut at the recorded TCP read boundaries — must extract the manifest's expected
-//! values, and every chunking must yield identical events.
+//! values, and every chunking must yield identical events. `auto` is also run with no hints
+//! at all (framing sniffed from the first bytes).
 //!
 //! Does not: test framing edge cases or dialects the corpus lacks (`stream_dialects.rs` does).
 
@@ -11,7 +12,8 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use serde_json::Value;
 use streamprobe::stream::{
-    Channel, DecodeError, Decoder, DecoderOptions, Event, Protocol, error_message, llama_cpp_extract,
+    Channel, DecodeError, Decoder, DecoderOptions, Event, Protocol, error_message,
+    llama_cpp_extract,
 };
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus");
@@ -28,7 +30,10 @@ impl Entry {
     }
 
     fn content_type(&self) -> String {
-        self.manifest["content_type"].as_str().unwrap_or_default().to_owned()
+        self.manifest["content_type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// The protocol to decode with, from the manifest's protocol name; `None` for entries that
@@ -77,17 +82,26 @@ impl Entry {
 fn corpus() -> &'static [Entry] {
     static CELL: OnceLock<Vec<Entry>> = OnceLock::new();
     CELL.get_or_init(|| {
-        let manifest = std::fs::read(format!("{CORPUS}/manifest.json"))
-            .unwrap_or_else(|e| panic!("{CORPUS}/manifest.json: {e} (clone the shared corpus beside the repo)"));
+        let manifest = std::fs::read(format!("{CORPUS}/manifest.json")).unwrap_or_else(|e| {
+            panic!("{CORPUS}/manifest.json: {e} (clone the shared corpus beside the repo)")
+        });
         let manifest: Value = serde_json::from_slice(&manifest).unwrap();
         let entries = manifest["entries"].as_array().unwrap();
-        assert!(entries.len() >= 14, "corpus shrank to {} entries", entries.len());
+        assert!(
+            entries.len() >= 14,
+            "corpus shrank to {} entries",
+            entries.len()
+        );
         entries
             .iter()
             .map(|m| {
                 let file = m["file"].as_str().unwrap().to_owned();
                 let body = std::fs::read(format!("{CORPUS}/{file}")).unwrap();
-                assert_eq!(body.len() as u64, m["bytes"].as_u64().unwrap(), "{file}: size");
+                assert_eq!(
+                    body.len() as u64,
+                    m["bytes"].as_u64().unwrap(),
+                    "{file}: size"
+                );
                 Entry {
                     file,
                     manifest: m.clone(),
@@ -164,7 +178,11 @@ fn check(entry: &Entry, how: &str, d: &Decoded, byte_by_byte: bool) {
         entry.expected("content_event_count").as_u64().unwrap(),
         "{ctx}: content event count"
     );
-    assert_eq!(text.concat(), entry.expected("output_text").as_str().unwrap(), "{ctx}: output text");
+    assert_eq!(
+        text.concat(),
+        entry.expected("output_text").as_str().unwrap(),
+        "{ctx}: output text"
+    );
     assert_eq!(
         text.first().copied(),
         entry.expected("first_content_text").as_str(),
@@ -174,7 +192,11 @@ fn check(entry: &Entry, how: &str, d: &Decoded, byte_by_byte: bool) {
         Event::Usage { output_tokens } => Some(*output_tokens),
         _ => None,
     });
-    assert_eq!(usage, entry.expected("usage_output_tokens").as_u64(), "{ctx}: usage");
+    assert_eq!(
+        usage,
+        entry.expected("usage_output_tokens").as_u64(),
+        "{ctx}: usage"
+    );
     let done = d.events.iter().find_map(|e| match e {
         Event::Done { finish_reason } => Some(finish_reason.clone()),
         _ => None,
@@ -188,17 +210,35 @@ fn check(entry: &Entry, how: &str, d: &Decoded, byte_by_byte: bool) {
         entry.expected("ends_cleanly").as_bool().unwrap(),
         "{ctx}: ends cleanly (done {done:?}, error {error:?})"
     );
-    assert_eq!(error.is_some(), entry.expected("is_error").as_bool().unwrap(), "{ctx}: is error");
-    if let Some(message) = entry.expected("error").get("message").and_then(Value::as_str) {
+    assert_eq!(
+        error.is_some(),
+        entry.expected("is_error").as_bool().unwrap(),
+        "{ctx}: is error"
+    );
+    if let Some(message) = entry
+        .expected("error")
+        .get("message")
+        .and_then(Value::as_str)
+    {
         assert_eq!(error.as_deref(), Some(message), "{ctx}: error message");
     }
     // The generic dialect's done pointer (`/stop`) is a bool: it has no finish reason.
     if let Some(Some(reason)) = &done {
-        assert_eq!(Some(reason.as_ref()), entry.expected("finish_reason").as_str(), "{ctx}: finish reason");
+        assert_eq!(
+            Some(reason.as_ref()),
+            entry.expected("finish_reason").as_str(),
+            "{ctx}: finish reason"
+        );
     } else if done.is_some() && entry.options().is_some_and(|o| o.protocol != Protocol::Sse) {
-        assert!(entry.expected("finish_reason").is_null(), "{ctx}: finish reason missing");
+        assert!(
+            entry.expected("finish_reason").is_null(),
+            "{ctx}: finish reason missing"
+        );
     }
-    assert!(d.has_terminator, "{ctx}: every corpus protocol has a terminator");
+    assert!(
+        d.has_terminator,
+        "{ctx}: every corpus protocol has a terminator"
+    );
     if byte_by_byte {
         assert_eq!(
             d.first_text_end.map(|o| o as u64),
@@ -210,15 +250,24 @@ fn check(entry: &Entry, how: &str, d: &Decoded, byte_by_byte: bool) {
     if let Some(n) = extra.get("thought_event_count").and_then(Value::as_u64) {
         let thoughts = tokens(d, Channel::Reasoning);
         assert_eq!(thoughts.len() as u64, n, "{ctx}: thought events");
-        assert_eq!(thoughts.concat(), extra["thought_text"].as_str().unwrap(), "{ctx}: thought text");
+        assert_eq!(
+            thoughts.concat(),
+            extra["thought_text"].as_str().unwrap(),
+            "{ctx}: thought text"
+        );
         if byte_by_byte && let Some(end) = extra.get("first_any_text_event_end_offset") {
-            assert_eq!(d.first_any_end.map(|o| o as u64), end.as_u64(), "{ctx}: first any-channel token");
+            assert_eq!(
+                d.first_any_end.map(|o| o as u64),
+                end.as_u64(),
+                "{ctx}: first any-channel token"
+            );
         }
     }
 }
 
-/// Decoding option sets per entry: the explicit protocol, `auto` with URL + content type, and
-/// `auto` with content type only (detection from the first event).
+/// Decoding option sets per entry: the explicit protocol, `auto` with URL + content type,
+/// `auto` with content type only (detection from the first event), and `auto` with neither
+/// (framing sniffed from the first bytes, then detection from the first event).
 fn variants(entry: &Entry) -> Vec<(&'static str, DecoderOptions)> {
     let Some(explicit) = entry.options() else {
         return Vec::new();
@@ -229,7 +278,14 @@ fn variants(entry: &Entry) -> Vec<(&'static str, DecoderOptions)> {
     let mut by_shape = DecoderOptions::new(Protocol::Auto);
     by_shape.content_type = Some(entry.content_type());
     by_shape.url_path = "/stream".to_owned();
-    vec![("explicit", explicit), ("auto by url", by_url), ("auto by shape", by_shape)]
+    let mut by_sniffing = DecoderOptions::new(Protocol::Auto);
+    by_sniffing.url_path = "/stream".to_owned();
+    vec![
+        ("explicit", explicit),
+        ("auto by url", by_url),
+        ("auto by shape", by_shape),
+        ("auto by sniffing", by_sniffing),
+    ]
 }
 
 #[test]
@@ -248,16 +304,23 @@ fn corpus_entries_decode_to_expected_values_in_every_chunking() {
             let bytewise: Vec<usize> = (1..entry.body.len()).collect();
             let bytes = decode(opts, &entry.body, &bytewise);
             check(entry, &format!("{name}, byte by byte"), &bytes, true);
-            assert_eq!(bytes.events, whole.events, "{}: {name}: byte-by-byte events differ", entry.file);
+            assert_eq!(
+                bytes.events, whole.events,
+                "{}: {name}: byte-by-byte events differ",
+                entry.file
+            );
             if let Some(cuts) = entry.tcp_cuts() {
                 let tcp = decode(opts, &entry.body, &cuts);
                 check(entry, &format!("{name}, tcp reads"), &tcp, false);
-                assert_eq!(tcp.events, whole.events, "{}: {name}: tcp-read events differ", entry.file);
+                assert_eq!(
+                    tcp.events, whole.events,
+                    "{}: {name}: tcp-read events differ",
+                    entry.file
+                );
             }
             if *name != "explicit" {
                 assert_eq!(
-                    whole.protocol,
-                    variants[0].1.protocol,
+                    whole.protocol, variants[0].1.protocol,
                     "{}: {name} chose the wrong protocol",
                     entry.file
                 );
@@ -265,7 +328,11 @@ fn corpus_entries_decode_to_expected_values_in_every_chunking() {
             // All three ways of choosing the protocol see the same events.
             match &reference {
                 None => reference = Some(whole.events),
-                Some(r) => assert_eq!(&whole.events, r, "{}: {name} differs from explicit", entry.file),
+                Some(r) => assert_eq!(
+                    &whole.events, r,
+                    "{}: {name} differs from explicit",
+                    entry.file
+                ),
             }
         }
     }
@@ -280,7 +347,11 @@ fn tcp_boundaries_attribute_the_first_token_to_its_read() {
         .iter()
         .find(|e| e.file.starts_with("dify_"))
         .expect("dify entry");
-    let d = decode(&entry.options().unwrap(), &entry.body, &entry.tcp_cuts().unwrap());
+    let d = decode(
+        &entry.options().unwrap(),
+        &entry.body,
+        &entry.tcp_cuts().unwrap(),
+    );
     assert_eq!(d.first_text_end, Some(707));
 }
 
@@ -290,7 +361,12 @@ fn error_bodies_yield_their_message() {
     for entry in corpus().iter().filter(|e| e.manifest["framing"] == "json") {
         bodies += 1;
         let expected = entry.expected("error")["message"].as_str().unwrap();
-        assert_eq!(error_message(&entry.body).as_deref(), Some(expected), "{}", entry.file);
+        assert_eq!(
+            error_message(&entry.body).as_deref(),
+            Some(expected),
+            "{}",
+            entry.file
+        );
     }
     assert!(bodies >= 1);
 }
@@ -302,13 +378,13 @@ proptest! {
     #[test]
     fn any_chunking_yields_identical_events(
         pick in any::<prop::sample::Index>(),
-        auto in any::<bool>(),
+        variant in 0..4usize,
         raw_cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..40),
     ) {
         let streams: Vec<&Entry> = corpus().iter().filter(|e| e.options().is_some()).collect();
         let entry = streams[pick.index(streams.len())];
         let variants = variants(entry);
-        let opts = &variants[if auto { 2 } else { 0 }].1;
+        let opts = &variants[variant].1;
         let mut cuts: Vec<usize> = raw_cuts.iter().map(|c| c.index(entry.body.len())).filter(|&c| c > 0).collect();
         cuts.sort_unstable();
         cuts.dedup();
