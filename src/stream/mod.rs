@@ -3,10 +3,40 @@
 //!
 //! Pure and incremental: no I/O, no async, no clock. The caller timestamps each chunk when it
 //! arrives and attributes every event produced by `feed` to that instant.
+//!
+//! Layout: `sse`, `ndjson` and `raw` turn bytes into frames; one module per dialect
+//! (`openai`, `responses`, `anthropic`, `gemini`, `ollama`, `dify`, `tgi`, `generic`) turns
+//! frames into [`Event`]s; `detect` implements `protocol: auto`; `error_body` reads non-2xx
+//! bodies. Memory is bounded by `max_event_bytes` (one partial line plus one event's data);
+//! a complete event inside a chunk is parsed with its strings borrowed, so the common case
+//! allocates nothing per event.
+//!
+//! Does not: touch the network, time anything, or decide whether a request failed — it
+//! reports what the stream says; `probe` judges.
 
 use std::borrow::Cow;
 
 pub use crate::config::{Extract, Protocol};
+
+mod anthropic;
+mod detect;
+mod dify;
+mod error_body;
+mod gemini;
+mod generic;
+mod json;
+mod ndjson;
+mod ollama;
+mod openai;
+mod raw;
+mod responses;
+mod sse;
+mod tgi;
+
+pub use detect::llama_cpp_extract;
+pub use error_body::error_message;
+
+use detect::Framing;
 
 /// Which kind of generated output a token carries. TTFT counts any channel; "first visible
 /// token" counts `Text` only.
@@ -30,8 +60,28 @@ pub enum Event<'a> {
     Usage { output_tokens: u64 },
     /// The protocol's normal terminator.
     Done { finish_reason: Option<Cow<'a, str>> },
-    /// An in-band error (HTTP 200 stream carrying an error payload).
+    /// An in-band error (HTTP 200 stream carrying an error payload). The message is at most
+    /// 256 characters.
     Error { message: Cow<'a, str> },
+}
+
+impl Event<'_> {
+    /// The same event owning its strings, to keep beyond the `sink` call.
+    pub fn into_owned(self) -> Event<'static> {
+        match self {
+            Event::Token { channel, text } => Event::Token {
+                channel,
+                text: Cow::Owned(text.into_owned()),
+            },
+            Event::Usage { output_tokens } => Event::Usage { output_tokens },
+            Event::Done { finish_reason } => Event::Done {
+                finish_reason: finish_reason.map(|r| Cow::Owned(r.into_owned())),
+            },
+            Event::Error { message } => Event::Error {
+                message: Cow::Owned(message.into_owned()),
+            },
+        }
+    }
 }
 
 /// Why the byte stream cannot be decoded. Each maps to the `stream_error` outcome.
@@ -48,6 +98,10 @@ pub enum DecodeError {
     },
 }
 
+/// A sensible `max_event_bytes`: far above any token event, yet enough for the OpenAI
+/// Responses `response.completed` event, which repeats the whole generated output.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 8 << 20;
+
 /// What the decoder is told about the response before the first byte.
 #[derive(Debug, Clone)]
 pub struct DecoderOptions {
@@ -61,40 +115,301 @@ pub struct DecoderOptions {
     pub url_path: String,
 }
 
+impl DecoderOptions {
+    /// Options for `protocol` with no extract, no hints and [`DEFAULT_MAX_EVENT_BYTES`].
+    pub fn new(protocol: Protocol) -> Self {
+        DecoderOptions {
+            protocol,
+            extract: None,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
+            content_type: None,
+            url_path: String::new(),
+        }
+    }
+}
+
+/// One dispatched SSE event or one NDJSON line, borrowed from the chunk or the framer's buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Frame<'a> {
+    /// SSE event type (`""` when absent, and always for NDJSON).
+    pub(crate) event: &'a str,
+    pub(crate) data: &'a str,
+}
+
+pub(crate) fn malformed(protocol: Protocol, err: &serde_json::Error) -> DecodeError {
+    DecodeError::Malformed {
+        protocol: protocol.as_str(),
+        detail: err.to_string(),
+    }
+}
+
+/// How many bytes `auto` may hold back, when neither URL nor `Content-Type` told it the
+/// framing, before deciding from what it has (it decides earlier at the first line end).
+const SNIFF_BYTES: usize = 512;
+
 /// Incremental decoder for one response body.
 pub struct Decoder {
-    _opts: DecoderOptions,
+    framer: Framer,
+    dialect: Dialect,
+    /// Bytes fed so far: the stream offset of the next chunk's first byte.
+    offset: u64,
+    /// Once decoding failed, every later call reports the same error.
+    failed: Option<DecodeError>,
+    max: usize,
+}
+
+enum Framer {
+    /// `auto` with no hint: the first bytes (from offset 0), held until the framing is known.
+    Sniff(Vec<u8>),
+    Sse(sse::SseFramer),
+    Ndjson(ndjson::LineFramer),
+    Raw(raw::RawDecoder),
+}
+
+impl Framer {
+    fn new(framing: Framing, max: usize) -> Framer {
+        match framing {
+            Framing::Sse => Framer::Sse(sse::SseFramer::new(max)),
+            Framing::Ndjson => Framer::Ndjson(ndjson::LineFramer::new(max)),
+            Framing::Raw => Framer::Raw(raw::RawDecoder::default()),
+        }
+    }
+}
+
+enum Dialect {
+    /// `auto`, framing known: the first frame decides.
+    Pending(Framing),
+    /// `auto`, framing not known yet (sniffing).
+    Unknown,
+    OpenAi(openai::OpenAi),
+    Responses(responses::Responses),
+    Anthropic(anthropic::Anthropic),
+    Gemini(gemini::Gemini),
+    Ollama(ollama::Ollama),
+    Dify(dify::Dify),
+    Tgi(tgi::Tgi),
+    Generic(generic::Generic),
+    Raw,
+}
+
+impl Dialect {
+    fn of(protocol: Protocol, extract: Option<Extract>) -> Dialect {
+        match protocol {
+            Protocol::Auto => Dialect::Unknown,
+            Protocol::OpenAi | Protocol::OpenAiCompletions => {
+                Dialect::OpenAi(openai::OpenAi::new(protocol))
+            }
+            Protocol::OpenAiResponses => Dialect::Responses(responses::Responses),
+            Protocol::Anthropic => Dialect::Anthropic(anthropic::Anthropic::default()),
+            Protocol::Gemini => Dialect::Gemini(gemini::Gemini::default()),
+            Protocol::Ollama => Dialect::Ollama(ollama::Ollama),
+            Protocol::Dify => Dialect::Dify(dify::Dify::default()),
+            Protocol::Tgi => Dialect::Tgi(tgi::Tgi),
+            Protocol::Sse | Protocol::Ndjson => {
+                Dialect::Generic(generic::Generic::new(protocol, extract))
+            }
+            Protocol::Raw => Dialect::Raw,
+        }
+    }
+
+    fn protocol(&self) -> Protocol {
+        match self {
+            Dialect::Pending(_) | Dialect::Unknown => Protocol::Auto,
+            Dialect::OpenAi(d) => d.protocol(),
+            Dialect::Responses(_) => Protocol::OpenAiResponses,
+            Dialect::Anthropic(_) => Protocol::Anthropic,
+            Dialect::Gemini(_) => Protocol::Gemini,
+            Dialect::Ollama(_) => Protocol::Ollama,
+            Dialect::Dify(_) => Protocol::Dify,
+            Dialect::Tgi(_) => Protocol::Tgi,
+            Dialect::Generic(d) => d.protocol(),
+            Dialect::Raw => Protocol::Raw,
+        }
+    }
+
+    fn has_terminator(&self) -> bool {
+        match self {
+            Dialect::Pending(_) | Dialect::Unknown | Dialect::Raw => false,
+            Dialect::Generic(d) => d.has_terminator(),
+            _ => true,
+        }
+    }
+
+    fn frame(&mut self, f: Frame<'_>, sink: &mut dyn FnMut(Event<'_>)) -> Result<(), DecodeError> {
+        match self {
+            Dialect::Pending(framing) => {
+                let (protocol, extract) = detect::from_first_frame(&f, *framing);
+                *self = Dialect::of(protocol, extract);
+                self.frame(f, sink)
+            }
+            // Frames only exist once the framing, hence `Pending`, is known.
+            Dialect::Unknown | Dialect::Raw => Ok(()),
+            Dialect::OpenAi(d) => d.frame(f, sink),
+            Dialect::Responses(d) => d.frame(f, sink),
+            Dialect::Anthropic(d) => d.frame(f, sink),
+            Dialect::Gemini(d) => d.frame(f, sink),
+            Dialect::Ollama(d) => d.frame(f, sink),
+            Dialect::Dify(d) => d.frame(f, sink),
+            Dialect::Tgi(d) => d.frame(f, sink),
+            Dialect::Generic(d) => d.frame(f, sink),
+        }
+    }
+
+    /// End of stream: dialects whose terminator is "a finish reason, then EOF" report `Done`.
+    fn finish(&mut self, sink: &mut dyn FnMut(Event<'_>)) {
+        match self {
+            Dialect::OpenAi(d) => d.finish(sink),
+            Dialect::Gemini(d) => d.finish(sink),
+            Dialect::Dify(d) => d.finish(sink),
+            _ => {}
+        }
+    }
 }
 
 impl Decoder {
     pub fn new(opts: DecoderOptions) -> Self {
-        Decoder { _opts: opts }
+        let max = opts.max_event_bytes;
+        let (framing, dialect) = match opts.protocol {
+            Protocol::Auto => auto(&opts),
+            p => (Some(Framing::of(p)), Dialect::of(p, opts.extract)),
+        };
+        let framer = match framing {
+            Some(f) => Framer::new(f, max),
+            None => Framer::Sniff(Vec::new()),
+        };
+        Decoder {
+            framer,
+            dialect,
+            offset: 0,
+            failed: None,
+            max,
+        }
     }
 
     /// Feeds the next chunk of body bytes; calls `sink` for each event completed by it.
+    ///
+    /// After an error the decoder is spent: every later `feed`/`finish` returns that error.
     pub fn feed(
         &mut self,
         chunk: &[u8],
         sink: &mut dyn FnMut(Event<'_>),
     ) -> Result<(), DecodeError> {
-        let _ = (chunk, sink);
-        todo!()
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let base = self.offset;
+        self.offset += chunk.len() as u64;
+        let result = if let Framer::Sniff(held) = &mut self.framer {
+            held.extend_from_slice(chunk);
+            if held.len() < SNIFF_BYTES && memchr::memchr2(b'\n', b'\r', held).is_none() {
+                Ok(())
+            } else {
+                self.end_sniff(sink)
+            }
+        } else {
+            self.feed_framed(chunk, base, sink)
+        };
+        self.remember(result)
     }
 
     /// End of body: flushes a final unterminated frame (NDJSON line without `\n`, ...).
     pub fn finish(&mut self, sink: &mut dyn FnMut(Event<'_>)) -> Result<(), DecodeError> {
-        let _ = sink;
-        todo!()
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let result = self.finish_inner(sink);
+        self.remember(result)
     }
 
     /// The protocol in use (what `auto` chose, once it has decided).
     pub fn protocol(&self) -> Protocol {
-        todo!()
+        self.dialect.protocol()
     }
 
     /// Whether this protocol has a terminal event, so EOF without it means `truncated`.
     pub fn has_terminator(&self) -> bool {
-        todo!()
+        self.dialect.has_terminator()
+    }
+
+    fn finish_inner(&mut self, sink: &mut dyn FnMut(Event<'_>)) -> Result<(), DecodeError> {
+        if matches!(&self.framer, Framer::Sniff(held) if !held.is_empty()) {
+            self.end_sniff(sink)?;
+        }
+        let Decoder {
+            framer, dialect, ..
+        } = self;
+        match framer {
+            Framer::Sse(f) => f.finish(&mut |fr| dialect.frame(fr, sink))?,
+            Framer::Ndjson(f) => f.finish(&mut |fr| dialect.frame(fr, sink))?,
+            Framer::Raw(r) => r.finish(self.offset)?,
+            Framer::Sniff(_) => {}
+        }
+        dialect.finish(sink);
+        Ok(())
+    }
+
+    /// Decides the framing from the held bytes and decodes them.
+    fn end_sniff(&mut self, sink: &mut dyn FnMut(Event<'_>)) -> Result<(), DecodeError> {
+        let Framer::Sniff(held) = &mut self.framer else {
+            return Ok(());
+        };
+        let held = std::mem::take(held);
+        let framing = detect::sniff(&held);
+        self.framer = Framer::new(framing, self.max);
+        self.dialect = match framing {
+            Framing::Raw => Dialect::Raw,
+            f => Dialect::Pending(f),
+        };
+        self.feed_framed(&held, 0, sink)
+    }
+
+    fn feed_framed(
+        &mut self,
+        chunk: &[u8],
+        base: u64,
+        sink: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), DecodeError> {
+        let Decoder {
+            framer, dialect, ..
+        } = self;
+        match framer {
+            Framer::Sse(f) => f.feed(chunk, base, &mut |fr| dialect.frame(fr, sink)),
+            Framer::Ndjson(f) => f.feed(chunk, base, &mut |fr| dialect.frame(fr, sink)),
+            Framer::Raw(r) => r.feed(chunk, base, sink),
+            Framer::Sniff(_) => Ok(()),
+        }
+    }
+
+    fn remember(&mut self, result: Result<(), DecodeError>) -> Result<(), DecodeError> {
+        if let Err(e) = &result {
+            self.failed = Some(e.clone());
+        }
+        result
+    }
+}
+
+/// `protocol: auto` before the body: the framing (if known) and the dialect (or `Pending`).
+fn auto(opts: &DecoderOptions) -> (Option<Framing>, Dialect) {
+    let by_type = opts
+        .content_type
+        .as_deref()
+        .and_then(detect::from_content_type);
+    if let Some(extract) = &opts.extract {
+        // Pointers only make sense for the generic dialects.
+        let p = if by_type == Some(Framing::Ndjson) {
+            Protocol::Ndjson
+        } else {
+            Protocol::Sse
+        };
+        return (Some(Framing::of(p)), Dialect::of(p, Some(extract.clone())));
+    }
+    if let Some((p, extract)) = detect::from_url_path(&opts.url_path) {
+        return (Some(Framing::of(p)), Dialect::of(p, extract));
+    }
+    match by_type {
+        Some(Framing::Raw) => (Some(Framing::Raw), Dialect::Raw),
+        Some(f) => (Some(f), Dialect::Pending(f)),
+        None => (None, Dialect::Unknown),
     }
 }
 

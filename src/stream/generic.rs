@@ -1,0 +1,98 @@
+//! Generic `sse` and `ndjson` streams: any server whose events we do not know by name.
+//!
+//! Does not: guess field names. Without `extract`, every non-empty SSE data / NDJSON line is
+//! one text token (and `[DONE]` ends an SSE stream). With `extract`, each event is parsed as
+//! JSON and RFC 6901 pointers pick the text, reasoning, output-token count, done flag and error
+//! — e.g. llama.cpp's native `/completion`: `{text: /content, done: /stop, output_tokens:
+//! /tokens_predicted}`. When `extract` names neither `text` nor `reasoning`, every non-empty
+//! event still counts as a token. This is the slow path (a `serde_json::Value` per event);
+//! known dialects have typed parsers.
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use super::json::{bounded, message_of, truthy};
+use super::{Channel, DecodeError, Event, Extract, Frame, Protocol, malformed};
+
+#[derive(Debug)]
+pub(crate) struct Generic {
+    /// `Sse` or `Ndjson`: SSE streams may end with `[DONE]`.
+    protocol: Protocol,
+    extract: Option<Extract>,
+}
+
+impl Generic {
+    pub(crate) fn new(protocol: Protocol, extract: Option<Extract>) -> Self {
+        Generic { protocol, extract }
+    }
+
+    pub(crate) fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    pub(crate) fn has_terminator(&self) -> bool {
+        self.extract.as_ref().is_some_and(|x| x.done.is_some())
+    }
+
+    pub(crate) fn frame(
+        &mut self,
+        f: Frame<'_>,
+        sink: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), DecodeError> {
+        if self.protocol == Protocol::Sse && f.data.trim_ascii() == "[DONE]" {
+            sink(Event::Done {
+                finish_reason: None,
+            });
+            return Ok(());
+        }
+        let Some(x) = &self.extract else {
+            if !f.data.is_empty() {
+                sink(Event::Token {
+                    channel: Channel::Text,
+                    text: Cow::Borrowed(f.data),
+                });
+            }
+            return Ok(());
+        };
+        if f.data.trim_ascii().is_empty() {
+            return Ok(());
+        }
+        let v: Value = serde_json::from_str(f.data).map_err(|e| malformed(self.protocol, &e))?;
+        let at = |pointer: &Option<String>| pointer.as_deref().and_then(|p| v.pointer(p));
+        if let Some(err) = at(&x.error).filter(|e| truthy(e)) {
+            let message = message_of(err).unwrap_or_else(|| bounded(&err.to_string()));
+            sink(Event::Error {
+                message: Cow::Owned(message),
+            });
+            return Ok(());
+        }
+        for (pointer, channel) in [(&x.reasoning, Channel::Reasoning), (&x.text, Channel::Text)] {
+            if let Some(text) = at(pointer)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            {
+                sink(Event::Token {
+                    channel,
+                    text: Cow::Borrowed(text),
+                });
+            }
+        }
+        if x.text.is_none() && x.reasoning.is_none() {
+            sink(Event::Token {
+                channel: Channel::Text,
+                text: Cow::Borrowed(f.data),
+            });
+        }
+        if let Some(output_tokens) = at(&x.output_tokens).and_then(Value::as_u64) {
+            sink(Event::Usage { output_tokens });
+        }
+        if let Some(done) = at(&x.done).filter(|d| truthy(d)) {
+            // A string done value (e.g. `/choices/0/finish_reason`) is the finish reason.
+            sink(Event::Done {
+                finish_reason: done.as_str().map(Cow::Borrowed),
+            });
+        }
+        Ok(())
+    }
+}

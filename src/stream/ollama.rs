@@ -1,0 +1,100 @@
+//! Ollama native NDJSON streams (`ollama`): `/api/chat` (`message.content`,
+//! `message.thinking`, `message.tool_calls`) and `/api/generate` (`response`, `thinking`).
+//!
+//! Does not: read Ollama's OpenAI-compatible `/v1` endpoints (that is `openai`). The line with
+//! `done: true` is the terminator and carries `eval_count` (output tokens) and `done_reason`.
+//! Tool calls arrive whole in one line; each counts as one tool token (the function name). A
+//! line `{"error": ".."}` — e.g. the model crashed mid-generation after HTTP 200 — is an
+//! in-band error.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::json::{Few, Str, message_of};
+use super::{Channel, DecodeError, Event, Frame, Protocol, malformed};
+
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(borrow, default)]
+    message: Option<Message<'a>>,
+    #[serde(borrow, default)]
+    response: Str<'a>,
+    #[serde(borrow, default)]
+    thinking: Str<'a>,
+    #[serde(default)]
+    done: bool,
+    #[serde(borrow, default)]
+    done_reason: Str<'a>,
+    #[serde(default)]
+    eval_count: Option<u64>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Message<'a> {
+    #[serde(borrow, default)]
+    content: Str<'a>,
+    #[serde(borrow, default)]
+    thinking: Str<'a>,
+    #[serde(borrow, default)]
+    tool_calls: Few<ToolCall<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ToolCall<'a> {
+    #[serde(borrow, default)]
+    function: Option<Function<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Function<'a> {
+    #[serde(borrow, default)]
+    name: Str<'a>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Ollama;
+
+impl Ollama {
+    pub(crate) fn frame(
+        &mut self,
+        f: Frame<'_>,
+        sink: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), DecodeError> {
+        let data = f.data.trim_ascii();
+        if data.is_empty() {
+            return Ok(());
+        }
+        let line: Line = serde_json::from_str(data).map_err(|e| malformed(Protocol::Ollama, &e))?;
+        if let Some(err) = line.error.as_ref().filter(|e| !e.is_null()) {
+            let message = message_of(err).unwrap_or_else(|| "error".to_owned());
+            sink(Event::Error {
+                message: Cow::Owned(message),
+            });
+            return Ok(());
+        }
+        if let Some(m) = line.message {
+            m.thinking.emit(Channel::Reasoning, sink);
+            m.content.emit(Channel::Text, sink);
+            for call in m.tool_calls {
+                if let Some(function) = call.function {
+                    function.name.emit(Channel::Tool, sink);
+                }
+            }
+        }
+        line.thinking.emit(Channel::Reasoning, sink);
+        line.response.emit(Channel::Text, sink);
+        if line.done {
+            if let Some(output_tokens) = line.eval_count {
+                sink(Event::Usage { output_tokens });
+            }
+            sink(Event::Done {
+                finish_reason: line.done_reason.0,
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,83 @@
+//! Hugging Face Text Generation Inference native streams (`tgi`, `POST /generate_stream`).
+//!
+//! Does not: read TGI's OpenAI-compatible `/v1/chat/completions` (that is `openai`). Each event
+//! carries one `token`; `special: true` tokens (EOS and friends) are not generated text. The
+//! last event has a non-null `generated_text` and `details.generated_tokens`: the terminator
+//! and the usage. `{"error": "..", "error_type": ..}` is an in-band error.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::json::{Str, message_of};
+use super::{Channel, DecodeError, Event, Frame, Protocol, malformed};
+
+#[derive(Deserialize)]
+struct StreamResponse<'a> {
+    #[serde(borrow, default)]
+    token: Option<Token<'a>>,
+    #[serde(borrow, default)]
+    generated_text: Str<'a>,
+    #[serde(borrow, default)]
+    details: Option<Details<'a>>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Token<'a> {
+    #[serde(borrow, default)]
+    text: Str<'a>,
+    #[serde(default)]
+    special: bool,
+}
+
+#[derive(Deserialize)]
+struct Details<'a> {
+    #[serde(borrow, default)]
+    finish_reason: Str<'a>,
+    #[serde(default)]
+    generated_tokens: Option<u64>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Tgi;
+
+impl Tgi {
+    pub(crate) fn frame(
+        &mut self,
+        f: Frame<'_>,
+        sink: &mut dyn FnMut(Event<'_>),
+    ) -> Result<(), DecodeError> {
+        let data = f.data.trim_ascii();
+        if data.is_empty() {
+            return Ok(());
+        }
+        let ev: StreamResponse =
+            serde_json::from_str(data).map_err(|e| malformed(Protocol::Tgi, &e))?;
+        if let Some(err) = ev.error.as_ref().filter(|e| !e.is_null()) {
+            let message = message_of(err).unwrap_or_else(|| "error".to_owned());
+            sink(Event::Error {
+                message: Cow::Owned(message),
+            });
+            return Ok(());
+        }
+        if let Some(token) = ev.token
+            && !token.special
+        {
+            token.text.emit(Channel::Text, sink);
+        }
+        if ev.generated_text.0.is_some() {
+            let (finish_reason, generated) = match ev.details {
+                Some(d) => (d.finish_reason.0, d.generated_tokens),
+                None => (None, None),
+            };
+            if let Some(output_tokens) = generated {
+                sink(Event::Usage { output_tokens });
+            }
+            sink(Event::Done { finish_reason });
+        }
+        Ok(())
+    }
+}
