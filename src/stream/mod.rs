@@ -412,9 +412,3 @@ fn auto(opts: &DecoderOptions) -> (Option<Framing>, Dialect) {
         None => (None, Dialect::Unknown),
     }
 }
-
-/// Temporary: replaced by the stream module's implementation.
-pub fn error_message(body: &[u8]) -> Option<String> {
-    let _ = body;
-    None
-}
