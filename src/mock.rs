@@ -1,1 +1,0 @@
-//! A simulated streaming server for the demo, tests and benchmarks.
