@@ -187,6 +187,11 @@ impl MockServer {
         self.shared.ledger.stats()
     }
 
+    /// Resolves once no stream is in flight (e.g. after clients hung up on stalled streams).
+    pub async fn idle(&self) {
+        self.shared.ledger.idle().await;
+    }
+
     /// Forgets all truth and restarts the counters (streams in flight stay counted).
     pub fn reset(&self) {
         self.shared.ledger.reset();

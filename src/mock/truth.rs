@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde::Serialize;
+use tokio::sync::Notify;
 
 use crate::config::Protocol;
 
@@ -217,6 +218,8 @@ pub(crate) struct Ledger {
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
     requests: AtomicU64,
+    /// Woken whenever `in_flight` drops to zero.
+    idle: Notify,
 }
 
 #[derive(Default)]
@@ -236,6 +239,21 @@ impl Ledger {
             in_flight: AtomicU64::new(0),
             max_in_flight: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            idle: Notify::new(),
+        }
+    }
+
+    /// Resolves once no stream is in flight.
+    pub(crate) async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a release in between is not missed.
+            notified.as_mut().enable();
+            if self.in_flight.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
         }
     }
 
@@ -351,7 +369,9 @@ pub(crate) struct InFlight {
 impl InFlight {
     pub(crate) fn release(&mut self) {
         if let Some(ledger) = self.ledger.take() {
-            ledger.in_flight.fetch_sub(1, Ordering::AcqRel);
+            if ledger.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+                ledger.idle.notify_waiters();
+            }
         }
     }
 }
