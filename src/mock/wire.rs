@@ -359,10 +359,7 @@ impl Wire {
     fn event(&self, b: &mut BytesMut, i: u64, text: &[u8], last: bool, seq: &mut u64, cut: bool) {
         let term = self.dialect.terminator();
         match self.dialect {
-            Dialect::Raw => {
-                b.put_slice(text);
-                return;
-            }
+            Dialect::Raw => b.put_slice(text),
             Dialect::OpenAiResponses => {
                 let _ = write!(
                     Writer(b),
