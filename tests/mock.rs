@@ -375,6 +375,41 @@ async fn every_dialect_streams_its_tokens_usage_and_terminator() {
 }
 
 #[tokio::test]
+async fn zero_tokens_still_end_cleanly() {
+    let server = mock(fast()).await;
+    for target in SSE_PATHS {
+        let r = Request::post(join(target, "tokens=0"), OPENAI_BODY)
+            .send(server.local_addr())
+            .await;
+        let d = decode(path_only(target), r.text());
+        assert!(d.texts.is_empty(), "{target}: {:?}", d.texts);
+        assert!(d.terminal, "{target}");
+        assert_eq!(d.usage, Some(0), "{target}");
+    }
+    let r = Request::get("/raw?tokens=0")
+        .send(server.local_addr())
+        .await;
+    assert!(r.complete && r.body.is_empty());
+}
+
+#[tokio::test]
+async fn trickle_keeps_every_dialect_intact() {
+    let server = mock(MockOptions {
+        tokens: 2,
+        ttft: Duration::ZERO,
+        ..fast()
+    })
+    .await;
+    let r = Request::post("/v1/messages?fault=trickle", "{}")
+        .send(server.local_addr())
+        .await;
+    assert!(r.complete);
+    assert!(r.chunk_sizes.iter().all(|s| *s == 1));
+    let d = decode("/v1/messages", r.text());
+    assert_eq!((d.texts.len(), d.usage, d.terminal), (2, Some(2), true));
+}
+
+#[tokio::test]
 async fn usage_can_be_switched_off_per_request_and_server_wide() {
     let server = mock(fast()).await;
     for target in SSE_PATHS {

@@ -284,7 +284,8 @@ impl StreamBody {
             self.carry = bytes;
             self.carry_is_token = is_token;
             self.carry_is_final = is_final;
-            self.next_byte_due = self.next_byte_due.max(Instant::now());
+            // The event's first byte goes now; the rest follow one per `TRICKLE_GAP`.
+            self.next_byte_due = Instant::now();
             self.yield_before_byte = false;
             return Poll::Ready(Some(Ok(Frame::data(self.next_byte()))));
         }

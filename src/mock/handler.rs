@@ -109,7 +109,8 @@ async fn stream_route(
         scheduled_ttft: Duration::ZERO,
         tokens_planned: None,
         in_flight_at_arrival,
-        request_body: body.slice(..body.len().min(TRUTH_BODY_LIMIT)),
+        // A copy, so that the truth store never pins the larger parse buffer.
+        request_body: Bytes::copy_from_slice(&body[..body.len().min(TRUTH_BODY_LIMIT)]),
         request_body_truncated: body_len > TRUTH_BODY_LIMIT,
         headers,
     };
