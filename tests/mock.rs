@@ -1014,14 +1014,22 @@ async fn shutdown_cuts_off_hung_streams_after_the_grace() {
     })
     .await;
     let addr = server.local_addr();
-    let client = tokio::spawn(async move { Request::post("/raw?fault=hang", "").send(addr).await });
-    // Wait for the hung request to be in flight (its truth exists once it is).
-    while server.stats().in_flight == 0 {
-        tokio::task::yield_now().await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = "GET /raw?fault=hang HTTP/1.1\r\nhost: mock\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The response head arrives: the request is being served (and hangs).
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while find(&got, b"\r\n\r\n").is_none() {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
     }
+    assert_eq!(server.stats().in_flight, 1);
     server.shutdown().await;
-    let r = client.await.unwrap();
-    assert!(r.broken && !r.complete);
+    // Cut off: the connection ends without the terminating chunk.
+    let rest = stream.read_to_end(&mut got).await;
+    assert!(rest.is_err() || !got.ends_with(b"0\r\n\r\n"));
     assert!(
         TcpStream::connect(addr).await.is_err(),
         "no longer listening"

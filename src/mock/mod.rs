@@ -25,6 +25,10 @@
 //! server-wide faults off for one request. Server-wide faults use `KIND[:PROBABILITY]`
 //! (see [`FaultSpec`]).
 //!
+//! Faults (`--fault KIND[:PROBABILITY]`, `?fault=KIND`, `X-Mock-Fault: KIND`): `refuse`,
+//! `delay-headers`, `hang`, `stall`, `reset`, `429`, `500`, `503`, `error-event`, `malformed`,
+//! `invalid-utf8`, `endless`, `oversized`, `trickle` — see [`Fault`] for what each does.
+//!
 //! Timing: the preamble (role chunk, `message_start`…) goes out with the response head; token
 //! `k` is due at `received + ttft + k·itl` (each delay jittered), where `received` is when the
 //! request body had been read. Deadlines are absolute, so lateness never accumulates.
