@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 mod serve;
 
@@ -12,6 +13,7 @@ pub use serve::{ServeOptions, Shard, endpoint, serve};
 
 use crate::cli::{CheckArgs, DemoArgs, MockArgs, RunArgs};
 use crate::config::{self, ConfigError, Target};
+use crate::mock::{self, Fault, FaultSpec, MockOptions, MockServer};
 use crate::output::progress::{Progress, ProgressMode};
 use crate::output::report::{self, ReportContext};
 use crate::output::result::{ResultDocument, display_url};
@@ -198,17 +200,8 @@ fn read_body_flag(data: Option<&str>) -> Result<Option<String>, AppError> {
 
 /// `streamprobe mock`: serve until Ctrl-C.
 pub async fn mock(args: &MockArgs) -> Result<Verdict, AppError> {
-    let options = crate::mock::MockOptions::from_cli(
-        &args.protocol,
-        &args.ttft,
-        &args.itl,
-        args.tokens,
-        args.jitter,
-        !args.no_usage,
-        &args.faults,
-    )
-    .map_err(|e| AppError::Usage(e.to_string()))?;
-    let server = crate::mock::MockServer::start(args.listen, options)
+    let options = mock_options(args)?;
+    let server = MockServer::start(args.listen, options)
         .await
         .map_err(|e| AppError::Runtime(format!("cannot listen on {}: {e}", args.listen)))?;
     eprintln!(
@@ -220,24 +213,60 @@ pub async fn mock(args: &MockArgs) -> Result<Verdict, AppError> {
     Ok(Verdict::Pass)
 }
 
+/// `mock` flags → options; each bad flag names itself.
+fn mock_options(args: &MockArgs) -> Result<MockOptions, AppError> {
+    let usage = |flag: &str, e: &dyn std::fmt::Display| AppError::Usage(format!("{flag}: {e}"));
+    let protocol = config::Protocol::parse(&args.protocol)
+        .filter(|p| *p != config::Protocol::Auto)
+        .ok_or_else(|| {
+            AppError::Usage(format!(
+                "--protocol: unknown protocol {:?}; use one of openai, openai-completions, \
+                 openai-responses, anthropic, gemini, ollama, dify, tgi, raw",
+                args.protocol
+            ))
+        })?;
+    let faults = args
+        .faults
+        .iter()
+        .map(|f| f.parse::<FaultSpec>().map_err(|e| usage("--fault", &e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !(0.0..=1.0).contains(&args.jitter) {
+        return Err(AppError::Usage(format!(
+            "--jitter: must be a fraction between 0 and 1, got {}",
+            args.jitter
+        )));
+    }
+    Ok(MockOptions {
+        protocol,
+        ttft: mock::parse_duration(&args.ttft).map_err(|e| usage("--ttft", &e))?,
+        itl: mock::parse_duration(&args.itl).map_err(|e| usage("--itl", &e))?,
+        tokens: u64::from(args.tokens),
+        jitter: args.jitter,
+        usage: !args.no_usage,
+        faults,
+        ..MockOptions::default()
+    })
+}
+
 /// Where the demo's mock listens (config/demo.yaml points its targets here).
-const DEMO_MOCK_ADDR: &str = "127.0.0.1:18080";
+const DEMO_MOCK_PORT: u16 = 18080;
 
 /// `streamprobe demo`: the mock (OpenAI protocol, realistic jitter, the occasional 429 and
 /// stall) and the daemon on the demo config, until Ctrl-C.
 pub async fn demo(args: &DemoArgs) -> Result<Verdict, AppError> {
-    let options = crate::mock::MockOptions::from_cli(
-        "openai",
-        "200ms",
-        "20ms",
-        60,
-        0.25,
-        true,
-        &["429:0.03".to_owned(), "stall:0.02".to_owned()],
-    )
-    .map_err(|e| AppError::Usage(e.to_string()))?;
-    let addr: std::net::SocketAddr = DEMO_MOCK_ADDR.parse().expect("constant address");
-    let mock = crate::mock::MockServer::start(addr, options)
+    let options = MockOptions {
+        ttft: Duration::from_millis(200),
+        itl: Duration::from_millis(20),
+        tokens: 60,
+        jitter: 0.25,
+        faults: [(Fault::TooManyRequests, 0.03), (Fault::Stall, 0.02)]
+            .into_iter()
+            .filter_map(|(f, p)| FaultSpec::new(f, p))
+            .collect(),
+        ..MockOptions::default()
+    };
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], DEMO_MOCK_PORT));
+    let mock = MockServer::start(addr, options)
         .await
         .map_err(|e| AppError::Runtime(format!("cannot start the demo mock on {addr}: {e}")))?;
     let config = config::load(&args.config)?;
