@@ -135,12 +135,17 @@ async fn closed_loop_concurrency_is_constant() {
     let stats = server.stats();
     assert_eq!(stats.requests, 100);
     assert_eq!(stats.max_in_flight, 10, "never more than C in flight");
-    // Arrivals ramp 1..10, then every arrival until the tail finds the other 9 in flight.
+    // Arrivals ramp 1..10; after that each arrival replaces a stream that just ended, so it
+    // finds 10 in flight unless other streams ended in the same instant and their replacements
+    // are still on the wire. The mean shows there are no gaps between requests.
     let at_arrival: Vec<u64> = stats.arrivals.iter().map(|a| a.in_flight).collect();
     assert_eq!(&at_arrival[..10], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    let steady = &at_arrival[10..];
+    let mean = steady.iter().sum::<u64>() as f64 / steady.len() as f64;
+    assert!(mean >= 9.3, "concurrency sagged (mean {mean}): {at_arrival:?}");
     assert!(
-        at_arrival[10..].iter().all(|&n| n == 10),
-        "concurrency fluctuated: {at_arrival:?}"
+        steady.iter().all(|&n| n >= 5),
+        "concurrency fell far below C: {at_arrival:?}"
     );
 }
 
@@ -275,7 +280,7 @@ async fn csv_rows_reach_the_request_bodies() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     // GBK-encoded rows, including characters that need JSON escaping.
-    let (gbk, _, _) = encoding_rs::GBK.encode("content\n你好，世界\n\"引号\" 和 \\ 反斜杠\n第三行\n");
+    let (gbk, _, _) = encoding_rs::GBK.encode("content\n你好，世界\n\"\"\"引号\"\" 和 \\ 反斜杠\"\n第三行\n");
     std::fs::write(dir.path().join("prompts.csv"), &gbk).unwrap();
     let yaml = format!(
         r#"{{"url": "{}", "method": "POST", "headers": {{"Content-Type": "application/json", "X-Request-Id": "r"}},

@@ -322,16 +322,19 @@ async fn read_body(
     }
 }
 
+/// Before the first token only `first_token_timeout` (and `timeout`) apply: a model may think
+/// in silence for longer than `idle_timeout`, which is about gaps inside a running stream.
 fn next_deadline(d: &Deadlines, have_token: bool, last_chunk: Instant) -> (Instant, Outcome) {
-    let mut best = (d.total, Outcome::TimeoutTotal);
-    let idle = last_chunk + d.idle;
-    if idle < best.0 {
-        best = (idle, Outcome::TimeoutIdle);
+    let (deadline, kind) = if have_token {
+        (last_chunk + d.idle, Outcome::TimeoutIdle)
+    } else {
+        (d.first_token, Outcome::TimeoutFirstToken)
+    };
+    if deadline < d.total {
+        (deadline, kind)
+    } else {
+        (d.total, Outcome::TimeoutTotal)
     }
-    if !have_token && d.first_token <= best.0 {
-        best = (d.first_token, Outcome::TimeoutFirstToken);
-    }
-    best
 }
 
 fn timeout_message(kind: Outcome) -> String {
