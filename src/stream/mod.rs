@@ -7,9 +7,10 @@
 //! Layout: `sse`, `ndjson` and `raw` turn bytes into frames; one module per dialect
 //! (`openai`, `responses`, `anthropic`, `gemini`, `ollama`, `dify`, `tgi`, `generic`) turns
 //! frames into [`Event`]s; `detect` implements `protocol: auto`; `error_body` reads non-2xx
-//! bodies. Memory is bounded by `max_event_bytes` (one partial line plus one event's data);
-//! a complete event inside a chunk is parsed with its strings borrowed, so the common case
-//! allocates nothing per event.
+//! bodies. Memory is bounded by `max_event_bytes` (one partial line plus one event's data).
+//! Complete lines are scanned in place in the chunk (memchr); an event's data is assembled in
+//! a reused buffer and deserialized into small typed structs whose strings borrow from it, so
+//! the common case allocates nothing per event.
 //!
 //! Does not: touch the network, time anything, or decide whether a request failed — it
 //! reports what the stream says; `probe` judges.
