@@ -148,7 +148,8 @@ pub(crate) fn malformed(protocol: Protocol, err: &serde_json::Error) -> DecodeEr
 /// framing, before deciding from what it has (it decides earlier at the first line end).
 const SNIFF_BYTES: usize = 512;
 
-/// Incremental decoder for one response body.
+/// Incremental decoder for one response body. `Send`, so a probe task can own it.
+#[derive(Debug)]
 pub struct Decoder {
     framer: Framer,
     dialect: Dialect,
@@ -159,6 +160,7 @@ pub struct Decoder {
     max: usize,
 }
 
+#[derive(Debug)]
 enum Framer {
     /// `auto` with no hint: the first bytes (from offset 0), held until the framing is known.
     Sniff(Vec<u8>),
@@ -177,6 +179,7 @@ impl Framer {
     }
 }
 
+#[derive(Debug)]
 enum Dialect {
     /// `auto`, framing known: the first frame decides.
     Pending(Framing),
