@@ -1,6 +1,7 @@
 //! Decode-throughput micro-benchmark for `stream::Decoder`: the OpenAI, vLLM and Anthropic
 //! corpus recordings repeated in memory to ~64 MiB, fed in realistic read sizes, decoded on
-//! one core. Prints MB/s and events/s.
+//! one core. Prints MB/s and events/s; the `sse-frame` row decodes the OpenAI body as generic
+//! SSE, i.e. the framing cost without JSON parsing.
 //!
 //! Run: `cargo run --release --example bench_decode` (needs `../shared/corpus` beside the repo).
 //! Does not: touch the network or compare against a baseline; it only reports.
@@ -26,6 +27,8 @@ fn main() {
             "anthropic_messages_stream.sse",
             Protocol::Anthropic,
         ),
+        // Generic SSE on the OpenAI body: the framing cost alone, no JSON parsing.
+        ("sse-frame", "openai_chat_stream_usage.sse", Protocol::Sse),
     ];
     println!(
         "{:<10} {:>7} {:>10} {:>12} {:>14}",

@@ -595,6 +595,12 @@ fn malformed_json_in_a_json_dialect_is_an_error() {
     ));
 }
 
+#[test]
+fn decoder_can_move_into_a_task() {
+    fn send<T: Send + 'static>(_: &T) {}
+    send(&Decoder::new(opts(Protocol::Auto)));
+}
+
 // ---- auto ----------------------------------------------------------------------------------
 
 #[test]

@@ -206,4 +206,46 @@ mod tests {
         assert_eq!(from_content_type("text/plain"), Some(Framing::Raw));
         assert_eq!(from_content_type("application/grpc"), None);
     }
+
+    #[test]
+    fn first_frame_shapes() {
+        let sse = |event: &str, data: &str| from_first_frame(&Frame { event, data }, Framing::Sse);
+        let ndjson = |data: &str| from_first_frame(&Frame { event: "", data }, Framing::Ndjson);
+        assert_eq!(sse("response.created", "{}").0, Protocol::OpenAiResponses);
+        assert_eq!(
+            sse("", r#"{"type":"message_start"}"#).0,
+            Protocol::Anthropic
+        );
+        assert_eq!(
+            sse("", r#"{"event": "workflow_started"}"#).0,
+            Protocol::Dify
+        );
+        assert_eq!(sse("", r#"{"candidates": []}"#).0, Protocol::Gemini);
+        assert_eq!(sse("", r#"{"choices":[{"delta":{}}]}"#).0, Protocol::OpenAi);
+        assert_eq!(
+            sse("", r#"{"choices":[{"text":"a"}]}"#).0,
+            Protocol::OpenAiCompletions
+        );
+        assert_eq!(sse("", r#"{"token":{"text":"a"}}"#).0, Protocol::Tgi);
+        assert_eq!(sse("", r#"{"error":{"message":"x"}}"#).0, Protocol::OpenAi);
+        assert_eq!(
+            sse("", r#"{"content":"a","stop":false}"#),
+            (Protocol::Sse, Some(llama_cpp_extract()))
+        );
+        assert_eq!(sse("", "plain words"), (Protocol::Sse, None));
+        assert_eq!(
+            ndjson(r#"{"model":"m","response":"a","done":false}"#).0,
+            Protocol::Ollama
+        );
+        assert_eq!(ndjson(r#"{"error":"boom"}"#).0, Protocol::Ollama);
+        assert_eq!(ndjson(r#"{"x":1}"#), (Protocol::Ndjson, None));
+    }
+
+    #[test]
+    fn sniffing() {
+        assert_eq!(sniff(b"\xEF\xBB\xBF: hi\n"), Framing::Sse);
+        assert_eq!(sniff(b"event: x\n"), Framing::Sse);
+        assert_eq!(sniff(b"  {\"a\":1}\n"), Framing::Ndjson);
+        assert_eq!(sniff(b"hello"), Framing::Raw);
+    }
 }

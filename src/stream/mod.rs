@@ -7,9 +7,10 @@
 //! Layout: `sse`, `ndjson` and `raw` turn bytes into frames; one module per dialect
 //! (`openai`, `responses`, `anthropic`, `gemini`, `ollama`, `dify`, `tgi`, `generic`) turns
 //! frames into [`Event`]s; `detect` implements `protocol: auto`; `error_body` reads non-2xx
-//! bodies. Memory is bounded by `max_event_bytes` (one partial line plus one event's data);
-//! a complete event inside a chunk is parsed with its strings borrowed, so the common case
-//! allocates nothing per event.
+//! bodies. Memory is bounded by `max_event_bytes` (one partial line plus one event's data).
+//! Complete lines are scanned in place in the chunk (memchr); an event's data is assembled in
+//! a reused buffer and deserialized into small typed structs whose strings borrow from it, so
+//! the common case allocates nothing per event.
 //!
 //! Does not: touch the network, time anything, or decide whether a request failed — it
 //! reports what the stream says; `probe` judges.
@@ -147,7 +148,8 @@ pub(crate) fn malformed(protocol: Protocol, err: &serde_json::Error) -> DecodeEr
 /// framing, before deciding from what it has (it decides earlier at the first line end).
 const SNIFF_BYTES: usize = 512;
 
-/// Incremental decoder for one response body.
+/// Incremental decoder for one response body. `Send`, so a probe task can own it.
+#[derive(Debug)]
 pub struct Decoder {
     framer: Framer,
     dialect: Dialect,
@@ -158,6 +160,7 @@ pub struct Decoder {
     max: usize,
 }
 
+#[derive(Debug)]
 enum Framer {
     /// `auto` with no hint: the first bytes (from offset 0), held until the framing is known.
     Sniff(Vec<u8>),
@@ -176,6 +179,7 @@ impl Framer {
     }
 }
 
+#[derive(Debug)]
 enum Dialect {
     /// `auto`, framing known: the first frame decides.
     Pending(Framing),
