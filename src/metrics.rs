@@ -259,10 +259,8 @@ impl Metrics {
                 .with_label_values(&[&target.name])
                 .set(p.as_secs_f64());
         }
-        for outcome in [Outcome::Success] {
-            self.requests
-                .with_label_values(&[target.name.as_str(), outcome.as_str()]);
-        }
+        self.requests
+            .with_label_values(&[target.name.as_str(), Outcome::Success.as_str()]);
         for result in BURST_RESULTS {
             self.bursts
                 .with_label_values(&[target.name.as_str(), result]);

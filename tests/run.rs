@@ -65,10 +65,18 @@ async fn timings_match_the_mock_ground_truth() {
     for r in &result.records {
         assert_eq!(r.outcome, Outcome::Success, "{r:?}");
         let ttft = r.ttft.unwrap();
-        let truth = server.truth(&format!("b-{}", r.index)).expect("mock saw the request");
+        let truth = server
+            .truth(&format!("b-{}", r.index))
+            .expect("mock saw the request");
         let truth_ttft = truth.first_token_after.unwrap();
-        assert!(ttft >= Duration::from_millis(150), "ttft {ttft:?} below the mock's schedule");
-        assert!(ttft >= truth_ttft, "measured {ttft:?} < truth {truth_ttft:?}");
+        assert!(
+            ttft >= Duration::from_millis(150),
+            "ttft {ttft:?} below the mock's schedule"
+        );
+        assert!(
+            ttft >= truth_ttft,
+            "measured {ttft:?} < truth {truth_ttft:?}"
+        );
         assert!(
             ttft - truth_ttft < Duration::from_millis(25),
             "measured {ttft:?} vs truth {truth_ttft:?}"
@@ -142,7 +150,10 @@ async fn closed_loop_concurrency_is_constant() {
     assert_eq!(&at_arrival[..10], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     let steady = &at_arrival[10..];
     let mean = steady.iter().sum::<u64>() as f64 / steady.len() as f64;
-    assert!(mean >= 9.3, "concurrency sagged (mean {mean}): {at_arrival:?}");
+    assert!(
+        mean >= 9.3,
+        "concurrency sagged (mean {mean}): {at_arrival:?}"
+    );
     assert!(
         steady.iter().all(|&n| n >= 5),
         "concurrency fell far below C: {at_arrival:?}"
@@ -251,14 +262,22 @@ async fn every_fault_maps_to_its_outcome_in_bounded_time() {
         "    concurrency: 3\n    total_requests: 6\n",
     );
     let healthy = burst(healthy).await;
-    assert!(healthy.records.iter().all(|r| r.outcome == Outcome::Success));
+    assert!(
+        healthy
+            .records
+            .iter()
+            .all(|r| r.outcome == Outcome::Success)
+    );
 
     let mut wrong = Vec::new();
     for h in handles {
         let (fault, expected, result, elapsed) = h.await.unwrap();
         let r = &result.records[0];
         if r.outcome != expected {
-            wrong.push(format!("{fault}: expected {expected}, got {} ({:?})", r.outcome, r.error));
+            wrong.push(format!(
+                "{fault}: expected {expected}, got {} ({:?})",
+                r.outcome, r.error
+            ));
         }
         assert!(elapsed < Duration::from_secs(6), "{fault} took {elapsed:?}");
         if expected != Outcome::Success {
@@ -280,7 +299,8 @@ async fn csv_rows_reach_the_request_bodies() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     // GBK-encoded rows, including characters that need JSON escaping.
-    let (gbk, _, _) = encoding_rs::GBK.encode("content\n你好，世界\n\"\"\"引号\"\" 和 \\ 反斜杠\"\n第三行\n");
+    let (gbk, _, _) =
+        encoding_rs::GBK.encode("content\n你好，世界\n\"\"\"引号\"\" 和 \\ 反斜杠\"\n第三行\n");
     std::fs::write(dir.path().join("prompts.csv"), &gbk).unwrap();
     let yaml = format!(
         r#"{{"url": "{}", "method": "POST", "headers": {{"Content-Type": "application/json", "X-Request-Id": "r"}},
@@ -301,7 +321,13 @@ async fn csv_rows_reach_the_request_bodies() {
         .into_iter()
         .map(|t| (t.id, String::from_utf8_lossy(&t.request_body).into_owned()))
         .collect();
-    let expected = ["你好，世界", "\"引号\" 和 \\ 反斜杠", "第三行", "你好，世界", "\"引号\" 和 \\ 反斜杠"];
+    let expected = [
+        "你好，世界",
+        "\"引号\" 和 \\ 反斜杠",
+        "第三行",
+        "你好，世界",
+        "\"引号\" 和 \\ 反斜杠",
+    ];
     for (n, want) in expected.iter().enumerate() {
         let body = &by_id[&format!("b-{}", n + 1)];
         let json: serde_json::Value = serde_json::from_str(body).expect("body is JSON");
