@@ -305,7 +305,7 @@ fn shipped_examples_have_the_documented_shape() {
             Some(Schedule::Every { every, .. }) if every == Duration::from_secs(15)
         ));
     }
-    assert_eq!(demo.results.dir, Path::new("config/./streamprobe-results"));
+    assert_eq!(demo.results.dir, Path::new("config/../streamprobe-results"));
     // Targets that inherit one data source share its rows.
     let data = |i: usize| demo.targets[i].data.clone().unwrap();
     assert!(std::sync::Arc::ptr_eq(&data(0), &data(2)));
