@@ -645,6 +645,11 @@ async fn status_faults_answer_with_json_errors() {
         let v: Value = serde_json::from_slice(&r.body).unwrap();
         assert!(v["error"]["message"].is_string());
     }
+    let r = Request::post("/v1/chat/completions", "{}")
+        .header("X-Mock-Fault", "503")
+        .send(addr)
+        .await;
+    assert_eq!(r.status, 503);
     let r = Request::post("/v1/messages?fault=429", "{}")
         .send(addr)
         .await;
