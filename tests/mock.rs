@@ -683,7 +683,7 @@ async fn hang_sends_headers_then_nothing() {
         .await;
     assert_eq!(r.status, 200);
     assert!(r.idle_timeout && !r.complete);
-    assert!(decode("/v1/chat/completions", r.text()).texts.is_empty());
+    assert!(r.body.is_empty(), "nothing after the head: {:?}", r.text());
     // The client hung up (its socket dropped above): the stream is counted out.
     server.idle().await;
     let t = &server.truths()[0];

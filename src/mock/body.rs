@@ -171,12 +171,13 @@ impl StreamBody {
             match self.phase {
                 Phase::Done => return Poll::Ready(None),
                 Phase::Silent => return Poll::Pending,
+                Phase::Preamble if self.plan.fault == Some(Fault::Hang) => {
+                    // Hang: the head has gone out, and then nothing at all, not even the
+                    // preamble events.
+                    self.phase = Phase::Silent;
+                }
                 Phase::Preamble => {
-                    self.phase = if self.plan.fault == Some(Fault::Hang) {
-                        Phase::Silent
-                    } else {
-                        Phase::Tokens
-                    };
+                    self.phase = Phase::Tokens;
                     let preamble = self.wire.preamble(&mut self.seq);
                     if !preamble.is_empty() {
                         return self.emit(preamble, false, false);

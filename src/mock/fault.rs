@@ -38,7 +38,7 @@ pub enum Fault {
     /// Withhold the response head until the first token is due; head and first token then go
     /// out together (time to headers ≈ TTFT).
     DelayHeaders,
-    /// Send the head (and the protocol's preamble events), then nothing, ever.
+    /// Send the response head, then nothing, ever (not even the preamble events).
     Hang,
     /// Send half the tokens, then fall silent with the connection open.
     Stall,
