@@ -261,9 +261,6 @@ impl StreamBody {
                     self.record.tokens_sent(self.next_token);
                     self.due += jittered(self.plan.itl, self.plan.jitter);
                     let is_final = last && self.wire.last_token_ends();
-                    if is_final {
-                        self.phase = Phase::Done;
-                    }
                     return self.emit(token, true, is_final);
                 }
             }
