@@ -90,7 +90,7 @@ async fn stream_once(addr: SocketAddr, i: usize) -> std::io::Result<()> {
         BODY.len()
     );
     stream.write_all(head.as_bytes()).await?;
-    let mut buf = [0u8; 16 * 1024];
+    let mut buf = [0u8; 4096];
     // Only the tail matters: the body is done at the terminating chunk.
     let mut tail = Vec::with_capacity(16);
     loop {

@@ -171,12 +171,13 @@ impl StreamBody {
             match self.phase {
                 Phase::Done => return Poll::Ready(None),
                 Phase::Silent => return Poll::Pending,
+                Phase::Preamble if self.plan.fault == Some(Fault::Hang) => {
+                    // Hang: the head has gone out, and then nothing at all, not even the
+                    // preamble events.
+                    self.phase = Phase::Silent;
+                }
                 Phase::Preamble => {
-                    self.phase = if self.plan.fault == Some(Fault::Hang) {
-                        Phase::Silent
-                    } else {
-                        Phase::Tokens
-                    };
+                    self.phase = Phase::Tokens;
                     let preamble = self.wire.preamble(&mut self.seq);
                     if !preamble.is_empty() {
                         return self.emit(preamble, false, false);
@@ -260,9 +261,6 @@ impl StreamBody {
                     self.record.tokens_sent(self.next_token);
                     self.due += jittered(self.plan.itl, self.plan.jitter);
                     let is_final = last && self.wire.last_token_ends();
-                    if is_final {
-                        self.phase = Phase::Done;
-                    }
                     return self.emit(token, true, is_final);
                 }
             }

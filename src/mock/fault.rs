@@ -12,10 +12,10 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum MockError {
     #[error(
-        "invalid duration {value:?}: expected a number with unit ms, s or m, e.g. 350ms, 2s, 1.5s"
+        "invalid duration {value:?}: expected a number with unit ms, s or m, at most 1 day, e.g. 350ms, 2s, 1.5s"
     )]
     Duration { value: String },
-    #[error("invalid token count {value:?}: expected a whole number, e.g. 50")]
+    #[error("invalid token count {value:?}: expected a whole number up to 1000000000, e.g. 50")]
     Tokens { value: String },
     #[error("invalid jitter {value:?}: expected a fraction between 0 and 1, e.g. 0.2")]
     Jitter { value: String },
@@ -38,7 +38,7 @@ pub enum Fault {
     /// Withhold the response head until the first token is due; head and first token then go
     /// out together (time to headers ≈ TTFT).
     DelayHeaders,
-    /// Send the head (and the protocol's preamble events), then nothing, ever.
+    /// Send the response head, then nothing, ever (not even the preamble events).
     Hang,
     /// Send half the tokens, then fall silent with the connection open.
     Stall,
@@ -201,13 +201,26 @@ pub fn parse_duration(s: &str) -> Result<Duration, MockError> {
         "m" => number * 60.0,
         _ => return Err(bad()),
     };
-    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(bad)
 }
 
+/// Longest accepted delay: far beyond any useful mock timing, and far from `Instant` overflow.
+const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+
+/// Most tokens per request: keeps usage arithmetic far from overflow.
+const MAX_TOKENS: u64 = 1_000_000_000;
+
 pub(crate) fn parse_tokens(s: &str) -> Result<u64, MockError> {
-    s.trim().parse().map_err(|_| MockError::Tokens {
-        value: s.to_owned(),
-    })
+    s.trim()
+        .parse()
+        .ok()
+        .filter(|n| *n <= MAX_TOKENS)
+        .ok_or_else(|| MockError::Tokens {
+            value: s.to_owned(),
+        })
 }
 
 pub(crate) fn parse_jitter(s: &str) -> Result<f64, MockError> {
@@ -244,6 +257,8 @@ mod tests {
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("3h").is_err());
+        assert!(parse_duration("2000m").is_err());
+        assert!(parse_tokens("10000000000").is_err());
     }
 
     #[test]

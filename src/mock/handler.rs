@@ -173,7 +173,10 @@ async fn stream_route(
     let prompt_tokens = (body_len as u64 / 4).max(1);
     let wire = Wire::new(dialect, o.usage, seq, &model, prompt_tokens);
     let content_type = wire.content_type();
-    let first_token_due = received_at + scheduled_ttft;
+    // Options set in code are not range-checked like parsed ones; never panic on overflow.
+    let first_token_due = received_at
+        .checked_add(scheduled_ttft)
+        .unwrap_or(received_at + Duration::from_secs(24 * 3600));
     let plan = Plan {
         first_token_due,
         itl: o.itl,

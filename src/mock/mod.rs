@@ -33,6 +33,10 @@
 //! `k` is due at `received + ttft + k·itl` (each delay jittered), where `received` is when the
 //! request body had been read. Deadlines are absolute, so lateness never accumulates.
 //!
+//! Serves HTTP/1.1 and cleartext HTTP/2 (prior knowledge). Streaming routes always stream,
+//! whatever `stream`/`alt` the request says. Error statuses carry each service's own JSON error
+//! shape (OpenAI's for OpenAI routes and `/raw`).
+//!
 //! Does not: measure anything, or use the probe's HTTP client; it is only ever a target.
 
 mod body;

@@ -59,7 +59,7 @@ pub struct Truth {
     /// When the whole request body had been read; every schedule counts from here.
     pub received_at: Instant,
     /// Seconds from the server start to `received_at` (the JSON view's clock).
-    pub received_offset: Duration,
+    pub received_since_start: Duration,
     /// Planned delay from `received_at` to the first token, jitter applied.
     pub scheduled_ttft: Duration,
     /// When the first token's bytes were handed to hyper.
@@ -188,7 +188,7 @@ impl Record {
             fault: i.fault,
             status: i.status,
             received_at: i.received_at,
-            received_offset: i.received_at.saturating_duration_since(self.epoch),
+            received_since_start: i.received_at.saturating_duration_since(self.epoch),
             scheduled_ttft: i.scheduled_ttft,
             first_token_at,
             first_token_after,
