@@ -1,0 +1,262 @@
+//! The `streamprobe` binary as users run it: `run` against the in-process mock (report,
+//! result file valid against the shipped schema, exit codes, secrets never shown), `check`.
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use streamprobe::mock::{MockOptions, MockServer};
+
+const BIN: &str = env!("CARGO_BIN_EXE_streamprobe");
+
+async fn mock() -> MockServer {
+    MockServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        MockOptions {
+            ttft: Duration::from_millis(30),
+            itl: Duration::from_millis(2),
+            tokens: 8,
+            ..MockOptions::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+async fn streamprobe(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("STREAMPROBE_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("streamprobe finished in time")
+        .expect("streamprobe ran")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn validate_against_schema(document: &serde_json::Value) {
+    let schema_path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/result.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let errors: Vec<String> = validator
+        .iter_errors(document)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_with_a_url_prints_the_report_and_writes_a_valid_result_file() {
+    let server = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/v1/chat/completions");
+    let out = streamprobe(&["run", "-u", &url, "-n", "20", "-p", "5"], dir.path(), &[]).await;
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    for section in [
+        "Overall",
+        "Time to first token",
+        "Total time",
+        "Generation rate",
+    ] {
+        assert!(
+            stdout.contains(section),
+            "report lacks {section}:\n{stdout}"
+        );
+    }
+    // Not a terminal: one line per request on stderr, in the old script's shape.
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with('[')).count(),
+        20,
+        "{stderr}"
+    );
+    assert!(stderr.contains("] ttft "), "{stderr}");
+
+    let file = std::fs::read_to_string(dir.path().join("test_results.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&file).unwrap();
+    validate_against_schema(&doc);
+    assert_eq!(doc["summary"]["success_count"], 20);
+    assert_eq!(doc["summary"]["ttft"]["count"], 20);
+    assert_eq!(doc["metrics"].as_array().unwrap().len(), 20);
+    assert_eq!(doc["config"]["protocol"], "openai");
+    assert!(doc["summary"]["ttft"]["p50"].as_f64().unwrap() >= 0.030);
+    // `-u` alone against an OpenAI path sends a default streaming chat body.
+    let truth = server.truths();
+    let body: serde_json::Value = serde_json::from_slice(&truth[0].request_body).unwrap();
+    assert_eq!(body["stream"], true);
+    assert_eq!(body["messages"][0]["role"], "user");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_reach_the_server_but_never_the_output() {
+    let server = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "sk-cli-9f8e7d6c5b4a-never-print";
+    let config = format!(
+        r#"targets:
+  - name: secretive
+    url: "{}"
+    headers: {{Authorization: "Bearer ${{SP_CLI_TEST_KEY}}"}}
+    body: {{model: m, messages: [{{role: user, content: hi}}], stream: true}}
+    total_requests: 3
+    concurrency: 1
+"#,
+        server.url("/v1/chat/completions")
+    );
+    std::fs::write(dir.path().join("c.yaml"), config).unwrap();
+    let out = streamprobe(
+        &["run", "-c", "c.yaml", "--save-text", "-v"],
+        dir.path(),
+        &[("SP_CLI_TEST_KEY", secret)],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let file = std::fs::read_to_string(dir.path().join("test_results.json")).unwrap();
+    for (what, haystack) in [
+        ("stdout", text(&out.stdout)),
+        ("stderr", text(&out.stderr)),
+        ("result file", file.clone()),
+    ] {
+        assert!(!haystack.contains(secret), "secret leaked into {what}");
+    }
+    let doc: serde_json::Value = serde_json::from_str(&file).unwrap();
+    assert_eq!(doc["config"]["headers"]["Authorization"], "<redacted>");
+    assert!(doc["metrics"][0]["output_text"].as_str().unwrap().len() > 1);
+    let sent = server.truths()[0]
+        .headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .map(|(_, v)| v.clone());
+    assert_eq!(sent.as_deref(), Some(format!("Bearer {secret}").as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_requests_exit_1_and_config_errors_exit_2() {
+    let server = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/v1/chat/completions?fault=500");
+    let out = streamprobe(
+        &["run", "-u", &url, "-n", "3", "-p", "1", "--no-progress"],
+        dir.path(),
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("http_5xx"),
+        "failures by outcome in the report:\n{stdout}"
+    );
+    assert!(
+        text(&out.stderr).trim().is_empty(),
+        "--no-progress is silent"
+    );
+
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "targets:\n  - name: x\n    url: http://127.0.0.1:9/\n    concurrency: 0\n",
+    )
+    .unwrap();
+    let out = streamprobe(&["run", "-c", "bad.yaml"], dir.path(), &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with(
+            "error: bad.yaml: targets[0].concurrency: must be between 1 and 10000, got 0"
+        ),
+        "{stderr}"
+    );
+    let out = streamprobe(&["check", "-c", "bad.yaml"], dir.path(), &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = streamprobe(&["run"], dir.path(), &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("-c FILE"));
+    let out = streamprobe(&["run", "-u", &url, "-p", "0"], dir.path(), &[]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_script_config_runs_with_flag_overrides() {
+    let server = mock().await;
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let legacy = repo.join("config/legacy-example.json");
+    let url = server.url("/v1/chat/completions");
+    let out = streamprobe(
+        &[
+            "run",
+            "-c",
+            legacy.to_str().unwrap(),
+            "-u",
+            &url,
+            "-n",
+            "6",
+            "-p",
+            "2",
+            "-o",
+            "old.json",
+        ],
+        dir.path(),
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("old.json")).unwrap())
+            .unwrap();
+    assert_eq!(doc["config"]["concurrency"], 2);
+    assert_eq!(doc["config"]["total_requests"], 6);
+    // The old keys stay where they were.
+    for key in [
+        "request_id",
+        "ttft",
+        "total_time",
+        "total_tokens",
+        "tokens_per_second",
+        "error",
+    ] {
+        assert!(doc["metrics"][0].get(key).is_some(), "metrics[0].{key}");
+    }
+    // Each request carries its CSV row, in order, cycling.
+    let mut reader = csv::Reader::from_path(repo.join("config/prompts.csv")).unwrap();
+    let rows: Vec<String> = reader.records().map(|r| r.unwrap()[0].to_owned()).collect();
+    // Two in flight may arrive in either order, so compare the multisets.
+    let mut sent: Vec<String> = server
+        .truths()
+        .iter()
+        .map(|t| {
+            let body: serde_json::Value = serde_json::from_slice(&t.request_body).unwrap();
+            body["messages"][0]["content"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let mut expected: Vec<String> = (0..6).map(|n| rows[n % rows.len()].clone()).collect();
+    sent.sort();
+    expected.sort();
+    assert_eq!(sent, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_prints_targets_and_next_fires() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = streamprobe(&["check", "-c", "config/demo.yaml"], repo, &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for name in ["mock-fast", "mock-medium", "mock-slow"] {
+        assert!(stdout.contains(name), "{stdout}");
+    }
+}
