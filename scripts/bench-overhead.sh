@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Client overhead of `streamprobe run` against `streamprobe mock`, each pinned to its own core.
+#
+# For each concurrency C (requests n = 4 x C, at most 5000) it prints: measured TTFT minus the
+# mock's ground truth (p50, p99), client CPU seconds per 1,000 requests, and peak RSS.
+# Usage: scripts/bench-overhead.sh [C ...]     (default: 1 100 1000 5000)
+# Not a test: numbers, for the README and release notes. Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+cargo build --release --quiet
+exec python3 scripts/bench_overhead.py "${@:-1 100 1000 5000}"
