@@ -29,6 +29,7 @@ mod validate;
 
 pub use describe::{check_report, format_duration, format_rate};
 pub use overrides::{RunOverrides, load_for_run};
+pub use raw::parse_duration;
 pub use secret::{Env, Secret};
 pub use validate::{ConfigError, load, load_str, load_str_with_env, load_with_env};
 

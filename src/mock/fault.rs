@@ -183,28 +183,14 @@ impl FromStr for FaultSpec {
     }
 }
 
-/// Parses `350ms`, `2s`, `1.5s`, `1m`, `500us`; a bare number is seconds (as in config files).
+/// Parses a delay the way config files do (`350ms`, `2s`, `1.5s`, `1m`, bare seconds), capped
+/// at `MAX_DURATION`.
 pub fn parse_duration(s: &str) -> Result<Duration, MockError> {
-    let bad = || MockError::Duration {
-        value: s.to_owned(),
-    };
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let number: f64 = number.parse().map_err(|_| bad())?;
-    let seconds = match unit.trim() {
-        "" | "s" => number,
-        "ms" => number / 1e3,
-        "us" | "µs" => number / 1e6,
-        "m" => number * 60.0,
-        _ => return Err(bad()),
-    };
-    Duration::try_from_secs_f64(seconds)
-        .ok()
+    crate::config::parse_duration(s)
         .filter(|d| *d <= MAX_DURATION)
-        .ok_or_else(bad)
+        .ok_or_else(|| MockError::Duration {
+            value: s.to_owned(),
+        })
 }
 
 /// Longest accepted delay: far beyond any useful mock timing, and far from `Instant` overflow.
@@ -256,7 +242,8 @@ mod tests {
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("-1s").is_err());
-        assert!(parse_duration("3h").is_err());
+        assert_eq!(parse_duration("3h"), Ok(Duration::from_secs(3 * 3600)));
+        assert!(parse_duration("2d").is_err(), "beyond MAX_DURATION");
         assert!(parse_duration("2000m").is_err());
         assert!(parse_tokens("10000000000").is_err());
     }
