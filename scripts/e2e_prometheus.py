@@ -37,6 +37,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RULES = os.path.join(ROOT, "config", "prometheus", "streamprobe.rules.yml")
+RUNBOOK = os.path.join(ROOT, "docs", "runbook.md")
 DASHBOARD = os.path.join(ROOT, "grafana", "dashboards", "streamprobe.json")
 
 LATENCY_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
@@ -81,8 +82,9 @@ ALERT_EXPECTATIONS = {
         "probes": ["target:streamprobe_ttft_seconds:p95_1h", "target:streamprobe_ttft_requests:increase1h"],
     },
     "StreamprobeTTFTSLOBurn": {
-        "expect": "empty",
-        "why": "the mock's 150ms TTFT is far inside the 1s SLO: no budget burns",
+        "expect": "data:faulty",
+        "why": "failed requests count as SLO-bad: faulty's 30% HTTP 500 burn 30x the 1% budget; "
+               "healthy's 150ms TTFT is far inside its 1s SLO",
         "probes": [
             "target_slo:streamprobe_slo_requests_bad:ratio_rate1h{slo=\"ttft\"}",
             "target_slo:streamprobe_slo_requests_bad:ratio_rate5m{slo=\"ttft\"}",
@@ -459,6 +461,26 @@ def check_dashboard_structure(dash, report):
     report.check(not problems, what, "; ".join(problems) or f"{len(ids)} panels, schemaVersion {dash.get('schemaVersion')}")
 
 
+def check_alert_annotations(rules, report):
+    """summary, description and a runbook_url whose anchor is a heading of docs/runbook.md."""
+    with open(RUNBOOK) as f:
+        headings = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
+                    for h in re.findall(r"^#+ (.+)$", f.read(), re.M)}
+    problems = []
+    for r in rules:
+        if r["type"] != "alerting":
+            continue
+        ann = r.get("annotations", {})
+        for key in ("summary", "description", "runbook_url"):
+            if not ann.get(key):
+                problems.append(f"{r['name']} lacks {key}")
+        anchor = ann.get("runbook_url", "").partition("#")[2]
+        if "docs/runbook.md#" not in ann.get("runbook_url", "") or anchor not in headings:
+            problems.append(f"{r['name']}: runbook_url {ann.get('runbook_url')!r} has no heading in docs/runbook.md")
+    report.check(not problems, "alerts have summary, description and a runbook_url into docs/runbook.md",
+                 "; ".join(problems))
+
+
 def daemon_config(listen, results_dir, mock_ports, broken=False):
     targets = []
     for name, port in zip(TARGETS, mock_ports):
@@ -687,6 +709,7 @@ def run(args):
                 if result is not None:
                     got = {s["metric"].get("target") for s in result}
                     report.check(got == want, f"{label}: exactly {sorted(want)}", f"got {sorted(got)}")
+        check_alert_annotations(rules, report)
         missing = set(ALERT_EXPECTATIONS) - {r["name"] for r in rules if r["type"] == "alerting"}
         report.check(not missing, "every expected alert is in the rules file", ", ".join(sorted(missing)))
         alerts = prom.get("/api/v1/alerts")["alerts"]
@@ -798,6 +821,8 @@ class FakeDaemon:
                 if random.random() < fault_p:
                     d = random.uniform(0.002, 0.01)
                     self._inc("streamprobe_requests_total", T + (("outcome", "http_5xx"),))
+                    # As the daemon: a failed request is bad for every SLO configured on the target.
+                    self._inc("streamprobe_slo_requests_total", T + (("slo", "ttft"), ("result", "bad")))
                     self._h("streamprobe_request_duration_seconds", T + (("outcome", "http_5xx"),), LATENCY_BUCKETS).observe(d)
                     records.append({"request_id": i + 1, "outcome": "http_5xx", "error": "HTTP 500", "total_time": d})
                     continue
