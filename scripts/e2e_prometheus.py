@@ -219,7 +219,7 @@ class Processes:
         logfile = open(logpath, "wb")
         log(f"  start {name}: {' '.join(argv)}")
         p = subprocess.Popen(argv, stdout=logfile, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             env=env, cwd=self.logdir)
+                             env=env, cwd=self.logdir, preexec_fn=die_with_parent)
         self.procs.append((name, p, logpath))
         return p
 
@@ -243,6 +243,15 @@ class Processes:
 
     def tails(self):
         return "\n".join(f"--- {name} ({logpath}) ---\n{tail(logpath)}" for name, _, logpath in self.procs)
+
+
+def die_with_parent():
+    """In the child: get SIGTERM when the test process dies, even by SIGKILL (Linux only)."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def tail(path, lines=25):
@@ -461,6 +470,30 @@ def check_dashboard_structure(dash, report):
     report.check(not problems, what, "; ".join(problems) or f"{len(ids)} panels, schemaVersion {dash.get('schemaVersion')}")
 
 
+def series_names(expr):
+    """Metric and recorded-series names an expression reads (streamprobe's, `up`, `process_*`).
+    Not a PromQL parser: strings are dropped, then identifiers of those shapes are collected."""
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    names = set()
+    for m in re.finditer(r"(?<![A-Za-z0-9_:])([A-Za-z_:][A-Za-z0-9_:]*)", expr):
+        name = m.group(1)
+        if "streamprobe" in name or name.startswith("process_") or name == "up":
+            names.add(name)
+    return sorted(names)
+
+
+def expect_series_exist(prom, report, what, expr):
+    """Every series the expression reads exists: an alert that is empty because of a misspelt
+    metric name is not the same as an alert that is empty because all is well."""
+    missing = []
+    for name in series_names(expr):
+        result, err = prom.query(f'count({{__name__="{name}"}})')
+        if err or not result:
+            missing.append(name)
+    report.check(not missing and series_names(expr), f"{what}: every series it reads exists",
+                 ("missing: " + ", ".join(missing)) if missing else ", ".join(series_names(expr)))
+
+
 def check_alert_annotations(rules, report):
     """summary, description and a runbook_url whose anchor is a heading of docs/runbook.md."""
     with open(RUNBOOK) as f:
@@ -496,7 +529,6 @@ def daemon_config(listen, results_dir, mock_ports, broken=False):
     run_on_start: true
     concurrency: 4
     total_requests: 8
-    timeout: 20s
     slo: {{ttft: 1s}}
 """)
     text = f"""# written by scripts/e2e_prometheus.py
@@ -689,6 +721,7 @@ def run(args):
                 expect_data(prom, report, f"recording {r['name']} (recorded series)", r["name"])
                 continue
             name = r["name"]
+            expect_series_exist(prom, report, f"alert {name}", r["query"])
             label = f"alert {name}" + (f" {r['labels']}" if len(
                 [x for x in rules if x['name'] == name]) > 1 else "")
             exp = ALERT_EXPECTATIONS.get(name)
