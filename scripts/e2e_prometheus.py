@@ -104,7 +104,7 @@ ALERT_EXPECTATIONS = {
         "probes": [
             "time() - streamprobe_last_burst_timestamp_seconds",
             "3 * streamprobe_schedule_period_seconds",
-            "time() - process_start_time_seconds",
+            "time() - (process_start_time_seconds > 0)",
         ],
     },
     "StreamprobeConfigReloadFailed": {
