@@ -626,6 +626,15 @@ def run(args):
             if not os.access(binary, os.X_OK):
                 raise RuntimeError(f"{binary} is not an executable; build it (cargo build --release) "
                                    "or set STREAMPROBE=path, or use --fake")
+            # The example config shipped for the systemd unit validates (with a dummy credential).
+            creds = os.path.join(tmp, "credentials")
+            os.makedirs(creds)
+            with open(os.path.join(creds, "openai_api_key"), "w") as f:
+                f.write("sk-e2e-dummy\n")
+            check = subprocess.run([binary, "check", "-c", os.path.join(ROOT, "systemd", "streamprobe.yaml")],
+                                   capture_output=True, text=True, env=dict(os.environ, CREDENTIALS_DIRECTORY=creds))
+            report.check(check.returncode == 0, "streamprobe check -c systemd/streamprobe.yaml",
+                         (check.stdout + check.stderr).strip().splitlines()[0] if (check.stdout + check.stderr).strip() else "")
             common = ["--ttft", "150ms", "--itl", "10ms", "--tokens", "30"]
             procs.start("mock-healthy", [binary, "mock", "--listen", f"127.0.0.1:{mock_ports[0]}"] + common)
             procs.start("mock-faulty", [binary, "mock", "--listen", f"127.0.0.1:{mock_ports[1]}"] + common
