@@ -113,8 +113,8 @@ ALERT_EXPECTATIONS = {
         "probes": ["streamprobe_config_last_reload_successful"],
     },
     "StreamprobeResultWritesFailing": {
-        "expect": "empty",
-        "why": "exception: result writes do not fail here (the results dir is writable)",
+        "expect": "data:faulty",
+        "why": "a plain file stands where faulty's results directory would be",
         "probes": ["increase(streamprobe_result_write_failures_total[15m])"],
     },
     "StreamprobeDown": {
@@ -589,6 +589,10 @@ def run(args):
     tmp = tempfile.mkdtemp(prefix="streamprobe-e2e-")
     results_dir = os.path.join(tmp, "results")
     os.makedirs(results_dir)
+    # faulty's result files cannot be written (a file where its directory would be; chmod would
+    # not stop root): StreamprobeResultWritesFailing must fire for it, and only for it.
+    with open(os.path.join(results_dir, "faulty"), "w") as f:
+        f.write("not a directory\n")
     procs = Processes(tmp)
     report = Report()
     report.passed = int(os.environ.get("E2E_STATIC_PASSED", "0"))
@@ -635,6 +639,8 @@ def run(args):
                                    capture_output=True, text=True, env=dict(os.environ, CREDENTIALS_DIRECTORY=creds))
             report.check(check.returncode == 0, "streamprobe check -c systemd/streamprobe.yaml",
                          (check.stdout + check.stderr).strip().splitlines()[0] if (check.stdout + check.stderr).strip() else "")
+            # One mock per target: `healthy` must see no failure at all (so that alerts can be
+            # asserted to fire for `faulty` only); `faulty` gets HTTP 500 on 30% of requests.
             common = ["--ttft", "150ms", "--itl", "10ms", "--tokens", "30"]
             procs.start("mock-healthy", [binary, "mock", "--listen", f"127.0.0.1:{mock_ports[0]}"] + common)
             procs.start("mock-faulty", [binary, "mock", "--listen", f"127.0.0.1:{mock_ports[1]}"] + common
@@ -754,11 +760,14 @@ def run(args):
         check_alert_annotations(rules, report)
         missing = set(ALERT_EXPECTATIONS) - {r["name"] for r in rules if r["type"] == "alerting"}
         report.check(not missing, "every expected alert is in the rules file", ", ".join(sorted(missing)))
+        # Prometheus's own rule engine agrees: exactly the expected alerts are pending or firing.
         alerts = prom.get("/api/v1/alerts")["alerts"]
         active = {(a["labels"]["alertname"], a["labels"].get("target")) for a in alerts}
-        report.check(("StreamprobeErrorRatioHigh", "faulty") in active,
-                     "Prometheus has StreamprobeErrorRatioHigh pending/firing for faulty",
-                     ", ".join(f"{a}/{t}" for a, t in sorted(active, key=str)))
+        want = {(name, t) for name, e in ALERT_EXPECTATIONS.items() if e["expect"].startswith("data:")
+                for t in e["expect"].split(":", 1)[1].split(",")}
+        report.check(active == want, "Prometheus's active (pending/firing) alerts are exactly the expected ones",
+                     ", ".join(f"{a}/{t}" for a, t in sorted(active, key=str))
+                     + ("" if active == want else f"; expected {sorted(want)}"))
 
         # Histogram quantile against the exact one of the newest result file.
         path, doc = newest_result(results_dir, "healthy")
@@ -776,6 +785,16 @@ def run(args):
                 report.check(di <= 1, "TTFT p50: histogram within one bucket of the result file",
                              f"histogram {est:.4f}s, exact {exact:.4f}s ({os.path.basename(path)})")
         procs.check_alive()
+
+        # Shutdown: SIGTERM makes the daemon exit 0 (DESIGN §7), and then StreamprobeDown sees it.
+        daemon.terminate()
+        try:
+            rc = daemon.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            rc = "still running after 15s"
+        report.check(rc == 0, "daemon exits 0 on SIGTERM", f"exit status {rc}")
+        down = next(r["query"] for r in rules if r["name"] == "StreamprobeDown")
+        expect_data(prom, report, "alert StreamprobeDown: fires once the daemon is gone", down, retry=15)
         ok_exit = True
     except KeyboardInterrupt as e:
         report.fail("run", f"interrupted ({e})")
@@ -910,12 +929,16 @@ class FakeDaemon:
         doc = {"schema_version": 1, "tool": {"name": "streamprobe-fake", "version": "0"},
                "burst_id": f"fake{seq:06d}", "target": target, "summary": summary, "metrics": records}
         d = os.path.join(self.results_dir, target)
-        os.makedirs(d, exist_ok=True)
         name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(start)) + f"-fake{seq:06d}.json"
         tmp = os.path.join(d, "." + name + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump(doc, f)
-        os.rename(tmp, os.path.join(d, name))
+        try:
+            os.makedirs(d, exist_ok=True)
+            with open(tmp, "w") as f:
+                json.dump(doc, f)
+            os.rename(tmp, os.path.join(d, name))
+        except OSError:
+            with self.lock:
+                self._inc("streamprobe_result_write_failures_total", (("target", target),))
 
     def reload(self):
         with open(self.config_path) as f:
