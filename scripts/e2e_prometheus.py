@@ -9,6 +9,17 @@ Run it through scripts/e2e-prometheus.sh. Python 3.8+ standard library only.
     e2e_prometheus.py run [--fake] [--keep]       the test
     e2e_prometheus.py fake-exporter ...           the --fake stand-in for daemon + mock
 
+What it checks, in order: the dashboard's structure (schemaVersion, __inputs, datasource and
+target variables, $target and $__rate_interval everywhere); `streamprobe check` of the systemd
+example config; every metric family of DESIGN §5 and the bucket boundaries; a reload with a
+broken config (reload gauge 0, StreamprobeConfigReloadFailed and the dashboard's failed-reload
+annotation have data) and with the good one again (reload annotation has data); every dashboard
+query as a range query; every rule healthy in Prometheus; every recording rule's expression and
+recorded series; every alert: it fires for exactly the expected targets, or it is empty and its
+condition-free parts (ALERT_EXPECTATIONS) have data, and every series it reads exists; the
+alerts Prometheus itself holds active; TTFT p50 from the histogram against the newest result
+file's exact p50 (within one bucket); SIGTERM makes the daemon exit 0 and StreamprobeDown fire.
+
 `--fake` replaces the daemon and the mock with a small exporter in this file that simulates
 bursts and serves every streamprobe metric (and writes result files), to debug the evaluation
 machinery and the expressions without a Rust build. Does not: touch anything outside its
