@@ -12,7 +12,7 @@
 # (default: from PATH), E2E_TIMEOUT (seconds, default 170), E2E_SKIP_UNIT=1 to skip
 # `promtool test rules` (about 30 s).
 # Needs: python3 (3.8+, standard library only), prometheus and promtool 2.x
-# (Debian/Ubuntu: apt-get install -y prometheus). Uses only 127.0.0.1 and free ports; stops
+# (Debian/Ubuntu: apt-get install -y prometheus); systemd-analyze optional (unit checks). Uses only 127.0.0.1 and free ports; stops
 # everything it started on exit. Last line: "e2e-prometheus: N passed, M failed, ...".
 set -euo pipefail
 
@@ -53,6 +53,20 @@ if [ "${E2E_SKIP_UNIT:-0}" != 1 ]; then
   step "promtool test rules" "$PROMTOOL" test rules config/prometheus/streamprobe.rules.test.yml
 fi
 step "dashboard is valid JSON" python3 -m json.tool grafana/dashboards/streamprobe.json
+
+# The systemd unit (when systemd-analyze exists): verify, with ExecStart pointed at a binary that
+# exists here, and the sandbox exposure score at most 2.0 (offline: no running systemd needed).
+if command -v systemd-analyze >/dev/null; then
+  unit_dir=$(mktemp -d)
+  exe="$STREAMPROBE"; [ -x "$exe" ] || exe=/bin/true
+  sed "s|^ExecStart=/usr/local/bin/streamprobe|ExecStart=$exe|" systemd/streamprobe.service > "$unit_dir/streamprobe.service"
+  step "systemd-analyze verify systemd/streamprobe.service" systemd-analyze verify "$unit_dir/streamprobe.service"
+  step "systemd-analyze security: exposure <= 2.0" \
+    systemd-analyze security --offline=yes --threshold=20 systemd/streamprobe.service
+  rm -rf "$unit_dir"
+else
+  echo "  skip  systemd-analyze not installed (apt-get install -y systemd)"
+fi
 
 # The Python part counts these in its summary line.
 export E2E_STATIC_PASSED=$static_passed E2E_STATIC_FAILED=$static_failed
