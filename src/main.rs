@@ -1,6 +1,7 @@
 //! Entry point: parse the command line, start logging, call one `app` function, and map its
 //! result to an exit code (0 pass, 1 ran but failed, 2 usage/config error). Nothing else.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -54,8 +55,10 @@ fn init_logging(command: &Command) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("STREAMPROBE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // No colour codes when stderr is not a terminal (journald, files, pipes).
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),

@@ -259,8 +259,12 @@ impl Metrics {
                 .with_label_values(&[&target.name])
                 .set(p.as_secs_f64());
         }
-        self.requests
-            .with_label_values(&[target.name.as_str(), Outcome::Success.as_str()]);
+        // Every outcome exists from the start at 0, so `rate()` sees a target's first failure
+        // of a kind instead of a series appearing mid-window.
+        for outcome in Outcome::ALL {
+            self.requests
+                .with_label_values(&[target.name.as_str(), outcome.as_str()]);
+        }
         for result in BURST_RESULTS {
             self.bursts
                 .with_label_values(&[target.name.as_str(), result]);

@@ -273,17 +273,28 @@ async fn read_body(
     max_bytes: u64,
 ) -> Result<(), Stop> {
     let mut last_chunk = Instant::now();
-    let sleep = tokio::time::sleep_until(deadlines.first_token);
+    // The timer is re-armed lazily: most chunks only push the idle deadline later, and moving
+    // a timer on every chunk costs more than waking once at the old deadline and re-checking.
+    let mut armed = deadlines.first_token.min(deadlines.total);
+    let sleep = tokio::time::sleep_until(armed);
     tokio::pin!(sleep);
     loop {
         // The nearest deadline decides both when to wake and which timeout it was.
         let (deadline, kind) = next_deadline(&deadlines, tokens.first_any.is_some(), last_chunk);
-        sleep.as_mut().reset(deadline);
+        if deadline < armed {
+            armed = deadline;
+            sleep.as_mut().reset(armed);
+        }
         let chunk = tokio::select! {
             biased;
             c = response.chunk() => c,
             _ = &mut sleep => {
-                return Err(Stop::Fail(kind, timeout_message(kind)));
+                if Instant::now() >= deadline {
+                    return Err(Stop::Fail(kind, timeout_message(kind)));
+                }
+                armed = deadline;
+                sleep.as_mut().reset(armed);
+                continue;
             }
         };
         let at = Instant::now();
