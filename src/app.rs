@@ -16,7 +16,7 @@ use crate::config::{self, ConfigError, Target};
 use crate::mock::{self, Fault, FaultSpec, MockOptions, MockServer};
 use crate::output::progress::{Progress, ProgressMode};
 use crate::output::report::{self, ReportContext};
-use crate::output::result::{ResultDocument, display_url};
+use crate::output::result::ResultDocument;
 use crate::output::write::write_atomic;
 use crate::probe::{self, BurstOptions, BurstPlan, Client};
 use crate::stats::BurstSummary;
@@ -97,7 +97,7 @@ pub async fn run_once(args: &RunArgs) -> Result<Verdict, AppError> {
         let document = ResultDocument::new(&target, &burst, &summary, args.save_text);
         write_atomic(&output, &document.to_json())
             .map_err(|e| AppError::Runtime(format!("cannot write {}: {e}", output.display())))?;
-        let url = display_url(&target);
+        let url = target.display_url();
         let context = ReportContext {
             target: &target.name,
             url: &url,

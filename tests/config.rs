@@ -728,7 +728,7 @@ targets:
     openai
       url       https://api.openai.com/v1/chat/completions
       method    POST
-      header    Authorization: Bearer <redacted>
+      header    Authorization: <redacted>
       header    Content-Type: application/json
       protocol  openai
       model     gpt-4o-mini

@@ -513,8 +513,7 @@ fn brief(burst: &BurstResult, summary: &BurstSummary, file: Option<String>) -> B
 /// scheme://host[:port]/path of the target's URL with placeholders and secrets redacted and
 /// no query: safe as a label.
 pub fn endpoint(target: &Target) -> String {
-    let columns = target.data.as_ref().map_or(&[][..], |d| d.columns());
-    let shown = target.url.redacted(columns);
+    let shown = target.url.redacted(target.columns());
     match url::Url::parse(&shown) {
         Ok(u) => {
             let host = u.host_str().unwrap_or("");

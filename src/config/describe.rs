@@ -54,16 +54,15 @@ pub fn check_report(config: &Config, now: DateTime<Utc>) -> String {
 }
 
 fn describe_target(out: &mut String, target: &Target, now: DateTime<Utc>) {
-    let columns = target.data.as_ref().map_or(&[][..], |d| d.columns());
     let _ = writeln!(out, "{}", target.name);
-    let _ = writeln!(out, "  url       {}", target.url.redacted(columns));
+    let _ = writeln!(out, "  url       {}", target.display_url());
     let _ = writeln!(out, "  method    {}", target.method);
     for header in &target.headers {
         let _ = writeln!(
             out,
             "  header    {}: {}",
             header.name,
-            header.value.redacted(columns)
+            target.display_header_value(header)
         );
     }
     let _ = writeln!(out, "  protocol  {}", target.protocol);

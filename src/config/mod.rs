@@ -23,6 +23,7 @@ use crate::dataset::{Dataset, Template};
 pub mod describe;
 mod overrides;
 mod raw;
+pub mod redact;
 mod schedule;
 pub mod secret;
 mod validate;

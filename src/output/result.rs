@@ -22,7 +22,6 @@ use crate::stats::{BurstSummary, Summary};
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// What replaces a secret.
-const REDACTED: &str = "<redacted>";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ResultDocument {
@@ -183,14 +182,9 @@ impl ResultDocument {
 
 impl ConfigDto {
     fn new(target: &Target, burst: &BurstResult) -> ConfigDto {
-        let columns = target.data.as_ref().map_or(&[][..], |d| d.columns());
         let mut headers: BTreeMap<String, String> = BTreeMap::new();
         for h in &target.headers {
-            let value = if h.value.has_secret() || is_sensitive_name(&h.name) {
-                REDACTED.to_string()
-            } else {
-                h.value.redacted(columns)
-            };
+            let value = target.display_header_value(h);
             headers
                 .entry(h.name.clone())
                 .and_modify(|v| {
@@ -201,7 +195,7 @@ impl ConfigDto {
                 .or_insert(value);
         }
         ConfigDto {
-            url: display_url(target),
+            url: target.display_url(),
             method: target.method.clone(),
             protocol: burst.protocol.as_str(),
             concurrency: target.concurrency.get(),
@@ -278,96 +272,9 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// The target's URL as result files and reports show it: secrets and secret-bearing query
-/// values read `<redacted>`, placeholders read `{{column}}`.
-pub fn display_url(target: &Target) -> String {
-    let columns = target.data.as_ref().map_or(&[][..], |d| d.columns());
-    redact_url(&target.url.redacted(columns))
-}
-
-/// Header (or query parameter) names whose values are credentials even when written literally
-/// in the config.
-pub fn is_sensitive_name(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    const EXACT: [&str; 6] = [
-        "authorization",
-        "proxy-authorization",
-        "x-api-key",
-        "api-key",
-        "cookie",
-        "x-goog-api-key",
-    ];
-    const PARTS: [&str; 6] = ["token", "secret", "key", "auth", "password", "cookie"];
-    EXACT.contains(&name.as_str()) || PARTS.iter().any(|p| name.contains(p))
-}
-
-/// Takes an already `Template::redacted` URL and blanks every query value that held a secret
-/// (a value `abc<redacted>` would still show its literal part) or whose name is sensitive
-/// (`?key=...` written literally). Everything else, fragment included, is kept as written.
-pub fn redact_url(url: &str) -> String {
-    let (before_fragment, fragment) = match url.find('#') {
-        Some(i) => url.split_at(i),
-        None => (url, ""),
-    };
-    let Some((base, query)) = before_fragment.split_once('?') else {
-        return url.to_string();
-    };
-    let pairs: Vec<String> = query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, value))
-                if value.contains(REDACTED) || (is_sensitive_name(name) && !value.is_empty()) =>
-            {
-                format!("{name}={REDACTED}")
-            }
-            _ => pair.to_string(),
-        })
-        .collect();
-    format!("{base}?{}{fragment}", pairs.join("&"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sensitive_header_names() {
-        for name in [
-            "Authorization",
-            "Proxy-Authorization",
-            "X-API-Key",
-            "api-key",
-            "Cookie",
-            "x-goog-api-key",
-            "X-Auth-Token",
-            "X-Client-Secret",
-            "anthropic-key",
-        ] {
-            assert!(is_sensitive_name(name), "{name}");
-        }
-        for name in [
-            "Content-Type",
-            "Accept",
-            "X-Request-Id",
-            "anthropic-version",
-        ] {
-            assert!(!is_sensitive_name(name), "{name}");
-        }
-    }
-
-    #[test]
-    fn url_query_values_holding_secrets_are_blanked() {
-        assert_eq!(
-            redact_url("https://h/v1?alt=sse&key=pre<redacted>&x=1#frag"),
-            "https://h/v1?alt=sse&key=<redacted>&x=1#frag"
-        );
-        assert_eq!(
-            redact_url("https://h/v1?api_key=sk-literal&q={{content}}"),
-            "https://h/v1?api_key=<redacted>&q={{content}}"
-        );
-        assert_eq!(redact_url("https://h/v1/chat"), "https://h/v1/chat");
-        assert_eq!(redact_url("https://h/?flag&key="), "https://h/?flag&key=");
-    }
 
     #[test]
     fn timestamp_is_rfc3339_utc() {

@@ -1,0 +1,115 @@
+//! What may be shown of a target: URLs and headers with secrets, credential-named values and
+//! secret-bearing query parameters replaced by `<redacted>`. The one place that decides it, for
+//! `check`, reports, result files, logs and the status page.
+
+use super::{Header, Target};
+
+pub const REDACTED: &str = "<redacted>";
+
+impl Target {
+    /// The URL as humans see it: secrets and secret-bearing query values read `<redacted>`,
+    /// placeholders read `{{column}}`.
+    pub fn display_url(&self) -> String {
+        redact_url(&self.url.redacted(self.columns()))
+    }
+
+    /// A header value as humans see it: `<redacted>` when it holds a secret or its name says
+    /// it is a credential (even written literally, as old config files do).
+    pub fn display_header_value(&self, header: &Header) -> String {
+        if header.value.has_secret() || is_sensitive_name(&header.name) {
+            REDACTED.to_owned()
+        } else {
+            header.value.redacted(self.columns())
+        }
+    }
+
+    /// The data source's column names (for showing placeholders), empty without one.
+    pub fn columns(&self) -> &[String] {
+        self.data.as_ref().map_or(&[], |d| d.columns())
+    }
+}
+
+/// Header (or query parameter) names whose values are credentials even when written literally
+/// in the config.
+pub fn is_sensitive_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    const EXACT: [&str; 6] = [
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "api-key",
+        "cookie",
+        "x-goog-api-key",
+    ];
+    const PARTS: [&str; 6] = ["token", "secret", "key", "auth", "password", "cookie"];
+    EXACT.contains(&name.as_str()) || PARTS.iter().any(|p| name.contains(p))
+}
+
+/// Takes an already `Template::redacted` URL and blanks every query value that held a secret
+/// (a value `abc<redacted>` would still show its literal part) or whose name is sensitive
+/// (`?key=...` written literally). Everything else, fragment included, is kept as written.
+pub fn redact_url(url: &str) -> String {
+    let (before_fragment, fragment) = match url.find('#') {
+        Some(i) => url.split_at(i),
+        None => (url, ""),
+    };
+    let Some((base, query)) = before_fragment.split_once('?') else {
+        return url.to_string();
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value))
+                if value.contains(REDACTED) || (is_sensitive_name(name) && !value.is_empty()) =>
+            {
+                format!("{name}={REDACTED}")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{base}?{}{fragment}", pairs.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensitive_header_names() {
+        for name in [
+            "Authorization",
+            "Proxy-Authorization",
+            "X-API-Key",
+            "api-key",
+            "Cookie",
+            "x-goog-api-key",
+            "X-Auth-Token",
+            "X-Client-Secret",
+            "anthropic-key",
+        ] {
+            assert!(is_sensitive_name(name), "{name}");
+        }
+        for name in [
+            "Content-Type",
+            "Accept",
+            "X-Request-Id",
+            "anthropic-version",
+        ] {
+            assert!(!is_sensitive_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn url_query_values_holding_secrets_are_blanked() {
+        assert_eq!(
+            redact_url("https://h/v1?alt=sse&key=pre<redacted>&x=1#frag"),
+            "https://h/v1?alt=sse&key=<redacted>&x=1#frag"
+        );
+        assert_eq!(
+            redact_url("https://h/v1?api_key=sk-literal&q={{content}}"),
+            "https://h/v1?api_key=<redacted>&q={{content}}"
+        );
+        assert_eq!(redact_url("https://h/v1/chat"), "https://h/v1/chat");
+        assert_eq!(redact_url("https://h/?flag&key="), "https://h/?flag&key=");
+    }
+}
