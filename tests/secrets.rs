@@ -1,0 +1,314 @@
+//! A unique secret planted through an environment variable, a file and a systemd credential
+//! reaches the server, and appears nowhere a user can see it: `check`, `run` (report, progress,
+//! result file), `serve` (logs, `/metrics`, status page, API, result files, reload errors),
+//! including on failure paths (HTTP 500, connection refused, a bad reload).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use streamprobe::mock::{MockOptions, MockServer};
+
+const BIN: &str = env!("CARGO_BIN_EXE_streamprobe");
+const ENV_SECRET: &str = "sk-env-5a1f0c3e9d7b-do-not-leak";
+const FILE_SECRET: &str = "sk-file-77d2e41b08aa-do-not-leak";
+const CRED_SECRET: &str = "sk-cred-c0ffee12ab34-do-not-leak";
+const SECRETS: [&str; 3] = [ENV_SECRET, FILE_SECRET, CRED_SECRET];
+
+fn assert_clean(what: &str, text: &str) {
+    for s in SECRETS {
+        assert!(!text.contains(s), "secret {s} leaked into {what}:\n{text}");
+    }
+    // Also no fragment long enough to identify it.
+    for s in SECRETS {
+        assert!(!text.contains(&s[..14]), "part of {s} leaked into {what}");
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET`/`POST` over HTTP/1.1 with `Connection: close`; returns (status, body).
+fn http(port: u16, method: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_owned());
+    (status, body)
+}
+
+/// Kills the daemon if the test fails before it is stopped.
+struct Daemon(Option<Child>);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn write_config(dir: &Path, mock_port: u16, listen: u16, dead_port: u16) -> std::path::PathBuf {
+    std::fs::write(dir.join("key.txt"), format!("{FILE_SECRET}\n")).unwrap();
+    std::fs::create_dir_all(dir.join("creds")).unwrap();
+    std::fs::write(dir.join("creds/api_key"), CRED_SECRET).unwrap();
+    let config = format!(
+        r#"server: {{listen: "127.0.0.1:{listen}", enable_admin_api: true, shutdown_grace: 1s}}
+results: {{dir: results}}
+defaults:
+  total_requests: 2
+  concurrency: 1
+  schedule: {{every: 1s}}
+  run_on_start: true
+  timeout: 5s
+  body: {{model: m, messages: [{{role: user, content: hi}}], stream: true, api_key: "${{SP_SECRET_TEST_KEY}}"}}
+targets:
+  - name: env-header
+    url: "http://127.0.0.1:{mock_port}/v1/chat/completions?key=${{SP_SECRET_TEST_KEY}}"
+    headers: {{Authorization: "Bearer ${{SP_SECRET_TEST_KEY}}"}}
+  - name: file-header-failing
+    url: "http://127.0.0.1:{mock_port}/v1/chat/completions?fault=500"
+    headers: {{X-Api-Key: "${{file:key.txt}}"}}
+  - name: credential-refused
+    url: "http://127.0.0.1:{dead_port}/v1/chat/completions?token=${{credential:api_key}}"
+    headers: {{Authorization: "Bearer ${{credential:api_key}}"}}
+"#
+    );
+    let path = dir.join("secrets.yaml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+fn command(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env("SP_SECRET_TEST_KEY", ENV_SECRET)
+        .env("CREDENTIALS_DIRECTORY", dir.join("creds"))
+        .env("STREAMPROBE_LOG", "debug");
+    cmd
+}
+
+fn all_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            all_files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_leave_the_wire() {
+    let server = MockServer::start(
+        "127.0.0.1:0".parse().unwrap(),
+        MockOptions {
+            ttft: Duration::from_millis(10),
+            itl: Duration::from_millis(1),
+            tokens: 3,
+            ..MockOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let listen = free_port();
+    let config = write_config(dir.path(), server.local_addr().port(), listen, free_port());
+    let dir_path = dir.path().to_path_buf();
+
+    let outputs = tokio::task::spawn_blocking(move || {
+        let dir = dir_path.as_path();
+        let mut seen = Vec::new();
+        // check
+        let out = command(dir)
+            .args(["check", "-c"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        seen.push((
+            "check stdout",
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        ));
+        seen.push((
+            "check stderr",
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
+        // run: one target succeeds, one gets HTTP 500, one is refused.
+        let out = command(dir)
+            .args(["run", "-c"])
+            .arg(&config)
+            .args(["-v", "--save-text", "-o", "run.json"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "some requests fail by design");
+        let report = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            report.contains("http_5xx") && report.contains("connect"),
+            "{report}"
+        );
+        seen.push(("run stdout", report));
+        seen.push((
+            "run stderr",
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
+
+        // serve, with debug logs.
+        let child = command(dir)
+            .args(["serve", "-c"])
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut daemon = Daemon(Some(child));
+        let pid = daemon.0.as_ref().map(Child::id).unwrap_or_default();
+        let started = Instant::now();
+        while http_ready(listen).is_none() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "daemon not ready"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Let every target finish at least one burst.
+        while !std::fs::read_dir(dir.join("results/credential-refused"))
+            .map(|d| d.count() > 0)
+            .unwrap_or(false)
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "no burst finished"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for path in [
+            "/metrics",
+            "/",
+            "/api/v1/targets",
+            "/api/v1/targets/env-header/bursts",
+            "/api/v1/targets/credential-refused/bursts",
+        ] {
+            let (status, body) = http(listen, "GET", path);
+            assert_eq!(status, 200, "{path}");
+            seen.push(("an endpoint", body));
+        }
+        // A bad reload: the new file references a variable that is not set.
+        let good = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(
+            &config,
+            good.replace("SP_SECRET_TEST_KEY}", "SP_SECRET_UNSET_KEY}"),
+        )
+        .unwrap();
+        let (status, body) = http(listen, "POST", "/-/reload");
+        assert_eq!(status, 500);
+        assert!(body.contains("SP_SECRET_UNSET_KEY"), "{body}");
+        seen.push(("reload error", body));
+        std::fs::write(&config, &good).unwrap();
+        let (status, body) = http(listen, "POST", "/-/reload");
+        assert_eq!(status, 200, "{body}");
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        let out = daemon.0.take().unwrap().wait_with_output().unwrap();
+        assert!(out.status.success(), "SIGTERM: exit 0");
+        seen.push((
+            "serve stdout",
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        ));
+        let logs = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(logs.contains("burst finished"), "{logs}");
+        seen.push(("serve logs", logs));
+        seen
+    })
+    .await
+    .unwrap();
+
+    for (what, text) in &outputs {
+        assert_clean(what, text);
+    }
+    let mut files = Vec::new();
+    all_files(dir.path(), &mut files);
+    let mut result_files = 0;
+    for f in files {
+        let name = f.display().to_string();
+        if name.ends_with("key.txt") || name.ends_with("api_key") || name.ends_with("secrets.yaml")
+        {
+            continue;
+        }
+        result_files += usize::from(name.ends_with(".json"));
+        assert_clean(&name, &std::fs::read_to_string(&f).unwrap_or_default());
+    }
+    assert!(
+        result_files >= 4,
+        "run files and daemon result files were checked"
+    );
+
+    // The secrets did reach the server, where they belong.
+    let truths = server.truths();
+    let header = |name: &str| {
+        truths
+            .iter()
+            .flat_map(|t| t.headers.iter())
+            .any(|(k, v)| k == name && SECRETS.iter().any(|s| v.contains(s)))
+    };
+    assert!(
+        header("authorization"),
+        "Authorization with the env secret was sent"
+    );
+    assert!(
+        header("x-api-key"),
+        "X-Api-Key with the file secret was sent"
+    );
+    assert!(
+        truths.iter().any(|t| t.target.contains(ENV_SECRET)),
+        "query secret sent"
+    );
+    assert!(
+        truths
+            .iter()
+            .any(|t| String::from_utf8_lossy(&t.request_body).contains(ENV_SECRET)),
+        "body secret sent"
+    );
+}
+
+fn http_ready(port: u16) -> Option<()> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        stream,
+        "GET /-/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.starts_with("HTTP/1.1 200").then_some(())
+}
