@@ -11,7 +11,7 @@ use streamprobe::cli::{Cli, Command, LogFormat};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.command);
-    let result = match tokio::runtime::Runtime::new() {
+    let result = match runtime() {
         Ok(runtime) => runtime.block_on(dispatch(&cli.command)),
         Err(e) => Err(AppError::Runtime(format!(
             "cannot start the async runtime: {e}"
@@ -25,6 +25,19 @@ fn main() -> ExitCode {
             eprintln!("error: {:#}", anyhow::Error::from(err));
             ExitCode::from(code)
         }
+    }
+}
+
+/// A multi-threaded runtime, or a single-threaded one when the process may only use one CPU
+/// (e.g. pinned with `taskset`): one thread then avoids cross-thread wake-ups on every chunk.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Runtime::new()
     }
 }
 
