@@ -20,6 +20,16 @@ async fn mock(options: MockOptions) -> MockServer {
         .expect("mock starts")
 }
 
+/// Mock timings: TTFT and ITL in milliseconds, tokens per response.
+fn timing(ttft_ms: u64, itl_ms: u64, tokens: u64) -> MockOptions {
+    MockOptions {
+        ttft: Duration::from_millis(ttft_ms),
+        itl: Duration::from_millis(itl_ms),
+        tokens,
+        ..MockOptions::default()
+    }
+}
+
 /// One target from YAML whose `url` is `url`; `extra` adds target fields (indented 4).
 fn target(url: &str, extra: &str) -> Target {
     let yaml = format!(
@@ -48,13 +58,7 @@ async fn burst_with(target: Target, plan: BurstPlan) -> BurstResult {
 
 #[tokio::test]
 async fn timings_match_the_mock_ground_truth() {
-    let server = mock(MockOptions {
-        ttft: Duration::from_millis(150),
-        itl: Duration::from_millis(15),
-        tokens: 20,
-        ..MockOptions::default()
-    })
-    .await;
+    let server = mock(timing(150, 15, 20)).await;
     let t = target(
         &server.url("/v1/chat/completions"),
         "    concurrency: 4\n    total_requests: 12\n    protocol: openai\n",
@@ -105,11 +109,8 @@ async fn timings_match_the_mock_ground_truth() {
 #[tokio::test]
 async fn without_usage_tokens_are_counted_from_events() {
     let server = mock(MockOptions {
-        ttft: Duration::from_millis(20),
-        itl: Duration::from_millis(2),
-        tokens: 7,
         usage: false,
-        ..MockOptions::default()
+        ..timing(20, 2, 7)
     })
     .await;
     let t = target(
@@ -127,11 +128,8 @@ async fn without_usage_tokens_are_counted_from_events() {
 #[tokio::test]
 async fn closed_loop_concurrency_is_constant() {
     let server = mock(MockOptions {
-        ttft: Duration::from_millis(20),
-        itl: Duration::from_millis(3),
-        tokens: 5,
         jitter: 0.5,
-        ..MockOptions::default()
+        ..timing(20, 3, 5)
     })
     .await;
     let t = target(
@@ -162,13 +160,7 @@ async fn closed_loop_concurrency_is_constant() {
 
 #[tokio::test]
 async fn open_loop_rate_has_the_requested_mean_gap() {
-    let server = mock(MockOptions {
-        ttft: Duration::from_millis(5),
-        itl: Duration::from_millis(1),
-        tokens: 3,
-        ..MockOptions::default()
-    })
-    .await;
+    let server = mock(timing(5, 1, 3)).await;
     let t = target(
         &server.url("/v1/chat/completions"),
         "    concurrency: 50\n    total_requests: 300\n    rate: 100/s\n",
@@ -198,13 +190,7 @@ async fn open_loop_rate_has_the_requested_mean_gap() {
 
 #[tokio::test]
 async fn warmup_requests_are_sent_but_not_recorded() {
-    let server = mock(MockOptions {
-        ttft: Duration::from_millis(5),
-        itl: Duration::from_millis(1),
-        tokens: 3,
-        ..MockOptions::default()
-    })
-    .await;
+    let server = mock(timing(5, 1, 3)).await;
     let t = target(
         &server.url("/v1/chat/completions"),
         "    concurrency: 2\n    total_requests: 5\n    warmup_requests: 3\n",
@@ -220,13 +206,7 @@ async fn warmup_requests_are_sent_but_not_recorded() {
 
 #[tokio::test]
 async fn every_fault_maps_to_its_outcome_in_bounded_time() {
-    let server = mock(MockOptions {
-        ttft: Duration::from_millis(30),
-        itl: Duration::from_millis(5),
-        tokens: 10,
-        ..MockOptions::default()
-    })
-    .await;
+    let server = mock(timing(30, 5, 10)).await;
     let cases = [
         ("refuse", Outcome::Connect),
         ("delay-headers&ttft=3s", Outcome::TimeoutHeaders),
@@ -290,13 +270,7 @@ async fn every_fault_maps_to_its_outcome_in_bounded_time() {
 
 #[tokio::test]
 async fn csv_rows_reach_the_request_bodies() {
-    let server = mock(MockOptions {
-        ttft: Duration::from_millis(5),
-        itl: Duration::from_millis(1),
-        tokens: 2,
-        ..MockOptions::default()
-    })
-    .await;
+    let server = mock(timing(5, 1, 2)).await;
     let dir = tempfile::tempdir().unwrap();
     // GBK-encoded rows, including characters that need JSON escaping.
     let (gbk, _, _) =
