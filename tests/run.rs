@@ -308,3 +308,46 @@ async fn csv_rows_reach_the_request_bodies() {
         assert_eq!(json["messages"][0]["content"], *want, "request {}", n + 1);
     }
 }
+
+/// A server that sends `[DONE]` but keeps the chunked body open: the request ends at the
+/// terminal event (a success), not at the idle timeout.
+#[tokio::test]
+async fn a_body_left_open_after_the_terminal_event_is_a_success() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let _ = socket.read(&mut buf).await;
+                let events = [
+                    r#"data: {"choices":[{"delta":{"content":"Hi"}}]}"#,
+                    r#"data: {"choices":[{"delta":{"content":" there"},"finish_reason":"stop"}]}"#,
+                    "data: [DONE]",
+                ];
+                let mut out = String::from(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+                );
+                for e in events {
+                    let chunk = format!("{e}\n\n");
+                    out.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+                }
+                let _ = socket.write_all(out.as_bytes()).await;
+                // Never the terminating zero-length chunk.
+                tokio::time::sleep(Duration::from_secs(20)).await;
+            });
+        }
+    });
+    let t = target(
+        &format!("http://{addr}/v1/chat/completions"),
+        "    concurrency: 1\n    total_requests: 1\n    idle_timeout: 10s\n",
+    );
+    let started = std::time::Instant::now();
+    let result = burst(t).await;
+    let r = &result.records[0];
+    assert_eq!(r.outcome, Outcome::Success, "{r:?}");
+    assert_eq!(r.token_events, 2);
+    assert!(r.duration < Duration::from_millis(500), "{:?}", r.duration);
+    assert!(started.elapsed() < Duration::from_secs(3));
+}

@@ -17,6 +17,8 @@ use super::{Outcome, RequestRecord, TokenSource};
 /// How long a non-2xx body may take to read for its error message, and how much of it.
 const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(2);
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
+/// How long the end of the body is awaited after the terminal event.
+const DONE_LINGER: Duration = Duration::from_secs(1);
 
 /// What the burst engine tells one request about itself.
 pub(crate) struct RequestSpec<'a> {
@@ -47,6 +49,8 @@ struct Tokens {
     itl: Vec<Duration>,
     usage: Option<u64>,
     done: bool,
+    /// When the terminal event arrived.
+    done_at: Option<Instant>,
     error: Option<String>,
     text: Option<String>,
 }
@@ -61,6 +65,7 @@ impl Tokens {
             itl: Vec::new(),
             usage: None,
             done: false,
+            done_at: None,
             error: None,
             text: keep_text.then(String::new),
         }
@@ -84,7 +89,10 @@ impl Tokens {
                 self.events += 1;
             }
             Event::Usage { output_tokens } => self.usage = Some(output_tokens),
-            Event::Done { .. } => self.done = true,
+            Event::Done { .. } => {
+                self.done = true;
+                self.done_at.get_or_insert(at);
+            }
             Event::Error { message } => {
                 if self.error.is_none() {
                     self.error = Some(truncate(&message, 300));
@@ -101,10 +109,8 @@ impl Tokens {
     }
 }
 
-/// Why the body loop stopped early.
-enum Stop {
-    Fail(Outcome, String),
-}
+/// Why a request failed: its outcome and a human-readable reason (never a secret).
+struct Failure(Outcome, String);
 
 /// Sends one request and measures it. Never panics on what the server does.
 pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) -> Measured {
@@ -163,7 +169,7 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
                 } else {
                     Outcome::TimeoutHeaders
                 };
-                return Err(Stop::Fail(outcome, "no response headers before the deadline".into()));
+                return Err(Failure(outcome, "no response headers before the deadline".into()));
             }
         };
         let headers_at = Instant::now();
@@ -176,7 +182,7 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
                 Some(msg) => format!("HTTP {status}: {msg}"),
                 None => format!("HTTP {status}"),
             };
-            return Err(Stop::Fail(Outcome::from_status(status), reason));
+            return Err(Failure(Outcome::from_status(status), reason));
         }
 
         let content_type = response
@@ -207,16 +213,16 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
         protocol = Some(decoder.protocol());
         result?;
         if let Some(message) = tokens.error.clone() {
-            return Err(Stop::Fail(Outcome::StreamError, message));
+            return Err(Failure(Outcome::StreamError, message));
         }
         if decoder.has_terminator() && !tokens.done {
-            return Err(Stop::Fail(
+            return Err(Failure(
                 Outcome::Truncated,
                 "stream ended before its terminal event".into(),
             ));
         }
         if tokens.first_any.is_none() {
-            return Err(Stop::Fail(
+            return Err(Failure(
                 Outcome::NoTokens,
                 "stream ended without any token".into(),
             ));
@@ -225,7 +231,8 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
     }
     .await;
 
-    let end = Instant::now();
+    // The stream ends at its terminal event when there is one, even if the connection lingers.
+    let end = tokens.done_at.unwrap_or_else(Instant::now);
     record.duration = end - t0;
     let (n_out, source) = tokens.output_tokens();
     record.output_tokens = n_out;
@@ -246,7 +253,7 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
             }
             record.itl = std::mem::take(&mut tokens.itl);
         }
-        Err(Stop::Fail(outcome, message)) => {
+        Err(Failure(outcome, message)) => {
             record.outcome = outcome;
             record.error = Some(message);
         }
@@ -271,7 +278,7 @@ async fn read_body(
     record: &mut RequestRecord,
     deadlines: Deadlines,
     max_bytes: u64,
-) -> Result<(), Stop> {
+) -> Result<(), Failure> {
     let mut last_chunk = Instant::now();
     // The timer is re-armed lazily: most chunks only push the idle deadline later, and moving
     // a timer on every chunk costs more than waking once at the old deadline and re-checking.
@@ -280,7 +287,14 @@ async fn read_body(
     tokio::pin!(sleep);
     loop {
         // The nearest deadline decides both when to wake and which timeout it was.
-        let (deadline, kind) = next_deadline(&deadlines, tokens.first_any.is_some(), last_chunk);
+        let (mut deadline, kind) =
+            next_deadline(&deadlines, tokens.first_any.is_some(), last_chunk);
+        if let Some(done) = tokens.done_at {
+            // After the terminal event only the end of the body is awaited, briefly: reading it
+            // lets the connection go back to the pool, but a server that keeps the body open
+            // must not turn a finished generation into a timeout.
+            deadline = deadline.min(done + DONE_LINGER);
+        }
         if deadline < armed {
             armed = deadline;
             sleep.as_mut().reset(armed);
@@ -290,7 +304,10 @@ async fn read_body(
             c = response.chunk() => c,
             _ = &mut sleep => {
                 if Instant::now() >= deadline {
-                    return Err(Stop::Fail(kind, timeout_message(kind)));
+                    if tokens.done {
+                        return Ok(());
+                    }
+                    return Err(Failure(kind, timeout_message(kind)));
                 }
                 armed = deadline;
                 sleep.as_mut().reset(armed);
@@ -304,7 +321,7 @@ async fn read_body(
                 record.chunks += 1;
                 record.bytes += bytes.len() as u64;
                 if record.bytes > max_bytes {
-                    return Err(Stop::Fail(
+                    return Err(Failure(
                         Outcome::TooLarge,
                         format!("response exceeded max_response_bytes ({max_bytes} bytes)"),
                     ));
@@ -324,7 +341,7 @@ async fn read_body(
                 return Ok(());
             }
             Err(e) => {
-                return Err(Stop::Fail(
+                return Err(Failure(
                     Outcome::Truncated,
                     format!("stream broke: {}", error_chain(&e)),
                 ));
@@ -356,15 +373,15 @@ fn timeout_message(kind: Outcome) -> String {
     }
 }
 
-fn decode_failure(e: DecodeError) -> Stop {
-    Stop::Fail(Outcome::StreamError, e.to_string())
+fn decode_failure(e: DecodeError) -> Failure {
+    Failure(Outcome::StreamError, e.to_string())
 }
 
-fn check_expectations(target: &Target, n_out: u64, text: Option<&str>) -> Result<(), Stop> {
+fn check_expectations(target: &Target, n_out: u64, text: Option<&str>) -> Result<(), Failure> {
     if let Some(min) = target.expect.min_output_tokens
         && n_out < min
     {
-        return Err(Stop::Fail(
+        return Err(Failure(
             Outcome::Assertion,
             format!("expected at least {min} output tokens, got {n_out}"),
         ));
@@ -372,7 +389,7 @@ fn check_expectations(target: &Target, n_out: u64, text: Option<&str>) -> Result
     if let Some(needle) = &target.expect.contains
         && !text.unwrap_or("").contains(needle.as_str())
     {
-        return Err(Stop::Fail(
+        return Err(Failure(
             Outcome::Assertion,
             "streamed text does not contain the expected string".into(),
         ));
@@ -420,7 +437,7 @@ fn build(
 }
 
 /// Maps a failure before headers to its outcome.
-fn classify_send_error(e: &reqwest::Error) -> Stop {
+fn classify_send_error(e: &reqwest::Error) -> Failure {
     let chain = error_chain(e);
     let lower = chain.to_ascii_lowercase();
     // rustls and hyper-rustls errors surface through the source chain as text; there is no
@@ -436,7 +453,7 @@ fn classify_send_error(e: &reqwest::Error) -> Stop {
     } else {
         Outcome::Connect
     };
-    Stop::Fail(outcome, chain)
+    Failure(outcome, chain)
 }
 
 /// `e` and its sources, joined with ": ", without the URL (it may hold a secret).
