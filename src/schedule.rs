@@ -69,12 +69,6 @@ impl Ticker {
         }
     }
 
-    /// Continues a schedule whose next fire was already known (after a reload).
-    pub fn resume(&mut self, at: DateTime<Utc>) -> DateTime<Utc> {
-        self.last_nominal = Some(at);
-        at
-    }
-
     /// The next fire after the last one (which may lie before `now` when the caller was late;
     /// the caller counts such ticks as skipped). `now` anchors the first call only.
     pub fn next(&mut self, now: DateTime<Utc>) -> DateTime<Utc> {
@@ -129,35 +123,65 @@ fn to_chrono(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
+/// Moves `ticker` on after the fire due at or before `now`: returns the first fire after `now`
+/// and how many fires in between already lie in the past. Those passed while the process was
+/// stalled (or asleep); the driver counts them as `late` instead of losing them silently or
+/// firing them in a rush.
+pub fn advance(ticker: &mut Ticker, now: DateTime<Utc>) -> (DateTime<Utc>, u64) {
+    let mut late = 0;
+    let mut following = ticker.next(now);
+    while following <= now {
+        late += 1;
+        following = ticker.next(now);
+    }
+    (following, late)
+}
+
 /// What the driver reports to its owner.
 pub trait Hooks: Send + Sync {
-    /// A tick did not start a burst.
-    fn skipped(&self, reason: Skip);
+    /// `count` ticks did not start a burst.
+    fn skipped(&self, reason: Skip, count: u64);
     /// The next fire time changed.
     fn next_run(&self, at: Option<DateTime<Utc>>);
 }
 
-/// Drives one target until `stop` becomes true: sleeps until each fire (`ticking` holds the
-/// ticker and its first fire; `None` for a target that only runs when triggered), applies the
-/// overlap policy, and calls `fire(lag)` to start a burst (which returns its task). Manual
-/// triggers arrive on `trigger` and obey the same overlap policy. Running bursts are not
-/// awaited on stop; the owner tracks them.
+/// A driver's state: what it starts from, and what it hands back when stopped so that a
+/// successor (after a reload) continues where it left off. Carrying the running burst over
+/// keeps the overlap policy across reloads: two bursts of one target never run at once.
+#[derive(Debug, Default)]
+pub struct Handover {
+    /// The ticker and its next fire; `None` for a target that only runs when triggered.
+    pub ticking: Option<(Ticker, DateTime<Utc>)>,
+    /// The burst still running, if any.
+    pub running: Option<JoinHandle<()>>,
+    /// A burst queued behind it (`overlap: queue`).
+    pub pending: bool,
+}
+
+/// Drives one target until `stop` becomes true: sleeps until each fire, applies the overlap
+/// policy, and calls `fire(lag)` to start a burst (which returns its task). Manual triggers
+/// arrive on `trigger` and obey the same overlap policy. Running bursts are not awaited on
+/// stop: they are handed back, with the schedule's state, in the returned `Handover`.
 pub async fn drive<F>(
-    ticking: Option<(Ticker, DateTime<Utc>)>,
+    start: Handover,
     overlap: Overlap,
     hooks: &dyn Hooks,
     mut fire: F,
     mut trigger: mpsc::Receiver<()>,
     mut stop: watch::Receiver<bool>,
-) where
+) -> Handover
+where
     F: FnMut(Duration) -> JoinHandle<()>,
 {
+    let Handover {
+        ticking,
+        mut running,
+        mut pending,
+    } = start;
     let (mut ticker, mut next) = match ticking {
         Some((t, first)) => (Some(t), Some(first)),
         None => (None, None),
     };
-    let mut running: Option<JoinHandle<()>> = None;
-    let mut pending = false;
     hooks.next_run(next);
     loop {
         let tick = async {
@@ -192,8 +216,13 @@ pub async fn drive<F>(
         };
         match wake {
             Wake::Stop => {
-                hooks.next_run(None);
-                return;
+                // The successor (if any) publishes its own next run; clearing it here would
+                // race with it.
+                return Handover {
+                    ticking: ticker.zip(next),
+                    running,
+                    pending,
+                };
             }
             Wake::Finished => {
                 running = None;
@@ -207,11 +236,9 @@ pub async fn drive<F>(
                 let mut lag = Duration::ZERO;
                 if let (Wake::Tick, Some(t), Some(due)) = (&wake, ticker.as_mut(), next) {
                     lag = (now - due).to_std().unwrap_or(Duration::ZERO);
-                    // Ticks whose time passed while we were late are counted, not silently lost.
-                    let mut following = t.next(now);
-                    while following <= now {
-                        hooks.skipped(Skip::Late);
-                        following = t.next(now);
+                    let (following, late) = advance(t, now);
+                    if late > 0 {
+                        hooks.skipped(Skip::Late, late);
                     }
                     next = Some(following);
                     hooks.next_run(next);
@@ -222,7 +249,7 @@ pub async fn drive<F>(
                 } else {
                     match overlap {
                         Overlap::Queue if !pending => pending = true,
-                        _ => hooks.skipped(Skip::Overlap),
+                        _ => hooks.skipped(Skip::Overlap, 1),
                     }
                 }
             }

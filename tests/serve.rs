@@ -831,12 +831,12 @@ async fn sigterm_lets_a_burst_finish_within_the_grace_period() {
     let mut d = w
         .start(
             r#"
-server: {listen: "@LISTEN@", shutdown_grace: 6s}
+server: {listen: "@LISTEN@", shutdown_grace: 8s, enable_admin_api: true}
 results: {dir: "@RESULTS@"}
 defaults: {concurrency: 1, total_requests: 1, schedule: {every: 1h}, run_on_start: true,
            timeout: 60s, body: @BODY@}
 targets:
-  - {name: brief, url: "@CHAT@?ttft=50ms&itl=100ms&tokens=10"}
+  - {name: brief, url: "@CHAT@?ttft=50ms&itl=150ms&tokens=10"}
 "#,
         )
         .await;
@@ -851,6 +851,23 @@ targets:
     }
     let sent = Instant::now();
     d.signal("TERM");
+    // While the burst finishes: not ready, and admin commands are refused at once instead of
+    // hanging (and holding up the exit) until the daemon is gone.
+    let deadline = Deadline::after(Duration::from_secs(1), "not ready after SIGTERM");
+    while d.get("/-/ready").await.0 != 503 {
+        deadline.tick(&d).await;
+    }
+    let asked = Instant::now();
+    let (status, body) = d.post("/-/reload").await;
+    assert_eq!((status, body.as_str()), (503, "shutting down\n"));
+    let (status, _) = d.post("/api/v1/targets/brief/trigger").await;
+    assert_eq!(status, 503);
+    assert!(
+        asked.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        asked.elapsed()
+    );
+
     let status = d
         .wait_exit(Duration::from_secs(5))
         .await
@@ -1150,4 +1167,164 @@ async fn shards_split_the_targets_without_overlap() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--shard"));
+}
+
+/// Targets on an hourly schedule whose first fire (spread over the hour by name) lies well
+/// outside the test, so they never send a request.
+fn idle_targets(n: usize) -> Vec<String> {
+    let names: Vec<String> = (0..n).map(|i| format!("idle-{i}")).collect();
+    for name in &names {
+        let offset = streamprobe::schedule::spread_fraction(name) * 3600.0;
+        assert!(offset > 120.0, "{name} would fire after {offset}s");
+    }
+    names
+}
+
+fn next_runs(targets: &Value) -> BTreeMap<String, Value> {
+    targets
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_owned(),
+                t["next_run"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_keeps_next_runs_and_never_overlaps_a_targets_bursts() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let mut template = String::from(
+        "server: {listen: \"@LISTEN@\", enable_admin_api: true}\nresults: {dir: \"@RESULTS@\"}\n\
+         defaults: {concurrency: 1, total_requests: 1, timeout: 10s, body: @BODY@,\n\
+         \x20          schedule: {every: 1h}}\ntargets:\n\
+         \x20 - {name: busy, run_on_start: true, url: \"@CHAT@?ttft=50ms&itl=100ms&tokens=15\"}\n",
+    );
+    let idle = idle_targets(12);
+    for name in &idle {
+        template.push_str(&format!("  - {{name: {name}, url: \"@CHAT@\"}}\n"));
+    }
+    let d = w.start(&template).await;
+    let deadline = Deadline::after(Duration::from_secs(5), "busy in flight");
+    while d
+        .metrics()
+        .await
+        .get("streamprobe_in_flight_requests", &[("target", "busy")])
+        != Some(1.0)
+    {
+        deadline.tick(&d).await;
+    }
+    let planned = next_runs(&d.json("/api/v1/targets").await);
+    assert!(planned.values().all(Value::is_string), "{planned:?}");
+
+    // busy's schedule changes, so its new scheduler fires at once (run_on_start) — while the
+    // burst of the old one is still running. The idle targets keep their schedule.
+    w.write_config(&template.replace(
+        "name: busy, run_on_start: true,",
+        "name: busy, run_on_start: true, schedule: {every: 2h},",
+    ));
+    for _ in 0..3 {
+        let (status, body) = d.post("/-/reload").await;
+        assert_eq!(status, 200, "{body}");
+        for _ in 0..5 {
+            let now = next_runs(&d.json("/api/v1/targets").await);
+            for name in &idle {
+                assert_eq!(
+                    now[name], planned[name],
+                    "{name}'s next run moved on reload"
+                );
+            }
+            assert!(now["busy"].is_string(), "busy unscheduled: {now:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    wait_bursts(&d, &["busy"], 1, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let m = d.metrics().await;
+    assert_eq!(
+        mock.stats().max_in_flight,
+        1,
+        "two bursts of one target overlapped"
+    );
+    assert_eq!(
+        m.get("streamprobe_in_flight_requests", &[("target", "busy")]),
+        Some(0.0)
+    );
+    assert!(
+        m.get(
+            "streamprobe_bursts_skipped_total",
+            &[("target", "busy"), ("reason", "overlap")]
+        )
+        .unwrap()
+            >= 1.0,
+        "the tick that found the burst running is counted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_targets_running_burst_does_not_bring_its_series_back() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let v1 = r#"
+server: {listen: "@LISTEN@", enable_admin_api: true}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 1, total_requests: 1, timeout: 10s, body: @BODY@}
+targets:
+  - {name: stay, url: "@CHAT@"}
+  - {name: doomed, url: "@CHAT@?ttft=50ms&itl=100ms&tokens=8", schedule: {every: 1h},
+     run_on_start: true}
+"#;
+    let d = w.start(v1).await;
+    let deadline = Deadline::after(Duration::from_secs(5), "doomed in flight");
+    while d
+        .metrics()
+        .await
+        .get("streamprobe_in_flight_requests", &[("target", "doomed")])
+        != Some(1.0)
+    {
+        deadline.tick(&d).await;
+    }
+    w.write_config(&v1[..v1.find("  - {name: doomed").unwrap()]);
+    let (status, body) = d.post("/-/reload").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!d.metrics().await.mentions_target("doomed"));
+    // The running burst finishes and is written, but its series stay deleted.
+    let deadline = Deadline::after(Duration::from_secs(5), "doomed's result file");
+    while result_files(&w.results(), "doomed").is_empty() {
+        deadline.tick(&d).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let m = d.metrics().await;
+    assert!(!m.mentions_target("doomed"), "{}", m.text);
+    assert!(m.mentions_target("stay"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_applies_the_new_results_settings() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let v1 = r#"
+server: {listen: "@LISTEN@", enable_admin_api: true}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 1, total_requests: 1, timeout: 10s, body: @BODY@}
+targets:
+  - {name: t, url: "@CHAT@?ttft=10ms&itl=2ms&tokens=3"}
+"#;
+    let d = w.start(v1).await;
+    let moved = w.path("moved");
+    w.write_config(&v1.replace("@RESULTS@", &moved.display().to_string()));
+    let (status, body) = d.post("/-/reload").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = d.post("/api/v1/targets/t/trigger").await;
+    assert_eq!(status, 202);
+    wait_bursts(&d, &["t"], 1, Duration::from_secs(5)).await;
+    assert_eq!(result_files(&moved, "t").len(), 1, "written to the new dir");
+    assert!(
+        result_files(&w.results(), "t").is_empty(),
+        "written to the old dir"
+    );
 }
