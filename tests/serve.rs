@@ -1328,3 +1328,49 @@ targets:
         "written to the old dir"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticks_missed_while_the_process_was_stopped_are_counted_late() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let d = w
+        .start(
+            r#"
+server: {listen: "@LISTEN@"}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 1, total_requests: 1, schedule: {every: 1s}, run_on_start: true,
+           timeout: 10s, body: @BODY@}
+targets:
+  - {name: sleeper, url: "@CHAT@?ttft=10ms&itl=2ms&tokens=3"}
+"#,
+        )
+        .await;
+    wait_bursts(&d, &["sleeper"], 1, Duration::from_secs(5)).await;
+    d.signal("STOP");
+    tokio::time::sleep(Duration::from_millis(3300)).await;
+    d.signal("CONT");
+    let late = |m: &Exposition| {
+        m.get(
+            "streamprobe_bursts_skipped_total",
+            &[("target", "sleeper"), ("reason", "late")],
+        )
+        .unwrap()
+    };
+    let deadline = Deadline::after(Duration::from_secs(3), "late ticks counted");
+    let m = loop {
+        let m = d.metrics().await;
+        if late(&m) > 0.0 {
+            break m;
+        }
+        deadline.tick(&d).await;
+    };
+    // Stopped for 3.3 s: the tick due during the stop fires on waking, the two or three
+    // after it that also passed are counted, not fired in a rush.
+    assert!((2.0..=3.0).contains(&late(&m)), "{}", late(&m));
+    let bursts = bursts_total(&m, "sleeper");
+    let deadline = Deadline::after(Duration::from_secs(3), "bursts go on");
+    while bursts_total(&d.metrics().await, "sleeper") <= bursts {
+        deadline.tick(&d).await;
+    }
+    assert!(d.log_text().contains("schedule_lag_seconds"));
+}
