@@ -970,6 +970,8 @@ targets:
     assert_eq!(skipped(&m, "queuer", "overlap"), 0.0);
     assert_eq!(skipped(&m, "skipper", "late"), 0.0);
     assert_eq!(skipped(&m, "queuer", "late"), 0.0);
+    // The board lists a burst after its file is written, a moment after the counters.
+    wait_bursts(&d, &["queuer"], 2, Duration::from_secs(2)).await;
     let queued = d.bursts("queuer").await;
     let (a, b) = (&queued[0], &queued[1]);
     let start = |v: &Value| {
@@ -977,8 +979,13 @@ targets:
     };
     let gap = (start(b) - start(a)).to_std().unwrap();
     let first_duration = Duration::from_secs_f64(a["duration_seconds"].as_f64().unwrap());
+    // It started when the first ended, not at the next free tick (2 s after the first).
     assert!(
-        gap >= first_duration && gap < first_duration + Duration::from_millis(500),
+        first_duration > Duration::from_secs(1),
+        "the 1 s tick must find the first burst running: {first_duration:?}"
+    );
+    assert!(
+        gap >= first_duration && gap < Duration::from_millis(1900),
         "queued burst started {gap:?} after the first, which took {first_duration:?}"
     );
 }
@@ -1297,10 +1304,13 @@ targets:
     while result_files(&w.results(), "doomed").is_empty() {
         deadline.tick(&d).await;
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let m = d.metrics().await;
-    assert!(!m.mentions_target("doomed"), "{}", m.text);
-    assert!(m.mentions_target("stay"));
+    // The file is written after the burst's gauges were set: from here on the series must
+    // be (or very soon be) gone for good.
+    let deadline = Deadline::after(Duration::from_secs(2), "doomed's series deleted again");
+    while d.metrics().await.mentions_target("doomed") {
+        deadline.tick(&d).await;
+    }
+    assert!(d.metrics().await.mentions_target("stay"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
