@@ -605,29 +605,20 @@ pub fn endpoint(target: &Target) -> String {
     }
 }
 
+/// How the status page shows a schedule; also what a reload compares to decide whether a
+/// target's schedule changed.
 fn schedule_text(s: Option<&Schedule>) -> String {
+    use config::format_duration as human;
     match s {
         None => "manual (trigger only)".into(),
         Some(Schedule::Every { every, jitter }) if jitter.is_zero() => {
             format!("every {}", human(*every))
         }
+        // Jitter only delays a fire (0 to `jitter`), never advances it: no "±".
         Some(Schedule::Every { every, jitter }) => {
-            format!("every {} ± {}", human(*every), human(*jitter))
+            format!("every {} + up to {} jitter", human(*every), human(*jitter))
         }
         Some(Schedule::Cron { expr, timezone, .. }) => format!("cron {expr} ({timezone})"),
-    }
-}
-
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    if d.subsec_millis() != 0 || s == 0 {
-        format!("{}ms", d.as_millis())
-    } else if s % 3600 == 0 {
-        format!("{}h", s / 3600)
-    } else if s % 60 == 0 {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
     }
 }
 
