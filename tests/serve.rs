@@ -576,6 +576,12 @@ targets:
         .get("streamprobe_last_burst_success_ratio", &[("target", "ok")])
         .unwrap();
     assert!(close(ratio, success / (success + failed)) && close(ratio, 1.0));
+    let (status, page) = d.get("/").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!("/api/v1/results/ok/{file}")),
+        "the status page links the newest result"
+    );
     let stamp = m
         .get(
             "streamprobe_last_burst_timestamp_seconds",
@@ -1023,6 +1029,12 @@ targets:
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("nope"));
     assert_eq!(mock.truths().len(), 6);
+
+    // SIGINT stops it like SIGTERM.
+    let mut d = d;
+    d.signal("INT");
+    let status = d.wait_exit(Duration::from_secs(3)).await.expect("exits");
+    assert!(status.success(), "{status}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1383,4 +1395,78 @@ targets:
         deadline.tick(&d).await;
     }
     assert!(d.log_text().contains("schedule_lag_seconds"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_in_flight_caps_requests_across_targets() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let d = w
+        .start(
+            r#"
+server: {listen: "@LISTEN@", max_in_flight: 2}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 3, total_requests: 6, schedule: {every: 1h}, run_on_start: true,
+           timeout: 10s, body: @BODY@}
+targets:
+  - {name: a, url: "@CHAT@?ttft=100ms&itl=10ms&tokens=5"}
+  - {name: b, url: "@CHAT@?ttft=100ms&itl=10ms&tokens=5"}
+"#,
+        )
+        .await;
+    wait_bursts(&d, &["a", "b"], 1, Duration::from_secs(8)).await;
+    assert_eq!(mock.stats().max_in_flight, 2, "server.max_in_flight holds");
+    let m = d.metrics().await;
+    for t in ["a", "b"] {
+        assert_eq!(
+            m.get(
+                "streamprobe_requests_total",
+                &[("target", t), ("outcome", "success")]
+            ),
+            Some(6.0)
+        );
+    }
+    // Time spent waiting for the shared cap is recorded apart from the measurement.
+    let waited: f64 = ["a", "b"]
+        .iter()
+        .flat_map(|t| result_files(&w.results(), t))
+        .flat_map(|f| read_json(&f)["metrics"].as_array().unwrap().clone())
+        .map(|r| r["client_wait"].as_f64().unwrap())
+        .sum();
+    assert!(waited > 0.1, "client_wait total {waited}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cron_targets_fire_on_their_schedule() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let d = w
+        .start(
+            r#"
+server: {listen: "@LISTEN@"}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 1, total_requests: 1, timeout: 10s, body: @BODY@}
+targets:
+  - {name: c, url: "@CHAT@?ttft=10ms&itl=2ms&tokens=3",
+     schedule: {cron: "* * * * * *", timezone: Europe/Berlin}}
+"#,
+        )
+        .await;
+    let targets = d.json("/api/v1/targets").await;
+    let next = targets[0]["next_run"]
+        .as_str()
+        .expect("scheduled")
+        .to_owned();
+    let next = chrono::DateTime::parse_from_rfc3339(&next).unwrap();
+    assert_eq!(next.timestamp_subsec_nanos(), 0, "{next}");
+    wait_bursts(&d, &["c"], 2, Duration::from_secs(5)).await;
+    for b in d.bursts("c").await {
+        let started =
+            chrono::DateTime::parse_from_rfc3339(b["started_at"].as_str().unwrap()).unwrap();
+        // Fired at (just after) a whole second.
+        assert!(
+            started.timestamp_subsec_millis() < 500,
+            "started at {started}"
+        );
+    }
 }
