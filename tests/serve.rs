@@ -4,6 +4,7 @@
 //! kills the child on drop, so a failed test leaves no process behind (and prints its log).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -82,7 +83,7 @@ impl Workdir {
     }
 
     /// Starts `serve` on the written config and waits until `/-/ready` answers 200.
-    async fn spawn(&self, args: &[&str], env: &[(&str, &Path)]) -> Daemon {
+    async fn spawn(&self, args: &[&str], env: &[(&str, &OsStr)]) -> Daemon {
         let log = self.path(&format!("daemon-{}.log", rand_suffix()));
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
@@ -1052,18 +1053,43 @@ targets:
   - {name: quiet, url: "@CHAT@", schedule: {every: 1h}}
 "#,
     );
-    let mut d = w.spawn(&[], &[("NOTIFY_SOCKET", &socket_path)]).await;
+    // Watchdog every 300 ms: pinged every 150 ms.
+    let env = [
+        ("NOTIFY_SOCKET", socket_path.as_os_str()),
+        ("WATCHDOG_USEC", OsStr::new("300000")),
+    ];
+    let mut d = w.spawn(&[], &env).await;
+    let pings = std::cell::Cell::new(0);
+    // The next notification that is not a watchdog ping (those are counted).
     let next = async |d: &Daemon| -> String {
         let mut buf = vec![0u8; 4096];
-        match tokio::time::timeout(Duration::from_secs(5), socket.recv(&mut buf)).await {
-            Ok(Ok(n)) => String::from_utf8_lossy(&buf[..n]).into_owned(),
-            other => panic!("no notification: {other:?}\n{}", d.log_text()),
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), socket.recv(&mut buf)).await {
+                Ok(Ok(n)) if &buf[..n] == b"WATCHDOG=1\n" => pings.set(pings.get() + 1),
+                Ok(Ok(n)) => return String::from_utf8_lossy(&buf[..n]).into_owned(),
+                other => panic!("no notification: {other:?}\n{}", d.log_text()),
+            }
         }
     };
     let lines = |m: &str| -> Vec<String> { m.lines().map(str::to_owned).collect() };
 
     let ready = next(&d).await;
     assert!(lines(&ready).contains(&"READY=1".to_owned()), "{ready:?}");
+    let mut buf = vec![0u8; 4096];
+    let watch_start = Instant::now();
+    while pings.get() < 3 {
+        assert!(
+            watch_start.elapsed() < Duration::from_secs(2),
+            "watchdog pings: {}",
+            pings.get()
+        );
+        let n = tokio::time::timeout(Duration::from_secs(2), socket.recv(&mut buf))
+            .await
+            .expect("a watchdog ping")
+            .unwrap();
+        assert_eq!(&buf[..n], b"WATCHDOG=1\n");
+        pings.set(pings.get() + 1);
+    }
 
     d.signal("HUP");
     let reloading = next(&d).await;
