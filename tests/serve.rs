@@ -1496,3 +1496,76 @@ targets:
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_outcomes_in_one_burst_are_labelled_per_request() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    // One fault per CSV row: each burst of four gets one of each.
+    fs::write(w.path("faults.csv"), "fault\nnone\n429\nerror-event\n500\n").unwrap();
+    let d = w
+        .start(
+            r#"
+server: {listen: "@LISTEN@", enable_admin_api: true}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 2, total_requests: 4, timeout: 10s, body: @BODY@}
+targets:
+  - {name: mixed, url: "@CHAT@?fault={{fault}}&ttft=20ms&itl=2ms&tokens=3",
+     data_source: {type: csv, file: faults.csv}}
+"#,
+        )
+        .await;
+    for n in 1..=2 {
+        assert_eq!(d.post("/api/v1/targets/mixed/trigger").await.0, 202);
+        wait_bursts(&d, &["mixed"], n, Duration::from_secs(5)).await;
+    }
+    let m = d.metrics().await;
+    for outcome in ["success", "http_429", "stream_error", "http_5xx"] {
+        assert_eq!(
+            m.get(
+                "streamprobe_requests_total",
+                &[("target", "mixed"), ("outcome", outcome)]
+            ),
+            Some(2.0),
+            "{outcome}\n{}",
+            m.text
+        );
+    }
+    assert_eq!(requests(&m, "mixed"), 8.0);
+    assert_eq!(
+        m.get(
+            "streamprobe_bursts_total",
+            &[("target", "mixed"), ("result", "partial")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        m.get(
+            "streamprobe_time_to_first_token_seconds_count",
+            &[("target", "mixed")]
+        ),
+        Some(2.0)
+    );
+    let files = result_files(&w.results(), "mixed");
+    assert_eq!(files.len(), 2);
+    let doc = read_json(files.last().unwrap());
+    assert_eq!(
+        doc["summary"]["outcomes"],
+        serde_json::json!({"success": 1, "http_429": 1, "stream_error": 1, "http_5xx": 1})
+    );
+    let ratio = m
+        .get(
+            "streamprobe_last_burst_success_ratio",
+            &[("target", "mixed")],
+        )
+        .unwrap();
+    assert!(close(ratio, 0.25), "{ratio}");
+    let p50 = m
+        .get(
+            "streamprobe_last_burst_ttft_seconds",
+            &[("target", "mixed"), ("quantile", "0.5")],
+        )
+        .unwrap();
+    assert!(close(p50, doc["summary"]["ttft"]["p50"].as_f64().unwrap()));
+    assert!(p50 >= 0.020, "{p50}");
+}
