@@ -61,8 +61,7 @@ impl Ticker {
         }
         match &self.schedule {
             Schedule::Every { every, .. } => {
-                let offset = every.mul_f64(spread_fraction(name));
-                let nominal = now + to_chrono(offset);
+                let nominal = later(now, every.mul_f64(spread_fraction(name)));
                 self.last_nominal = Some(nominal);
                 nominal
             }
@@ -76,14 +75,14 @@ impl Ticker {
         match &self.schedule {
             Schedule::Every { every, jitter } => {
                 let base = self.last_nominal.unwrap_or(now);
-                let nominal = base + to_chrono(*every);
+                let nominal = later(base, *every);
                 self.last_nominal = Some(nominal);
                 let jitter = if jitter.is_zero() {
                     Duration::ZERO
                 } else {
                     jitter.mul_f64(rand::rng().random::<f64>())
                 };
-                nominal + to_chrono(jitter)
+                later(nominal, jitter)
             }
             Schedule::Cron { .. } => {
                 let after = self.last_nominal.unwrap_or(now);
@@ -93,7 +92,7 @@ impl Ticker {
                     .into_iter()
                     .next()
                     // A valid cron expression always has a next match; fall back to a day.
-                    .unwrap_or(after + chrono::Duration::days(1));
+                    .unwrap_or(later(after, Duration::from_secs(86_400)));
                 self.last_nominal = Some(next);
                 next
             }
@@ -120,8 +119,13 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     hash
 }
 
-fn to_chrono(d: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+/// `t + d`, saturating: `every` has no upper bound in the config, and chrono's `+` panics on
+/// overflow, which would silently kill the target's scheduler task.
+fn later(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// Moves `ticker` on after the fire due at or before `now`: returns the first fire after `now`
@@ -273,7 +277,7 @@ mod tests {
     }
 
     fn secs(s: f64) -> chrono::Duration {
-        to_chrono(Duration::from_secs_f64(s))
+        chrono::Duration::from_std(Duration::from_secs_f64(s)).unwrap()
     }
 
     fn every(every: Duration, jitter: Duration) -> Schedule {
@@ -462,6 +466,18 @@ mod tests {
             advance(&mut c, utc("2026-11-27T10:05:10Z")),
             (utc("2026-11-27T10:06:00Z"), 4)
         );
+    }
+
+    #[test]
+    fn absurdly_long_periods_saturate_instead_of_panicking() {
+        let now = utc("2026-11-27T10:00:00Z");
+        let huge = Duration::from_secs(1_000_000_000_000_000);
+        let mut t = Ticker::new(every(huge, Duration::ZERO));
+        assert_eq!(t.first(now, "a", false), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(advance(&mut t, now), (DateTime::<Utc>::MAX_UTC, 0));
+        let mut t = Ticker::new(every(huge, Duration::ZERO));
+        assert_eq!(t.first(now, "a", true), now);
+        assert_eq!(t.next(now), DateTime::<Utc>::MAX_UTC);
     }
 
     #[test]
