@@ -1202,7 +1202,7 @@ async fn shards_split_the_targets_without_overlap() {
                 "{name} on shard {index}"
             );
         }
-        daemons.push((w, d));
+        daemons.push((d, w)); // the daemon dies before its directory goes
     }
     assert_eq!(seen, all.iter().cloned().collect::<BTreeSet<_>>());
 
