@@ -60,12 +60,16 @@ impl StatusBoard {
         f(&mut guard)
     }
 
-    /// Adds or updates a target's description, keeping its recent bursts.
+    /// Adds or updates a target's description, keeping what its scheduler and bursts
+    /// publish: recent bursts, whether one is running, and the next run (on reload the new
+    /// scheduler takes the old one's over and publishes it a moment later; until then the
+    /// old value is the right one, not none).
     pub fn upsert(&self, mut status: TargetStatus) {
         self.with(|m| {
             if let Some(old) = m.remove(&status.name) {
                 status.recent = old.recent;
                 status.running = old.running;
+                status.next_run = old.next_run;
             }
             m.insert(status.name.clone(), status);
         });
@@ -109,5 +113,74 @@ impl StatusBoard {
 
     pub fn target(&self, name: &str) -> Option<TargetStatus> {
         self.with(|m| m.get(name).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(name: &str, schedule: &str) -> TargetStatus {
+        TargetStatus {
+            name: name.into(),
+            protocol: "openai".into(),
+            endpoint: "http://h/p".into(),
+            model: None,
+            schedule: schedule.into(),
+            next_run: None,
+            running: false,
+            recent: VecDeque::new(),
+        }
+    }
+
+    fn brief(id: &str) -> BurstBrief {
+        BurstBrief {
+            burst_id: id.into(),
+            started_at: DateTime::<Utc>::UNIX_EPOCH,
+            duration_seconds: 1.0,
+            total: 1,
+            success_count: 1,
+            failed_count: 0,
+            success_ratio: 1.0,
+            ttft_p50: Some(0.1),
+            ttft_p95: Some(0.1),
+            interrupted: false,
+            file: None,
+        }
+    }
+
+    #[test]
+    fn upsert_keeps_what_scheduler_and_bursts_published() {
+        let board = StatusBoard::new();
+        board.upsert(status("a", "every 1m"));
+        let next = "2026-11-27T10:00:00Z".parse().unwrap();
+        board.set_next_run("a", Some(next));
+        board.set_running("a", true);
+        board.push_burst("a", brief("b1"));
+        board.upsert(status("a", "every 5m"));
+        let a = board.target("a").unwrap();
+        assert_eq!(a.schedule, "every 5m");
+        assert_eq!(a.next_run, Some(next));
+        assert!(a.running);
+        assert_eq!(a.recent.len(), 1);
+    }
+
+    #[test]
+    fn recent_bursts_are_bounded_and_removed_targets_ignore_updates() {
+        let board = StatusBoard::new();
+        board.upsert(status("a", "every 1m"));
+        board.upsert(status("b", "every 1m"));
+        for i in 0..RECENT_BURSTS + 5 {
+            board.push_burst("a", brief(&i.to_string()));
+        }
+        let a = board.target("a").unwrap();
+        assert_eq!(a.recent.len(), RECENT_BURSTS);
+        assert_eq!(a.recent.front().unwrap().burst_id, "5");
+        board.retain(&["b"]);
+        board.push_burst("a", brief("late"));
+        board.set_running("a", true);
+        assert!(board.target("a").is_none());
+        let names: Vec<String> = board.targets().into_iter().map(|t| t.name).collect();
+        assert_eq!(names, ["b"]);
     }
 }

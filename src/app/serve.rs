@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::output::result::ResultDocument;
 use crate::output::write::{prune, result_path, write_atomic};
 use crate::probe::{self, BurstEvent, BurstOptions, BurstPlan, BurstResult, Client};
-use crate::schedule::{self, Hooks, Skip, Ticker};
+use crate::schedule::{self, Handover, Hooks, Skip, Ticker};
 use crate::server::{self, AdminCommand, ServerState, TriggerError};
 use crate::stats::BurstSummary;
 use crate::status::{BurstBrief, StatusBoard, TargetStatus};
@@ -113,7 +113,16 @@ struct Scheduled {
     target: Arc<Target>,
     stop: watch::Sender<bool>,
     trigger: mpsc::Sender<()>,
-    task: JoinHandle<()>,
+    /// The driver; once stopped, it yields its state for a successor.
+    task: JoinHandle<Handover>,
+}
+
+/// What a target's new scheduler takes over from the old one on reload.
+struct Predecessor {
+    /// The old driver, already told to stop.
+    task: JoinHandle<Handover>,
+    /// Whether the schedule is unchanged, so the next fire carries over too.
+    same_schedule: bool,
 }
 
 /// The running daemon: the current config and its schedulers.
@@ -180,13 +189,15 @@ pub async fn serve(options: ServeOptions) -> Result<Verdict, AppError> {
         ctx,
         scheduled: HashMap::new(),
     };
+    // Handlers first: SIGHUP's default action kills the process, and systemd (or anyone who
+    // saw /-/ready) may send it as soon as we report ready.
+    let mut signals = Signals::new().map_err(|e| AppError::Runtime(e.to_string()))?;
     daemon.apply(config, None);
     metrics.config_loaded(true);
     ready.store(true, Ordering::Release);
     tracing::info!(listen = %local, targets = daemon.scheduled.len(), "streamprobe serving");
     notify(&[sd_notify::NotifyState::Ready]);
 
-    let mut signals = Signals::new().map_err(|e| AppError::Runtime(e.to_string()))?;
     let watchdog = sd_notify::watchdog_enabled().map(|d| d / 2);
     let mut watchdog_tick = tokio::time::interval(watchdog.unwrap_or(Duration::from_secs(3600)));
     loop {
@@ -207,9 +218,12 @@ pub async fn serve(options: ServeOptions) -> Result<Verdict, AppError> {
     // cancelled bursts still write what they measured, marked interrupted.
     notify(&[sd_notify::NotifyState::Stopping]);
     ready.store(false, Ordering::Release);
+    // Admin requests from now on get 503 at once; a handler left waiting for a reply would
+    // also hold up the HTTP server's graceful shutdown below.
+    drop(admin_rx);
     let grace = daemon.config.server.shutdown_grace;
     tracing::info!(grace_seconds = grace.as_secs_f64(), "shutting down");
-    daemon.stop_all();
+    daemon.stop_all().await;
     let tracker = daemon.ctx.tracker.clone();
     if tokio::time::timeout(grace, tracker.wait_idle())
         .await
@@ -223,6 +237,33 @@ pub async fn serve(options: ServeOptions) -> Result<Verdict, AppError> {
     let _ = server_stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), server_task).await;
     Ok(Verdict::Pass)
+}
+
+/// Settings a reload cannot change in a running process: say so rather than ignore them.
+fn warn_restart_only(prev: &Config, next: &Config) {
+    let mut changed = Vec::new();
+    if prev.buckets != next.buckets {
+        changed.push("defaults.buckets");
+    }
+    if prev.server.listen != next.server.listen {
+        changed.push("server.listen");
+    }
+    if prev.server.enable_admin_api != next.server.enable_admin_api {
+        changed.push("server.enable_admin_api");
+    }
+    if prev.server.max_in_flight != next.server.max_in_flight {
+        changed.push("server.max_in_flight");
+    }
+    if prev.results.dir != next.results.dir {
+        // New result files go to the new directory; /api/v1/results serves the old one.
+        changed.push("results.dir (for /api/v1/results)");
+    }
+    if !changed.is_empty() {
+        tracing::warn!(
+            settings = changed.join(", "),
+            "changed settings take effect only on restart"
+        );
+    }
 }
 
 fn load(options: &ServeOptions) -> Result<Arc<Config>, AppError> {
@@ -246,6 +287,9 @@ impl Daemon {
     fn apply(&mut self, config: Arc<Config>, previous: Option<&Config>) {
         let mut old = std::mem::take(&mut self.scheduled);
         let keep: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
+        // Off the board first: a burst of a removed target that is still running checks the
+        // board when it ends and deletes the series it recreated (see `spawn_burst`).
+        self.ctx.board.retain(&keep);
         for (name, s) in &old {
             if !keep.contains(&name.as_str()) {
                 let _ = s.stop.send(true);
@@ -253,27 +297,33 @@ impl Daemon {
                 tracing::info!(target_name = %name, "target removed");
             }
         }
-        self.ctx.board.retain(&keep);
         for target in &config.targets {
             let target = Arc::new(target.clone());
-            let resume = old.remove(&target.name).and_then(|s| {
+            let predecessor = old.remove(&target.name).map(|s| {
                 let _ = s.stop.send(true);
-                let same_schedule = schedule_text(s.target.schedule.as_ref())
-                    == schedule_text(target.schedule.as_ref());
-                let next = self.ctx.board.target(&target.name).and_then(|t| t.next_run);
-                same_schedule.then_some(next).flatten()
+                Predecessor {
+                    task: s.task,
+                    same_schedule: schedule_text(s.target.schedule.as_ref())
+                        == schedule_text(target.schedule.as_ref()),
+                }
             });
-            self.start(target, resume);
+            self.start(target, &config.results, predecessor);
         }
-        if let Some(prev) = previous
-            && prev.buckets != config.buckets
-        {
-            tracing::warn!("defaults.buckets changed: histogram buckets change only on restart");
+        if let Some(prev) = previous {
+            warn_restart_only(prev, &config);
         }
         self.config = config;
     }
 
-    fn start(&mut self, target: Arc<Target>, resume: Option<DateTime<Utc>>) {
+    /// Starts the scheduler of `target`. With a predecessor (reload), the new driver first
+    /// takes over its running burst (so bursts of one target never overlap, and `in_flight`
+    /// stays right) and, when the schedule is unchanged, its ticker and next fire.
+    fn start(
+        &mut self,
+        target: Arc<Target>,
+        results: &config::Results,
+        predecessor: Option<Predecessor>,
+    ) {
         let endpoint = endpoint(&target);
         let period = target.schedule.as_ref().map(Schedule::period);
         self.ctx.metrics.declare_target(&target, &endpoint, period);
@@ -290,7 +340,7 @@ impl Daemon {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (trigger_tx, trigger_rx) = mpsc::channel(1);
         let ctx = self.ctx.clone();
-        let results = self.config.results.clone();
+        let results = results.clone();
         let t = target.clone();
         let task = tokio::spawn(async move {
             let hooks = BoardHooks {
@@ -298,16 +348,26 @@ impl Daemon {
                 ctx: ctx.clone(),
             };
             let fire = |lag: Duration| spawn_burst(ctx.clone(), t.clone(), results.clone(), lag);
+            let mut start = Handover::default();
+            if let Some(p) = predecessor {
+                // A stopped driver returns at once; an aborted one (shutdown) hands nothing.
+                if let Ok(old) = p.task.await {
+                    start.running = old.running;
+                    start.pending = old.pending;
+                    if p.same_schedule {
+                        start.ticking = old.ticking;
+                    }
+                }
+            }
             // No schedule: the target only runs when triggered.
-            let ticking = t.schedule.clone().map(|s| {
-                let mut ticker = Ticker::new(s);
-                let first = match resume {
-                    Some(at) => ticker.resume(at),
-                    None => ticker.first(Utc::now(), &t.name, t.run_on_start),
-                };
-                (ticker, first)
-            });
-            schedule::drive(ticking, t.overlap, &hooks, fire, trigger_rx, stop_rx).await;
+            if start.ticking.is_none() {
+                start.ticking = t.schedule.clone().map(|s| {
+                    let mut ticker = Ticker::new(s);
+                    let first = ticker.first(Utc::now(), &t.name, t.run_on_start);
+                    (ticker, first)
+                });
+            }
+            schedule::drive(start, t.overlap, &hooks, fire, trigger_rx, stop_rx).await
         });
         self.scheduled.insert(
             target.name.clone(),
@@ -355,12 +415,22 @@ impl Daemon {
         }
     }
 
-    fn stop_all(&mut self) {
+    /// Stops every scheduler and waits for them, so that no burst can start after this
+    /// returns (the shutdown's wait for running bursts relies on it).
+    async fn stop_all(&mut self) {
         for s in self.scheduled.values() {
             let _ = s.stop.send(true);
         }
-        for (_, s) in self.scheduled.drain() {
-            s.task.abort();
+        for (name, s) in self.scheduled.drain() {
+            // A stopped driver returns at once; the bound is only a safety net.
+            let mut task = s.task;
+            if tokio::time::timeout(Duration::from_secs(1), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+            self.ctx.board.set_next_run(&name, None);
         }
     }
 }
@@ -371,9 +441,11 @@ struct BoardHooks {
 }
 
 impl Hooks for BoardHooks {
-    fn skipped(&self, reason: Skip) {
-        tracing::warn!(target_name = %self.name, reason = reason.as_str(), "burst skipped");
-        self.ctx.metrics.burst_skipped(&self.name, reason.as_str());
+    fn skipped(&self, reason: Skip, count: u64) {
+        tracing::warn!(target_name = %self.name, reason = reason.as_str(), count, "burst skipped");
+        for _ in 0..count {
+            self.ctx.metrics.burst_skipped(&self.name, reason.as_str());
+        }
     }
 
     fn next_run(&self, at: Option<DateTime<Utc>>) {
@@ -421,6 +493,12 @@ fn spawn_burst(
         ctx.metrics.burst_finished(&burst, &summary);
         let file = write_result(&ctx, &target, &burst, &summary, &results).await;
         log_burst(&burst, &summary, lag);
+        if ctx.board.target(&name).is_none() {
+            // The target left the configuration while this burst ran; its requests and the
+            // burst's gauges recreated series that the reload had deleted.
+            ctx.metrics.remove_target(&name);
+            return;
+        }
         ctx.board.push_burst(&name, brief(&burst, &summary, file));
         ctx.board.set_running(&name, false);
     })
@@ -526,29 +604,20 @@ pub fn endpoint(target: &Target) -> String {
     }
 }
 
+/// How the status page shows a schedule; also what a reload compares to decide whether a
+/// target's schedule changed.
 fn schedule_text(s: Option<&Schedule>) -> String {
+    use config::format_duration as human;
     match s {
         None => "manual (trigger only)".into(),
         Some(Schedule::Every { every, jitter }) if jitter.is_zero() => {
             format!("every {}", human(*every))
         }
+        // Jitter only delays a fire (0 to `jitter`), never advances it: no "±".
         Some(Schedule::Every { every, jitter }) => {
-            format!("every {} ± {}", human(*every), human(*jitter))
+            format!("every {} + up to {} jitter", human(*every), human(*jitter))
         }
         Some(Schedule::Cron { expr, timezone, .. }) => format!("cron {expr} ({timezone})"),
-    }
-}
-
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    if d.subsec_millis() != 0 || s == 0 {
-        format!("{}ms", d.as_millis())
-    } else if s % 3600 == 0 {
-        format!("{}h", s / 3600)
-    } else if s % 60 == 0 {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
     }
 }
 

@@ -1,0 +1,1576 @@
+//! `streamprobe serve` end to end: the daemon runs as a child process against the in-process
+//! mock and is observed only the way an operator observes it — `/metrics`, `/api/v1`, result
+//! files, its exit status and its systemd notifications. Each test bounds every wait; a guard
+//! kills the child on drop, so a failed test leaves no process behind (and prints its log).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use streamprobe::mock::{MockOptions, MockServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const BIN: &str = env!("CARGO_BIN_EXE_streamprobe");
+
+/// A small streamed chat request, as every test target sends it.
+const BODY: &str = "{model: m, messages: [{role: user, content: hi}], stream: true, \
+                    stream_options: {include_usage: true}}";
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+
+async fn mock() -> MockServer {
+    MockServer::start("127.0.0.1:0".parse().unwrap(), MockOptions::default())
+        .await
+        .expect("mock starts")
+}
+
+/// A port that was free a moment ago (bound, read, released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
+        .port()
+}
+
+/// A temporary directory holding one daemon's config, results and log.
+struct Workdir {
+    dir: tempfile::TempDir,
+    port: u16,
+    chat: String,
+}
+
+impl Workdir {
+    fn new(mock: &MockServer) -> Workdir {
+        Workdir {
+            dir: tempfile::tempdir().expect("temp dir"),
+            port: free_port(),
+            chat: mock.url("/v1/chat/completions"),
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn results(&self) -> PathBuf {
+        self.path("results")
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.path("streamprobe.yaml")
+    }
+
+    /// Writes the config: `@LISTEN@`, `@RESULTS@`, `@CHAT@` (the mock's chat URL) and `@BODY@`
+    /// are filled in.
+    fn write_config(&self, template: &str) {
+        let yaml = template
+            .replace("@LISTEN@", &format!("127.0.0.1:{}", self.port))
+            .replace("@RESULTS@", &self.results().display().to_string())
+            .replace("@CHAT@", &self.chat)
+            .replace("@BODY@", BODY);
+        fs::write(self.config_path(), yaml).expect("write config");
+    }
+
+    async fn start(&self, template: &str) -> Daemon {
+        self.write_config(template);
+        self.spawn(&[], &[]).await
+    }
+
+    /// Starts `serve` on the written config and waits until `/-/ready` answers 200.
+    async fn spawn(&self, args: &[&str], env: &[(&str, &OsStr)]) -> Daemon {
+        let log = self.path(&format!("daemon-{}.log", rand_suffix()));
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .arg("-c")
+            .arg(self.config_path())
+            .args(args)
+            .env_remove("NOTIFY_SOCKET")
+            .env("STREAMPROBE_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).expect("log file"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn streamprobe serve");
+        let mut daemon = Daemon {
+            child,
+            port: self.port,
+            log,
+        };
+        let deadline = Deadline::after(Duration::from_secs(10), "daemon ready");
+        loop {
+            if let Some(status) = daemon.child.try_wait().expect("try_wait") {
+                panic!("daemon exited early ({status}):\n{}", daemon.log_text());
+            }
+            if let Ok((200, _)) = http(daemon.port, "GET", "/-/ready").await {
+                return daemon;
+            }
+            deadline.tick(&daemon).await;
+        }
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// A running daemon; killed on drop.
+struct Daemon {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "--- daemon log ({}) ---\n{}",
+                self.log.display(),
+                self.log_text()
+            );
+        }
+    }
+}
+
+impl Daemon {
+    fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the process to exit, at most `timeout`.
+    async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        http(self.port, "GET", path)
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.log_text()))
+    }
+
+    async fn post(&self, path: &str) -> (u16, String) {
+        http(self.port, "POST", path)
+            .await
+            .unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.log_text()))
+    }
+
+    async fn metrics(&self) -> Exposition {
+        let (status, body) = self.get("/metrics").await;
+        assert_eq!(status, 200, "{body}");
+        Exposition::parse(&body)
+    }
+
+    async fn json(&self, path: &str) -> Value {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+    }
+
+    async fn target_names(&self) -> BTreeSet<String> {
+        let targets = self.json("/api/v1/targets").await;
+        targets
+            .as_array()
+            .expect("targets array")
+            .iter()
+            .map(|t| t["name"].as_str().expect("name").to_owned())
+            .collect()
+    }
+
+    async fn bursts(&self, target: &str) -> Vec<Value> {
+        let v = self.json(&format!("/api/v1/targets/{target}/bursts")).await;
+        v.as_array().expect("bursts array").clone()
+    }
+}
+
+/// A bounded wait: `tick` sleeps a little, and fails the test (with the daemon's log) once the
+/// time is up.
+struct Deadline {
+    end: Instant,
+    what: &'static str,
+}
+
+impl Deadline {
+    fn after(d: Duration, what: &'static str) -> Deadline {
+        Deadline {
+            end: Instant::now() + d,
+            what,
+        }
+    }
+
+    async fn tick(&self, daemon: &Daemon) {
+        assert!(
+            Instant::now() < self.end,
+            "timed out waiting for {}\n--- daemon log ---\n{}",
+            self.what,
+            daemon.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A minimal HTTP/1.1 client: one request, `Connection: close`, the whole response.
+async fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let exchange = async {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await?;
+        Ok::<_, std::io::Error>(raw)
+    };
+    let raw = tokio::time::timeout(Duration::from_secs(10), exchange)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no response in 10s"))??;
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no end of headers"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut body = raw[split + 4..].to_vec();
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("no status"))?;
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body).ok_or_else(|| bad("bad chunked body"))?;
+    }
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = raw.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&raw[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        raw = &raw[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(raw.get(..size)?);
+        raw = raw.get(size + 2..)?;
+    }
+}
+
+/// One parsed `/metrics` page.
+#[derive(Debug)]
+struct Exposition {
+    series: Vec<(String, BTreeMap<String, String>, f64)>,
+    text: String,
+}
+
+impl Exposition {
+    fn parse(text: &str) -> Exposition {
+        let mut series = Vec::new();
+        for line in text.lines() {
+            if line.starts_with('#') || line.trim().is_empty() {
+                continue;
+            }
+            let (name_labels, value) = line.rsplit_once(' ').expect("series line");
+            let value: f64 = value.parse().expect("series value");
+            let (name, labels) = match name_labels.split_once('{') {
+                Some((name, rest)) => (name, parse_labels(rest.strip_suffix('}').unwrap())),
+                None => (name_labels, BTreeMap::new()),
+            };
+            series.push((name.to_owned(), labels, value));
+        }
+        Exposition {
+            series,
+            text: text.to_owned(),
+        }
+    }
+
+    fn matching<'a>(
+        &'a self,
+        name: &'a str,
+        labels: &'a [(&'a str, &'a str)],
+    ) -> impl Iterator<Item = f64> + 'a {
+        self.series.iter().filter_map(move |(n, l, v)| {
+            (n == name
+                && labels
+                    .iter()
+                    .all(|(k, want)| l.get(*k).is_some_and(|got| got == want)))
+            .then_some(*v)
+        })
+    }
+
+    /// The one series of `name` carrying `labels` (others may exist), if present.
+    fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let found: Vec<f64> = self.matching(name, labels).collect();
+        assert!(found.len() <= 1, "{name} {labels:?} is ambiguous");
+        found.first().copied()
+    }
+
+    /// The sum over every series of `name` carrying `labels` (0 when there is none).
+    fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.matching(name, labels).sum()
+    }
+
+    /// Whether any `streamprobe_*` series carries `target="name"`.
+    fn mentions_target(&self, name: &str) -> bool {
+        self.series.iter().any(|(n, l, _)| {
+            n.starts_with("streamprobe_") && l.get("target").is_some_and(|t| t == name)
+        })
+    }
+}
+
+fn parse_labels(text: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once("=\"").expect("label key");
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let mut end = after.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, e)) = chars.next() {
+                        value.push(match e {
+                            'n' => '\n',
+                            other => other,
+                        });
+                    }
+                }
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        labels.insert(key.trim_start_matches(',').to_owned(), value);
+        rest = after[end..].trim_start_matches(',');
+    }
+    labels
+}
+
+fn requests(m: &Exposition, target: &str) -> f64 {
+    m.sum("streamprobe_requests_total", &[("target", target)])
+}
+
+fn bursts_total(m: &Exposition, target: &str) -> f64 {
+    m.sum("streamprobe_bursts_total", &[("target", target)])
+}
+
+/// The result files of `target`, oldest first (the names sort by start time).
+fn result_files(results: &Path, target: &str) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(results.join(target)) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "json")
+                && !p.file_name().unwrap().to_string_lossy().starts_with('.')
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-6
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_agree_with_result_files_and_injected_faults() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let d = w
+        .start(
+            r#"
+server: {listen: "@LISTEN@"}
+results: {dir: "@RESULTS@", keep_per_target: 100}
+defaults: {concurrency: 2, total_requests: 4, schedule: {every: 1s}, run_on_start: true,
+           timeout: 10s, body: @BODY@}
+targets:
+  - {name: ok, url: "@CHAT@?ttft=30ms&itl=5ms&tokens=5"}
+  - {name: bad, url: "@CHAT@?fault=500"}
+"#,
+        )
+        .await;
+
+    // At least three bursts each, then a moment in which nothing changes between two scrapes
+    // and the API has published every burst the metrics counted (the board is updated after
+    // the file is written, the burst counters before).
+    let deadline = Deadline::after(Duration::from_secs(12), "three quiet bursts per target");
+    let (m, ok_bursts, bad_bursts) = loop {
+        let before = d.metrics().await;
+        let ok_bursts = d.bursts("ok").await;
+        let bad_bursts = d.bursts("bad").await;
+        let after = d.metrics().await;
+        let quiet = ["ok", "bad"].iter().all(|t| {
+            requests(&before, t) == requests(&after, t)
+                && bursts_total(&before, t) == bursts_total(&after, t)
+                && after.get("streamprobe_in_flight_requests", &[("target", t)]) == Some(0.0)
+        });
+        if quiet
+            && bursts_total(&after, "ok") >= 3.0
+            && bursts_total(&after, "bad") >= 3.0
+            && bursts_total(&after, "ok") == ok_bursts.len() as f64
+            && bursts_total(&after, "bad") == bad_bursts.len() as f64
+        {
+            break (after, ok_bursts, bad_bursts);
+        }
+        deadline.tick(&d).await;
+    };
+    let n_ok = ok_bursts.len() as f64;
+    let n_bad = bad_bursts.len() as f64;
+
+    // Counters: every request of every burst, with the outcome the mock injected.
+    assert_eq!(requests(&m, "ok"), 4.0 * n_ok, "{}", m.text);
+    let ok_success = m
+        .get(
+            "streamprobe_requests_total",
+            &[("target", "ok"), ("outcome", "success")],
+        )
+        .unwrap();
+    assert_eq!(ok_success, 4.0 * n_ok);
+    assert_eq!(requests(&m, "bad"), 4.0 * n_bad);
+    assert_eq!(
+        m.get(
+            "streamprobe_requests_total",
+            &[("target", "bad"), ("outcome", "http_5xx")]
+        ),
+        Some(4.0 * n_bad)
+    );
+    assert_eq!(
+        m.get(
+            "streamprobe_requests_total",
+            &[("target", "bad"), ("outcome", "success")]
+        ),
+        Some(0.0),
+        "success is declared at zero before the first failure"
+    );
+    // Histograms: TTFT only from successes; duration from every request, by outcome.
+    assert_eq!(
+        m.get(
+            "streamprobe_time_to_first_token_seconds_count",
+            &[("target", "ok")]
+        ),
+        Some(ok_success)
+    );
+    assert_eq!(
+        m.sum(
+            "streamprobe_time_to_first_token_seconds_count",
+            &[("target", "bad")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        m.get(
+            "streamprobe_request_duration_seconds_count",
+            &[("target", "bad"), ("outcome", "http_5xx")]
+        ),
+        Some(4.0 * n_bad)
+    );
+    let ttft_sum = m
+        .get(
+            "streamprobe_time_to_first_token_seconds_sum",
+            &[("target", "ok")],
+        )
+        .unwrap();
+    assert!(
+        ttft_sum >= 0.030 * ok_success,
+        "mean TTFT below the mock's 30ms: {ttft_sum}"
+    );
+    assert_eq!(
+        m.get(
+            "streamprobe_bursts_total",
+            &[("target", "ok"), ("result", "success")]
+        ),
+        Some(n_ok)
+    );
+    assert_eq!(
+        m.get(
+            "streamprobe_bursts_total",
+            &[("target", "bad"), ("result", "failed")]
+        ),
+        Some(n_bad)
+    );
+    // The mock saw exactly the requests the daemon counted.
+    assert_eq!(mock.truths().len() as f64, 4.0 * (n_ok + n_bad));
+
+    // Last-burst gauges equal the newest result file's exact summary.
+    let last = ok_bursts.last().unwrap();
+    let file = last["file"].as_str().expect("last burst's file is written");
+    let id = last["burst_id"].as_str().unwrap();
+    assert!(file.ends_with(&format!("-{id}.json")), "{file}");
+    let on_disk = result_files(&w.results(), "ok");
+    assert_eq!(on_disk.len() as f64, n_ok, "one file per burst");
+    assert_eq!(on_disk.last().unwrap().file_name().unwrap(), file);
+    let doc = read_json(on_disk.last().unwrap());
+    assert_eq!(doc["burst_id"], id);
+    assert_eq!(doc["interrupted"], false);
+    let (status, served) = d.get(&format!("/api/v1/results/ok/{file}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_str::<Value>(&served).unwrap(), doc);
+    for (q, key) in [
+        ("0.5", "p50"),
+        ("0.9", "p90"),
+        ("0.95", "p95"),
+        ("0.99", "p99"),
+    ] {
+        let gauge = m
+            .get(
+                "streamprobe_last_burst_ttft_seconds",
+                &[("target", "ok"), ("quantile", q)],
+            )
+            .unwrap_or_else(|| panic!("quantile {q} missing"));
+        let exact = doc["summary"]["ttft"][key].as_f64().unwrap();
+        assert!(close(gauge, exact), "q{q}: gauge {gauge} vs file {exact}");
+    }
+    assert!(close(
+        last["ttft_p50"].as_f64().unwrap(),
+        doc["summary"]["ttft"]["p50"].as_f64().unwrap()
+    ));
+    let success = doc["summary"]["success_count"].as_f64().unwrap();
+    let failed = doc["summary"]["failed_count"].as_f64().unwrap();
+    let ratio = m
+        .get("streamprobe_last_burst_success_ratio", &[("target", "ok")])
+        .unwrap();
+    assert!(close(ratio, success / (success + failed)) && close(ratio, 1.0));
+    let (status, page) = d.get("/").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!("/api/v1/results/ok/{file}")),
+        "the status page links the newest result"
+    );
+    let stamp = m
+        .get(
+            "streamprobe_last_burst_timestamp_seconds",
+            &[("target", "ok")],
+        )
+        .unwrap();
+    let now = chrono::Utc::now().timestamp() as f64;
+    assert!(
+        (now - 15.0..=now + 1.0).contains(&stamp),
+        "{stamp} vs {now}"
+    );
+
+    // The failing target: ratio 0, no TTFT quantiles (there is no exact value), outcomes in
+    // the file.
+    let bad_doc = read_json(result_files(&w.results(), "bad").last().unwrap());
+    assert_eq!(bad_doc["burst_id"], bad_bursts.last().unwrap()["burst_id"]);
+    assert_eq!(bad_doc["summary"]["outcomes"]["http_5xx"], 4);
+    assert_eq!(
+        m.get("streamprobe_last_burst_success_ratio", &[("target", "bad")]),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.get(
+            "streamprobe_last_burst_ttft_seconds",
+            &[("target", "bad"), ("quantile", "0.5")]
+        ),
+        None
+    );
+    assert_eq!(
+        m.get("streamprobe_config_last_reload_successful", &[]),
+        Some(1.0)
+    );
+}
+
+const RELOAD_V1: &str = r#"
+server: {listen: "@LISTEN@", enable_admin_api: true}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 1, total_requests: 2, schedule: {every: 1s}, run_on_start: true,
+           timeout: 10s, body: @BODY@}
+targets:
+  - {name: keep, url: "@CHAT@?ttft=10ms&itl=2ms&tokens=3"}
+  - {name: gone, url: "@CHAT@?ttft=10ms&itl=2ms&tokens=3"}
+  - {name: change, url: "@CHAT@?ttft=10ms&itl=2ms&tokens=3"}
+"#;
+
+/// `RELOAD_V1` with `gone` removed, `change` changed (size and schedule) and `fresh` added.
+const RELOAD_V2: &str = r#"
+server: {listen: "@LISTEN@", enable_admin_api: true}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 1, total_requests: 2, schedule: {every: 1s}, run_on_start: true,
+           timeout: 10s, body: @BODY@}
+targets:
+  - {name: keep, url: "@CHAT@?ttft=10ms&itl=2ms&tokens=3"}
+  - {name: change, url: "@CHAT@?ttft=10ms&itl=2ms&tokens=3", total_requests: 3,
+     schedule: {every: 2s}}
+  - {name: fresh, url: "@CHAT@?ttft=10ms&itl=2ms&tokens=3"}
+"#;
+
+/// Waits until every target in `targets` has at least `n` bursts on the API.
+async fn wait_bursts(d: &Daemon, targets: &[&str], n: usize, within: Duration) {
+    let deadline = Deadline::after(within, "bursts on every target");
+    'wait: loop {
+        for t in targets {
+            if d.bursts(t).await.len() < n {
+                deadline.tick(d).await;
+                continue 'wait;
+            }
+        }
+        return;
+    }
+}
+
+/// Every target has a next run in the future (a reload must not leave one unscheduled).
+async fn assert_scheduled(d: &Daemon, names: &[&str]) {
+    let targets = d.json("/api/v1/targets").await;
+    for t in targets.as_array().unwrap() {
+        if names.contains(&t["name"].as_str().unwrap()) {
+            assert!(t["next_run"].is_string(), "not scheduled: {t}");
+        }
+    }
+}
+
+fn names(list: &[&str]) -> BTreeSet<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_adds_removes_and_changes_targets_and_survives_a_bad_file() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let d = w.start(RELOAD_V1).await;
+    wait_bursts(&d, &["keep", "gone", "change"], 1, Duration::from_secs(8)).await;
+    let before = d.metrics().await;
+    assert!(before.mentions_target("gone"));
+    let keep_before = requests(&before, "keep");
+    let change_before = requests(&before, "change");
+    assert!(keep_before >= 2.0 && change_before >= 2.0);
+    let stamp_before = before
+        .get(
+            "streamprobe_config_last_reload_success_timestamp_seconds",
+            &[],
+        )
+        .unwrap();
+
+    // Through the admin API.
+    w.write_config(RELOAD_V2);
+    let (status, body) = d.post("/-/reload").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(d.target_names().await, names(&["keep", "change", "fresh"]));
+    assert_scheduled(&d, &["keep", "change", "fresh"]).await;
+    let targets = d.json("/api/v1/targets").await;
+    let change = targets
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "change")
+        .unwrap();
+    assert_eq!(change["schedule"], "every 2s");
+    // The removed target's series go (a burst still running when the reload came finishes
+    // first, so allow it a moment) and do not come back.
+    let deadline = Deadline::after(Duration::from_secs(5), "gone's series removed");
+    while d.metrics().await.mentions_target("gone") {
+        deadline.tick(&d).await;
+    }
+    let m = d.metrics().await;
+    assert!(requests(&m, "keep") >= keep_before, "keep's counters reset");
+    assert!(
+        requests(&m, "change") >= change_before,
+        "change's counters reset"
+    );
+    assert!(
+        m.get("streamprobe_target_info", &[("target", "fresh")]) == Some(1.0),
+        "{}",
+        m.text
+    );
+    assert_eq!(
+        m.get("streamprobe_config_last_reload_successful", &[]),
+        Some(1.0)
+    );
+    let stamp_after = m
+        .get(
+            "streamprobe_config_last_reload_success_timestamp_seconds",
+            &[],
+        )
+        .unwrap();
+    assert!(stamp_after >= stamp_before);
+    wait_bursts(&d, &["fresh"], 1, Duration::from_secs(5)).await;
+    let m = d.metrics().await;
+    assert!(!m.mentions_target("gone"), "gone came back:\n{}", m.text);
+    assert!(requests(&m, "fresh") >= 2.0);
+    assert!(m.sum("streamprobe_in_flight_requests", &[("target", "keep")]) >= 0.0);
+
+    // Through SIGHUP: fresh goes again, hup arrives.
+    w.write_config(&RELOAD_V2.replace("name: fresh", "name: hup"));
+    d.signal("HUP");
+    let deadline = Deadline::after(Duration::from_secs(5), "SIGHUP reload");
+    while d.target_names().await != names(&["keep", "change", "hup"]) {
+        deadline.tick(&d).await;
+    }
+    assert_scheduled(&d, &["keep", "change", "hup"]).await;
+    assert_eq!(
+        d.metrics()
+            .await
+            .get("streamprobe_config_last_reload_successful", &[]),
+        Some(1.0)
+    );
+
+    // A broken file: refused with the validation message, the running config keeps running.
+    let broken = RELOAD_V2
+        .replace("name: fresh", "name: hup")
+        .replace("concurrency: 1,", "concurrency: 0,");
+    w.write_config(&broken);
+    let (status, body) = d.post("/-/reload").await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("concurrency") && body.contains("got 0"),
+        "message names the field and the value: {body}"
+    );
+    let m = d.metrics().await;
+    assert_eq!(
+        m.get("streamprobe_config_last_reload_successful", &[]),
+        Some(0.0)
+    );
+    assert_eq!(d.target_names().await, names(&["keep", "change", "hup"]));
+    let keep_now = requests(&m, "keep");
+    let deadline = Deadline::after(Duration::from_secs(5), "keep runs on after a bad reload");
+    while requests(&d.metrics().await, "keep") <= keep_now {
+        deadline.tick(&d).await;
+    }
+    // The same through SIGHUP: logged, counted, survived.
+    d.signal("HUP");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, _) = d.get("/-/healthy").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        d.metrics()
+            .await
+            .get("streamprobe_config_last_reload_successful", &[]),
+        Some(0.0)
+    );
+    assert_eq!(d.target_names().await, names(&["keep", "change", "hup"]));
+    assert!(d.log_text().contains("reload failed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_cancels_a_burst_after_the_grace_period_and_writes_it_interrupted() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let mut d = w
+        .start(
+            r#"
+server: {listen: "@LISTEN@", shutdown_grace: 1s}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 2, total_requests: 4, schedule: {every: 1h}, run_on_start: true,
+           timeout: 60s, body: @BODY@}
+targets:
+  - {name: slow, url: "@CHAT@?ttft=50ms&itl=500ms&tokens=40"}
+"#,
+        )
+        .await;
+    let deadline = Deadline::after(Duration::from_secs(5), "slow burst in flight");
+    while d
+        .metrics()
+        .await
+        .get("streamprobe_in_flight_requests", &[("target", "slow")])
+        != Some(2.0)
+    {
+        deadline.tick(&d).await;
+    }
+    let sent = Instant::now();
+    d.signal("TERM");
+    let status = d.wait_exit(Duration::from_secs(8)).await;
+    let took = sent.elapsed();
+    let status = status.unwrap_or_else(|| panic!("still running 8s after SIGTERM"));
+    assert!(status.success(), "{status}\n{}", d.log_text());
+    assert!(
+        took >= Duration::from_secs(1),
+        "exited before the grace period: {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    let files = result_files(&w.results(), "slow");
+    assert_eq!(files.len(), 1, "{files:?}");
+    let doc = read_json(&files[0]);
+    assert_eq!(doc["interrupted"], true);
+    assert_eq!(doc["target"], "slow");
+    assert_eq!(doc["summary"]["success_count"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_burst_finish_within_the_grace_period() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let mut d = w
+        .start(
+            r#"
+server: {listen: "@LISTEN@", shutdown_grace: 8s, enable_admin_api: true}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 1, total_requests: 1, schedule: {every: 1h}, run_on_start: true,
+           timeout: 60s, body: @BODY@}
+targets:
+  - {name: brief, url: "@CHAT@?ttft=50ms&itl=150ms&tokens=10"}
+"#,
+        )
+        .await;
+    let deadline = Deadline::after(Duration::from_secs(5), "burst in flight");
+    while d
+        .metrics()
+        .await
+        .get("streamprobe_in_flight_requests", &[("target", "brief")])
+        != Some(1.0)
+    {
+        deadline.tick(&d).await;
+    }
+    let sent = Instant::now();
+    d.signal("TERM");
+    // While the burst finishes: not ready, and admin commands are refused at once instead of
+    // hanging (and holding up the exit) until the daemon is gone.
+    let deadline = Deadline::after(Duration::from_secs(1), "not ready after SIGTERM");
+    while d.get("/-/ready").await.0 != 503 {
+        deadline.tick(&d).await;
+    }
+    let asked = Instant::now();
+    let (status, body) = d.post("/-/reload").await;
+    assert_eq!((status, body.as_str()), (503, "shutting down\n"));
+    let (status, _) = d.post("/api/v1/targets/brief/trigger").await;
+    assert_eq!(status, 503);
+    assert!(
+        asked.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        asked.elapsed()
+    );
+
+    let status = d
+        .wait_exit(Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|| panic!("still running 5s after SIGTERM"));
+    assert!(status.success(), "{status}\n{}", d.log_text());
+    assert!(
+        sent.elapsed() < Duration::from_secs(4),
+        "waited for the whole grace period"
+    );
+    let files = result_files(&w.results(), "brief");
+    assert_eq!(files.len(), 1, "{files:?}");
+    let doc = read_json(&files[0]);
+    assert_eq!(doc["interrupted"], false);
+    assert_eq!(doc["summary"]["success_count"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_keeps_the_newest_files_per_target() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let d = w
+        .start(
+            r#"
+server: {listen: "@LISTEN@"}
+results: {dir: "@RESULTS@", keep_per_target: 3}
+defaults: {concurrency: 1, total_requests: 1, schedule: {every: 1s}, run_on_start: true,
+           timeout: 10s, body: @BODY@}
+targets:
+  - {name: kept, url: "@CHAT@?ttft=10ms&itl=2ms&tokens=3"}
+"#,
+        )
+        .await;
+    wait_bursts(&d, &["kept"], 5, Duration::from_secs(10)).await;
+    // Between two identical views of the API (no burst finished in between) the directory
+    // holds exactly the newest three.
+    let deadline = Deadline::after(Duration::from_secs(5), "a quiet moment");
+    loop {
+        let first = d.bursts("kept").await;
+        let files = result_files(&w.results(), "kept");
+        let second = d.bursts("kept").await;
+        if first == second {
+            let newest: Vec<&str> = first[first.len() - 3..]
+                .iter()
+                .map(|b| b["file"].as_str().unwrap())
+                .collect();
+            let on_disk: Vec<String> = files
+                .iter()
+                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+                .collect();
+            if on_disk.len() == 3 {
+                assert_eq!(on_disk, newest);
+                break;
+            }
+        }
+        deadline.tick(&d).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_ticks_are_skipped_and_counted_or_queued() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    // Each burst takes about 1.3 s; ticks come every second.
+    let d = w
+        .start(
+            r#"
+server: {listen: "@LISTEN@"}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 1, total_requests: 1, schedule: {every: 1s}, run_on_start: true,
+           timeout: 10s, body: @BODY@}
+targets:
+  - {name: skipper, overlap: skip, url: "@CHAT@?ttft=50ms&itl=50ms&tokens=25"}
+  - {name: queuer, overlap: queue, url: "@CHAT@?ttft=50ms&itl=50ms&tokens=25"}
+"#,
+        )
+        .await;
+    let skipped = |m: &Exposition, t: &str, reason: &str| {
+        m.get(
+            "streamprobe_bursts_skipped_total",
+            &[("target", t), ("reason", reason)],
+        )
+        .unwrap()
+    };
+    let deadline = Deadline::after(Duration::from_secs(8), "an overlap skip");
+    let m = loop {
+        let m = d.metrics().await;
+        for t in ["skipper", "queuer"] {
+            let in_flight = m
+                .get("streamprobe_in_flight_requests", &[("target", t)])
+                .unwrap();
+            assert!((0.0..=1.0).contains(&in_flight), "{t}: {in_flight}");
+        }
+        if skipped(&m, "skipper", "overlap") >= 1.0 && bursts_total(&m, "queuer") >= 2.0 {
+            break m;
+        }
+        deadline.tick(&d).await;
+    };
+    // A queue of one absorbs a tick that finds the burst running: nothing is skipped, the
+    // queued burst starts right after.
+    assert_eq!(skipped(&m, "queuer", "overlap"), 0.0);
+    assert_eq!(skipped(&m, "skipper", "late"), 0.0);
+    assert_eq!(skipped(&m, "queuer", "late"), 0.0);
+    // The board lists a burst after its file is written, a moment after the counters.
+    wait_bursts(&d, &["queuer"], 2, Duration::from_secs(2)).await;
+    let queued = d.bursts("queuer").await;
+    let (a, b) = (&queued[0], &queued[1]);
+    let start = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v["started_at"].as_str().unwrap()).unwrap()
+    };
+    let gap = (start(b) - start(a)).to_std().unwrap();
+    let first_duration = Duration::from_secs_f64(a["duration_seconds"].as_f64().unwrap());
+    // It started when the first ended, not at the next free tick (2 s after the first).
+    assert!(
+        first_duration > Duration::from_secs(1),
+        "the 1 s tick must find the first burst running: {first_duration:?}"
+    );
+    assert!(
+        gap >= first_duration && gap < Duration::from_millis(1900),
+        "queued burst started {gap:?} after the first, which took {first_duration:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_without_schedule_runs_only_when_triggered() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let d = w
+        .start(
+            r#"
+server: {listen: "@LISTEN@", enable_admin_api: true}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 2, total_requests: 3, timeout: 10s, body: @BODY@}
+targets:
+  - {name: manual, url: "@CHAT@?ttft=10ms&itl=2ms&tokens=3"}
+"#,
+        )
+        .await;
+    let targets = d.json("/api/v1/targets").await;
+    assert_eq!(targets[0]["schedule"], "manual (trigger only)");
+    assert!(targets[0]["next_run"].is_null());
+    // Absence can only be observed by waiting a while.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(requests(&d.metrics().await, "manual"), 0.0);
+    assert!(d.bursts("manual").await.is_empty());
+
+    for n in 1..=2 {
+        let (status, body) = d.post("/api/v1/targets/manual/trigger").await;
+        assert_eq!(status, 202, "{body}");
+        wait_bursts(&d, &["manual"], n, Duration::from_secs(5)).await;
+        assert_eq!(requests(&d.metrics().await, "manual"), 3.0 * n as f64);
+    }
+    let (status, body) = d.post("/api/v1/targets/nope/trigger").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("nope"));
+    assert_eq!(mock.truths().len(), 6);
+
+    // SIGINT stops it like SIGTERM.
+    let mut d = d;
+    d.signal("INT");
+    let status = d.wait_exit(Duration::from_secs(3)).await.expect("exits");
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systemd_is_notified_of_ready_reloading_and_stopping() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let socket_path = w.path("notify.sock");
+    let socket = tokio::net::UnixDatagram::bind(&socket_path).expect("bind notify socket");
+    w.write_config(
+        r#"
+server: {listen: "@LISTEN@"}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 1, total_requests: 1, timeout: 10s, body: @BODY@}
+targets:
+  - {name: quiet, url: "@CHAT@", schedule: {every: 1h}}
+"#,
+    );
+    // Watchdog every 300 ms: pinged every 150 ms.
+    let env = [
+        ("NOTIFY_SOCKET", socket_path.as_os_str()),
+        ("WATCHDOG_USEC", OsStr::new("300000")),
+    ];
+    let mut d = w.spawn(&[], &env).await;
+    let pings = std::cell::Cell::new(0);
+    // The next notification that is not a watchdog ping (those are counted).
+    let next = async |d: &Daemon| -> String {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), socket.recv(&mut buf)).await {
+                Ok(Ok(n)) if &buf[..n] == b"WATCHDOG=1\n" => pings.set(pings.get() + 1),
+                Ok(Ok(n)) => return String::from_utf8_lossy(&buf[..n]).into_owned(),
+                other => panic!("no notification: {other:?}\n{}", d.log_text()),
+            }
+        }
+    };
+    let lines = |m: &str| -> Vec<String> { m.lines().map(str::to_owned).collect() };
+
+    let ready = next(&d).await;
+    assert!(lines(&ready).contains(&"READY=1".to_owned()), "{ready:?}");
+    let mut buf = vec![0u8; 4096];
+    let watch_start = Instant::now();
+    while pings.get() < 3 {
+        assert!(
+            watch_start.elapsed() < Duration::from_secs(2),
+            "watchdog pings: {}",
+            pings.get()
+        );
+        let n = tokio::time::timeout(Duration::from_secs(2), socket.recv(&mut buf))
+            .await
+            .expect("a watchdog ping")
+            .unwrap();
+        assert_eq!(&buf[..n], b"WATCHDOG=1\n");
+        pings.set(pings.get() + 1);
+    }
+
+    d.signal("HUP");
+    let reloading = next(&d).await;
+    assert!(
+        lines(&reloading).contains(&"RELOADING=1".to_owned()),
+        "{reloading:?}"
+    );
+    assert!(
+        lines(&reloading).iter().any(|l| l
+            .strip_prefix("MONOTONIC_USEC=")
+            .is_some_and(|v| v.parse::<u64>().is_ok())),
+        "{reloading:?}"
+    );
+    let ready = next(&d).await;
+    assert!(lines(&ready).contains(&"READY=1".to_owned()), "{ready:?}");
+
+    d.signal("TERM");
+    let stopping = next(&d).await;
+    assert!(
+        lines(&stopping).contains(&"STOPPING=1".to_owned()),
+        "{stopping:?}"
+    );
+    let status = d.wait_exit(Duration::from_secs(5)).await.expect("exits");
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_results_dir_is_counted_and_the_daemon_carries_on() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    // A directory under a regular file cannot be created, not even by root.
+    let blocker = w.path("blocker");
+    fs::write(&blocker, "a file, not a directory").unwrap();
+    let results = blocker.join("results");
+    let d = w
+        .start(
+            &r#"
+server: {listen: "@LISTEN@"}
+results: {dir: "@BLOCKED@"}
+defaults: {concurrency: 1, total_requests: 1, schedule: {every: 1s}, run_on_start: true,
+           timeout: 10s, body: @BODY@}
+targets:
+  - {name: ok, url: "@CHAT@?ttft=10ms&itl=2ms&tokens=3"}
+"#
+            .replace("@BLOCKED@", &results.display().to_string()),
+        )
+        .await;
+    let deadline = Deadline::after(Duration::from_secs(8), "three failed writes");
+    let m = loop {
+        let m = d.metrics().await;
+        if m.get(
+            "streamprobe_result_write_failures_total",
+            &[("target", "ok")],
+        )
+        .unwrap()
+            >= 3.0
+        {
+            break m;
+        }
+        deadline.tick(&d).await;
+    };
+    assert!(bursts_total(&m, "ok") >= 3.0);
+    assert_eq!(
+        m.get(
+            "streamprobe_requests_total",
+            &[("target", "ok"), ("outcome", "success")]
+        ),
+        Some(bursts_total(&m, "ok")),
+        "the measurements still count"
+    );
+    let bursts = d.bursts("ok").await;
+    assert!(bursts.iter().all(|b| b["file"].is_null()), "{bursts:?}");
+    assert_eq!(d.get("/-/healthy").await.0, 200);
+    assert_eq!(d.get("/").await.0, 200);
+    assert!(d.log_text().contains("cannot write result file"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_split_the_targets_without_overlap() {
+    let mock = mock().await;
+    let all: Vec<String> = (0..10).map(|i| format!("target-{i}")).collect();
+    let mut template = String::from(
+        "server: {listen: \"@LISTEN@\"}\nresults: {dir: \"@RESULTS@\"}\n\
+         defaults: {timeout: 10s, body: @BODY@}\ntargets:\n",
+    );
+    for name in &all {
+        template.push_str(&format!("  - {{name: {name}, url: \"@CHAT@\"}}\n"));
+    }
+    let mut seen = BTreeSet::new();
+    let mut daemons = Vec::new();
+    for index in 0..2u64 {
+        let w = Workdir::new(&mock);
+        w.write_config(&template);
+        let d = w.spawn(&["--shard", &format!("{index}/2")], &[]).await;
+        let owned = d.target_names().await;
+        let expected: BTreeSet<String> = all
+            .iter()
+            .filter(|n| streamprobe::schedule::fnv1a(n.as_bytes()) % 2 == index)
+            .cloned()
+            .collect();
+        assert_eq!(owned, expected, "shard {index}/2");
+        assert!(!owned.is_empty(), "a degenerate split proves nothing");
+        assert!(seen.is_disjoint(&owned), "{seen:?} and {owned:?} overlap");
+        seen.extend(owned);
+        let m = d.metrics().await;
+        for name in &all {
+            assert_eq!(
+                m.mentions_target(name),
+                seen.contains(name) && expected.contains(name),
+                "{name} on shard {index}"
+            );
+        }
+        daemons.push((d, w)); // the daemon dies before its directory goes
+    }
+    assert_eq!(seen, all.iter().cloned().collect::<BTreeSet<_>>());
+
+    let out = Command::new(BIN)
+        .args(["serve", "-c", "/nonexistent.yaml", "--shard", "2/2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--shard"));
+}
+
+/// Targets on an hourly schedule whose first fire (spread over the hour by name) lies well
+/// outside the test, so they never send a request.
+fn idle_targets(n: usize) -> Vec<String> {
+    let names: Vec<String> = (0..n).map(|i| format!("idle-{i}")).collect();
+    for name in &names {
+        let offset = streamprobe::schedule::spread_fraction(name) * 3600.0;
+        assert!(offset > 120.0, "{name} would fire after {offset}s");
+    }
+    names
+}
+
+fn next_runs(targets: &Value) -> BTreeMap<String, Value> {
+    targets
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().to_owned(),
+                t["next_run"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_keeps_next_runs_and_never_overlaps_a_targets_bursts() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let mut template = String::from(
+        "server: {listen: \"@LISTEN@\", enable_admin_api: true}\nresults: {dir: \"@RESULTS@\"}\n\
+         defaults: {concurrency: 1, total_requests: 1, timeout: 10s, body: @BODY@,\n\
+         \x20          schedule: {every: 1h}}\ntargets:\n\
+         \x20 - {name: busy, run_on_start: true, url: \"@CHAT@?ttft=50ms&itl=100ms&tokens=15\"}\n",
+    );
+    let idle = idle_targets(12);
+    for name in &idle {
+        template.push_str(&format!("  - {{name: {name}, url: \"@CHAT@\"}}\n"));
+    }
+    let d = w.start(&template).await;
+    let deadline = Deadline::after(Duration::from_secs(5), "busy in flight");
+    while d
+        .metrics()
+        .await
+        .get("streamprobe_in_flight_requests", &[("target", "busy")])
+        != Some(1.0)
+    {
+        deadline.tick(&d).await;
+    }
+    let planned = next_runs(&d.json("/api/v1/targets").await);
+    assert!(planned.values().all(Value::is_string), "{planned:?}");
+
+    // busy's schedule changes, so its new scheduler fires at once (run_on_start) — while the
+    // burst of the old one is still running. The idle targets keep their schedule.
+    w.write_config(&template.replace(
+        "name: busy, run_on_start: true,",
+        "name: busy, run_on_start: true, schedule: {every: 2h},",
+    ));
+    for _ in 0..3 {
+        let (status, body) = d.post("/-/reload").await;
+        assert_eq!(status, 200, "{body}");
+        for _ in 0..5 {
+            let now = next_runs(&d.json("/api/v1/targets").await);
+            for name in &idle {
+                assert_eq!(
+                    now[name], planned[name],
+                    "{name}'s next run moved on reload"
+                );
+            }
+            assert!(now["busy"].is_string(), "busy unscheduled: {now:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    wait_bursts(&d, &["busy"], 1, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let m = d.metrics().await;
+    assert_eq!(
+        mock.stats().max_in_flight,
+        1,
+        "two bursts of one target overlapped"
+    );
+    assert_eq!(
+        m.get("streamprobe_in_flight_requests", &[("target", "busy")]),
+        Some(0.0)
+    );
+    assert!(
+        m.get(
+            "streamprobe_bursts_skipped_total",
+            &[("target", "busy"), ("reason", "overlap")]
+        )
+        .unwrap()
+            >= 1.0,
+        "the tick that found the burst running is counted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_targets_running_burst_does_not_bring_its_series_back() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let v1 = r#"
+server: {listen: "@LISTEN@", enable_admin_api: true}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 1, total_requests: 1, timeout: 10s, body: @BODY@}
+targets:
+  - {name: stay, url: "@CHAT@"}
+  - {name: doomed, url: "@CHAT@?ttft=50ms&itl=100ms&tokens=8", schedule: {every: 1h},
+     run_on_start: true}
+"#;
+    let d = w.start(v1).await;
+    let deadline = Deadline::after(Duration::from_secs(5), "doomed in flight");
+    while d
+        .metrics()
+        .await
+        .get("streamprobe_in_flight_requests", &[("target", "doomed")])
+        != Some(1.0)
+    {
+        deadline.tick(&d).await;
+    }
+    w.write_config(&v1[..v1.find("  - {name: doomed").unwrap()]);
+    let (status, body) = d.post("/-/reload").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!d.metrics().await.mentions_target("doomed"));
+    // The running burst finishes and is written, but its series stay deleted.
+    let deadline = Deadline::after(Duration::from_secs(5), "doomed's result file");
+    while result_files(&w.results(), "doomed").is_empty() {
+        deadline.tick(&d).await;
+    }
+    // The file is written after the burst's gauges were set: from here on the series must
+    // be (or very soon be) gone for good.
+    let deadline = Deadline::after(Duration::from_secs(2), "doomed's series deleted again");
+    while d.metrics().await.mentions_target("doomed") {
+        deadline.tick(&d).await;
+    }
+    assert!(d.metrics().await.mentions_target("stay"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_applies_the_new_results_settings() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let v1 = r#"
+server: {listen: "@LISTEN@", enable_admin_api: true}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 1, total_requests: 1, timeout: 10s, body: @BODY@}
+targets:
+  - {name: t, url: "@CHAT@?ttft=10ms&itl=2ms&tokens=3"}
+"#;
+    let d = w.start(v1).await;
+    let moved = w.path("moved");
+    w.write_config(&v1.replace("@RESULTS@", &moved.display().to_string()));
+    let (status, body) = d.post("/-/reload").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = d.post("/api/v1/targets/t/trigger").await;
+    assert_eq!(status, 202);
+    wait_bursts(&d, &["t"], 1, Duration::from_secs(5)).await;
+    assert_eq!(result_files(&moved, "t").len(), 1, "written to the new dir");
+    assert!(
+        result_files(&w.results(), "t").is_empty(),
+        "written to the old dir"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticks_missed_while_the_process_was_stopped_are_counted_late() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let d = w
+        .start(
+            r#"
+server: {listen: "@LISTEN@"}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 1, total_requests: 1, schedule: {every: 1s}, run_on_start: true,
+           timeout: 10s, body: @BODY@}
+targets:
+  - {name: sleeper, url: "@CHAT@?ttft=10ms&itl=2ms&tokens=3"}
+"#,
+        )
+        .await;
+    wait_bursts(&d, &["sleeper"], 1, Duration::from_secs(5)).await;
+    d.signal("STOP");
+    tokio::time::sleep(Duration::from_millis(3300)).await;
+    d.signal("CONT");
+    let late = |m: &Exposition| {
+        m.get(
+            "streamprobe_bursts_skipped_total",
+            &[("target", "sleeper"), ("reason", "late")],
+        )
+        .unwrap()
+    };
+    let deadline = Deadline::after(Duration::from_secs(3), "late ticks counted");
+    let m = loop {
+        let m = d.metrics().await;
+        if late(&m) > 0.0 {
+            break m;
+        }
+        deadline.tick(&d).await;
+    };
+    // Stopped for 3.3 s: the tick due during the stop fires on waking, the two or three
+    // after it that also passed are counted, not fired in a rush.
+    assert!((2.0..=3.0).contains(&late(&m)), "{}", late(&m));
+    let bursts = bursts_total(&m, "sleeper");
+    let deadline = Deadline::after(Duration::from_secs(3), "bursts go on");
+    while bursts_total(&d.metrics().await, "sleeper") <= bursts {
+        deadline.tick(&d).await;
+    }
+    assert!(d.log_text().contains("schedule_lag_seconds"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_in_flight_caps_requests_across_targets() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let d = w
+        .start(
+            r#"
+server: {listen: "@LISTEN@", max_in_flight: 2}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 3, total_requests: 6, schedule: {every: 1h}, run_on_start: true,
+           timeout: 10s, body: @BODY@}
+targets:
+  - {name: a, url: "@CHAT@?ttft=100ms&itl=10ms&tokens=5"}
+  - {name: b, url: "@CHAT@?ttft=100ms&itl=10ms&tokens=5"}
+"#,
+        )
+        .await;
+    wait_bursts(&d, &["a", "b"], 1, Duration::from_secs(8)).await;
+    assert_eq!(mock.stats().max_in_flight, 2, "server.max_in_flight holds");
+    let m = d.metrics().await;
+    for t in ["a", "b"] {
+        assert_eq!(
+            m.get(
+                "streamprobe_requests_total",
+                &[("target", t), ("outcome", "success")]
+            ),
+            Some(6.0)
+        );
+    }
+    // Time spent waiting for the shared cap is recorded apart from the measurement.
+    let waited: f64 = ["a", "b"]
+        .iter()
+        .flat_map(|t| result_files(&w.results(), t))
+        .flat_map(|f| read_json(&f)["metrics"].as_array().unwrap().clone())
+        .map(|r| r["client_wait"].as_f64().unwrap())
+        .sum();
+    assert!(waited > 0.1, "client_wait total {waited}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cron_targets_fire_on_their_schedule() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let d = w
+        .start(
+            r#"
+server: {listen: "@LISTEN@"}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 1, total_requests: 1, timeout: 10s, body: @BODY@}
+targets:
+  - {name: c, url: "@CHAT@?ttft=10ms&itl=2ms&tokens=3",
+     schedule: {cron: "* * * * * *", timezone: Europe/Berlin}}
+"#,
+        )
+        .await;
+    let targets = d.json("/api/v1/targets").await;
+    let next = targets[0]["next_run"]
+        .as_str()
+        .expect("scheduled")
+        .to_owned();
+    let next = chrono::DateTime::parse_from_rfc3339(&next).unwrap();
+    assert_eq!(next.timestamp_subsec_nanos(), 0, "{next}");
+    wait_bursts(&d, &["c"], 2, Duration::from_secs(5)).await;
+    for b in d.bursts("c").await {
+        let started =
+            chrono::DateTime::parse_from_rfc3339(b["started_at"].as_str().unwrap()).unwrap();
+        // Fired at (just after) a whole second.
+        assert!(
+            started.timestamp_subsec_millis() < 500,
+            "started at {started}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_outcomes_in_one_burst_are_labelled_per_request() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    // One fault per CSV row: each burst of four gets one of each.
+    fs::write(w.path("faults.csv"), "fault\nnone\n429\nerror-event\n500\n").unwrap();
+    let d = w
+        .start(
+            r#"
+server: {listen: "@LISTEN@", enable_admin_api: true}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 2, total_requests: 4, timeout: 10s, body: @BODY@}
+targets:
+  - {name: mixed, url: "@CHAT@?fault={{fault}}&ttft=20ms&itl=2ms&tokens=3",
+     data_source: {type: csv, file: faults.csv}}
+"#,
+        )
+        .await;
+    for n in 1..=2 {
+        assert_eq!(d.post("/api/v1/targets/mixed/trigger").await.0, 202);
+        wait_bursts(&d, &["mixed"], n, Duration::from_secs(5)).await;
+    }
+    let m = d.metrics().await;
+    for outcome in ["success", "http_429", "stream_error", "http_5xx"] {
+        assert_eq!(
+            m.get(
+                "streamprobe_requests_total",
+                &[("target", "mixed"), ("outcome", outcome)]
+            ),
+            Some(2.0),
+            "{outcome}\n{}",
+            m.text
+        );
+    }
+    assert_eq!(requests(&m, "mixed"), 8.0);
+    assert_eq!(
+        m.get(
+            "streamprobe_bursts_total",
+            &[("target", "mixed"), ("result", "partial")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        m.get(
+            "streamprobe_time_to_first_token_seconds_count",
+            &[("target", "mixed")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(result_files(&w.results(), "mixed").len(), 2);
+    // Both bursts may start in the same second, and file names have second resolution: the
+    // newest is the one the API lists last.
+    let newest = d.bursts("mixed").await.last().unwrap()["file"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let doc = read_json(&w.results().join("mixed").join(newest));
+    assert_eq!(
+        doc["summary"]["outcomes"],
+        serde_json::json!({"success": 1, "http_429": 1, "stream_error": 1, "http_5xx": 1})
+    );
+    let ratio = m
+        .get(
+            "streamprobe_last_burst_success_ratio",
+            &[("target", "mixed")],
+        )
+        .unwrap();
+    assert!(close(ratio, 0.25), "{ratio}");
+    let p50 = m
+        .get(
+            "streamprobe_last_burst_ttft_seconds",
+            &[("target", "mixed"), ("quantile", "0.5")],
+        )
+        .unwrap();
+    assert!(close(p50, doc["summary"]["ttft"]["p50"].as_f64().unwrap()));
+    assert!(p50 >= 0.020, "{p50}");
+}
