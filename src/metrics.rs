@@ -254,10 +254,15 @@ impl Metrics {
         self.target_info
             .with_label_values(&[&target.name, &labels[0], &labels[1], &labels[2]])
             .set(1);
-        if let Some(p) = period {
-            self.schedule_period
+        // A target that became manual (no schedule) must not look stale.
+        match period {
+            Some(p) => self
+                .schedule_period
                 .with_label_values(&[&target.name])
-                .set(p.as_secs_f64());
+                .set(p.as_secs_f64()),
+            None => {
+                let _ = self.schedule_period.remove_label_values(&[&target.name]);
+            }
         }
         // Every outcome exists from the start at 0, so `rate()` sees a target's first failure
         // of a kind instead of a series appearing mid-window.

@@ -148,8 +148,10 @@ async fn closed_loop_concurrency_is_constant() {
     assert_eq!(&at_arrival[..10], &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     let steady = &at_arrival[10..];
     let mean = steady.iter().sum::<u64>() as f64 / steady.len() as f64;
+    // A loop that waited for stragglers would average about C/2; a closed loop stays near C
+    // (8 leaves room for a heavily loaded CI machine).
     assert!(
-        mean >= 9.3,
+        mean >= 8.0,
         "concurrency sagged (mean {mean}): {at_arrival:?}"
     );
     assert!(

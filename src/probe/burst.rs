@@ -217,7 +217,7 @@ impl Engine<'_> {
             };
             let ((scheduled, local), global) = tokio::select! {
                 biased;
-                _ = cancelled(cancel) => { interrupted = true; break; }
+                _ = cancelled(cancel) => { interrupted = true; tasks.abort_all(); break; }
                 got = acquire => got,
             };
             let (Ok(local), global) = (local, global.transpose().ok().flatten()) else {
