@@ -449,12 +449,22 @@ fn classify_send_error(e: &reqwest::Error) -> Stop {
     let chain = error_chain(e);
     let lower = chain.to_ascii_lowercase();
     // rustls and hyper-rustls errors surface through the source chain as text; there is no
-    // stable typed accessor in reqwest for "this was TLS".
-    let outcome = if lower.contains("certificate")
-        || lower.contains("tls")
-        || lower.contains("handshake")
-        || lower.contains("invalid dns name")
-    {
+    // stable typed accessor in reqwest for "this was TLS". The phrases are rustls' own
+    // (`rustls::Error`'s Display): certificate problems, alerts from the server (a missing
+    // client certificate arrives as `received fatal alert: CertificateRequired`), no common
+    // protocol version or cipher, and plain HTTP answering on a TLS port (`corrupt message`).
+    const TLS_PHRASES: [&str; 9] = [
+        "certificate",
+        "tls",
+        "handshake",
+        "invalid dns name",
+        "fatal alert",
+        "peer is incompatible",
+        "peer misbehaved",
+        "corrupt message",
+        "decrypt peer",
+    ];
+    let outcome = if TLS_PHRASES.iter().any(|p| lower.contains(p)) {
         Outcome::Tls
     } else if e.is_timeout() {
         Outcome::TimeoutHeaders
