@@ -919,3 +919,81 @@ async fn plain_http_answering_an_https_url_is_tls() {
         "corrupt message",
     );
 }
+
+/// The environment's proxy variables are the process's, so this runs the binary with its own
+/// environment rather than mutating the test process's.
+#[tokio::test]
+async fn environment_proxies_apply_unless_a_target_has_its_own() {
+    let answer: Arc<Respond> = Arc::new(|_: &RawRequest, _| sse_response());
+    let (env_proxy, env_seen) = raw_server(answer.clone()).await;
+    let (own_proxy, own_seen) = raw_server(answer.clone()).await;
+    let (direct, direct_seen) = raw_server(answer).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "defaults:
+  protocol: openai
+  body: {{model: m, messages: [{{role: user, content: hi}}], stream: true}}
+targets:
+  - name: env
+    url: http://upstream.invalid/v1/chat/completions
+  - name: own
+    url: http://upstream.invalid/v1/chat/completions
+    proxy: http://127.0.0.1:{}
+  - name: bypass
+    url: http://127.0.0.1:{}/v1/chat/completions
+",
+        own_proxy.port(),
+        direct.port()
+    );
+    std::fs::write(dir.path().join("proxies.yaml"), config).unwrap();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_streamprobe"));
+    command
+        .args([
+            "run",
+            "-c",
+            "proxies.yaml",
+            "-n",
+            "1",
+            "-p",
+            "1",
+            "--no-progress",
+        ])
+        .current_dir(dir.path())
+        .env_remove("STREAMPROBE_LOG");
+    for name in [
+        "http_proxy",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+        "no_proxy",
+    ] {
+        command.env_remove(name);
+    }
+    command
+        .env(
+            "HTTP_PROXY",
+            format!("http://127.0.0.1:{}", env_proxy.port()),
+        )
+        .env("NO_PROXY", "127.0.0.1");
+    let output = tokio::time::timeout(Duration::from_secs(60), command.output())
+        .await
+        .expect("streamprobe finished in time")
+        .expect("streamprobe ran");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let targets = |seen: &Mutex<Vec<RawRequest>>| -> Vec<String> {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.target.clone())
+            .collect()
+    };
+    let upstream = "http://upstream.invalid/v1/chat/completions";
+    assert_eq!(targets(&env_seen), [upstream]);
+    assert_eq!(targets(&own_seen), [upstream]);
+    assert_eq!(targets(&direct_seen), ["/v1/chat/completions"]);
+}
