@@ -7,8 +7,8 @@
 //! Debug/Display/Serialize.
 //!
 //! All relative paths in a file (`data_source.file`, `tls.*_file`, `results.dir`,
-//! `${file:...}`) are relative to the file's directory. `describe.rs` renders the `check` report; `schedule.rs` computes
-//! fire times.
+//! `${file:...}`) are relative to the file's directory. `tls.rs` checks per-target TLS and proxy
+//! settings; `describe.rs` renders the `check` report; `schedule.rs` computes fire times.
 //!
 //! Does not: open sockets, start timers, or print.
 
