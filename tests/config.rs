@@ -142,6 +142,18 @@ const INVALID: &[(&str, &str)] = &[
         "targets[0].protocol: unknown protocol, got \"opena\"; did you mean openai? use one of auto, openai, openai-completions, openai-responses, anthropic, gemini, ollama, dify, tgi, sse, ndjson, raw",
     ),
     (
+        "invalid-proxy-secret-url.yaml",
+        "targets[0].proxy: scheme must be http or https, got \"ftp://<redacted>@proxy.internal:3128\"; use e.g. http://proxy.internal:3128 (credentials as http://user:${PROXY_PASSWORD}@host:port)",
+    ),
+    (
+        "invalid-proxy-server-name.yaml",
+        "targets[0].proxy: cannot be combined with tls.server_name (\"vllm.internal\"): through a proxy, the proxy resolves the host name; remove one of them",
+    ),
+    (
+        "invalid-proxy-socks.yaml",
+        "targets[0].proxy: SOCKS proxies are not supported (streamprobe is built without reqwest's socks feature), got \"socks5://127.0.0.1:1080\"; use an http:// or https:// proxy",
+    ),
+    (
         "invalid-rate.yaml",
         "targets[0].rate: invalid rate, got \"2 per second\"; use requests per second, minute or hour above 0: \"2/s\", \"120/m\", \"30/h\" or a bare number per second",
     ),
@@ -160,6 +172,34 @@ const INVALID: &[(&str, &str)] = &[
     (
         "invalid-timezone.yaml",
         "targets[0].schedule.timezone: unknown time zone, got \"Mars/Olympus_Mons\"; use an IANA name such as UTC or Europe/Berlin",
+    ),
+    (
+        "invalid-tls-ca-missing.yaml",
+        "targets[0].tls.ca_file: cannot read tests/data/config/./missing-ca.pem: no such file; the path is relative to the config file",
+    ),
+    (
+        "invalid-tls-ca-not-pem.yaml",
+        "targets[0].tls.ca_file: tests/data/config/../csv/prompts.csv holds no PEM certificate or key; expected one or more -----BEGIN CERTIFICATE----- blocks (the key goes in key_file)",
+    ),
+    (
+        "invalid-tls-cert-without-key.yaml",
+        "targets[0].tls.key_file: is required with cert_file; give the client certificate's private key (PEM)",
+    ),
+    (
+        "invalid-tls-http-url.yaml",
+        "targets[0].tls: only applies to https:// URLs, got \"http://127.0.0.1:8000/v1/chat/completions\"; use https or remove tls",
+    ),
+    (
+        "invalid-tls-insecure-with-ca.yaml",
+        "targets[0].tls.ca_file: is ignored with insecure_skip_verify: true, which accepts any certificate; remove one of them",
+    ),
+    (
+        "invalid-tls-server-name-ip.yaml",
+        "targets[0].tls.server_name: must be a host name, got the IP address \"10.0.0.5\"; put the address in url and the certificate's host name here",
+    ),
+    (
+        "invalid-tls-unknown-key.yaml",
+        "targets[0].tls.ca: unknown key; did you mean ca_file?",
     ),
     (
         "invalid-total-requests-zero.yaml",
@@ -236,6 +276,7 @@ fn example_env() -> Env {
         ("ANTHROPIC_API_KEY", "sk-ant-test-0002"),
         ("GEMINI_API_KEY", "gm-test-0003"),
         ("DIFY_API_KEY", "app-test-0004"),
+        ("PROXY_PASSWORD", "proxy-test-0005"),
     ])
 }
 
@@ -274,6 +315,7 @@ fn every_shipped_config_loads() {
             "sk-ant-test-0002",
             "gm-test-0003",
             "app-test-0004",
+            "proxy-test-0005",
         ] {
             assert!(!report.contains(value), "{}", file.display());
             assert!(!debug.contains(value), "{}", file.display());

@@ -58,6 +58,8 @@ fn target() -> Target {
         model: Some("gpt-4o-mini".into()),
         request_id_header: None,
         fresh_connections: false,
+        tls: None,
+        proxy: None,
         slo: Slo::default(),
         expect: Expect::default(),
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::{Config, Schedule, Target};
+use super::{Config, Schedule, Target, Tls};
 
 /// How many upcoming fire times `check` lists per scheduled target.
 const NEXT_FIRES: usize = 3;
@@ -77,6 +77,12 @@ fn describe_target(out: &mut String, target: &Target, now: DateTime<Utc>) {
         format_duration(target.first_token_timeout),
         format_duration(target.idle_timeout)
     );
+    if let Some(tls) = &target.tls {
+        let _ = writeln!(out, "  tls       {}", describe_tls(tls));
+    }
+    if let Some(proxy) = &target.proxy {
+        let _ = writeln!(out, "  proxy     {proxy}");
+    }
     if let Some(data) = &target.data {
         let _ = writeln!(
             out,
@@ -128,6 +134,30 @@ fn plan(target: &Target) -> String {
         let _ = write!(plan, ", after {} warmup", target.warmup_requests);
     }
     plan
+}
+
+/// `ca /etc/ca.pem, client cert /etc/client.pem, server name api.internal`; skipped
+/// verification comes first and in capitals, so nobody misses it.
+fn describe_tls(tls: &Tls) -> String {
+    let mut parts = Vec::new();
+    if tls.insecure_skip_verify {
+        parts.push("INSECURE: server certificate not verified (insecure_skip_verify)".to_owned());
+    }
+    match &tls.ca {
+        Some(ca) => parts.push(format!("ca {}", ca.path.display())),
+        None if !tls.insecure_skip_verify => parts.push("built-in roots".to_owned()),
+        None => {}
+    }
+    if let Some(client) = &tls.client_cert {
+        parts.push(format!("client cert {}", client.cert.path.display()));
+    }
+    if let Some(name) = &tls.server_name {
+        parts.push(format!(
+            "server name {} (connecting to {})",
+            name.name, name.connect_host
+        ));
+    }
+    parts.join(", ")
 }
 
 fn describe_schedule(schedule: &Schedule) -> String {

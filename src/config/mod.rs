@@ -6,9 +6,9 @@
 //! types guarantee validity. Secrets (`secret.rs`) are resolved here and stay redacted in every
 //! Debug/Display/Serialize.
 //!
-//! All relative paths in a file (`data_source.file`, `results.dir`, `${file:...}`) are relative
-//! to the file's directory. `describe.rs` renders the `check` report; `schedule.rs` computes
-//! fire times.
+//! All relative paths in a file (`data_source.file`, `tls.*_file`, `results.dir`,
+//! `${file:...}`) are relative to the file's directory. `tls.rs` checks per-target TLS and proxy
+//! settings; `describe.rs` renders the `check` report; `schedule.rs` computes fire times.
 //!
 //! Does not: open sockets, start timers, or print.
 
@@ -26,12 +26,14 @@ mod raw;
 pub mod redact;
 mod schedule;
 pub mod secret;
+mod tls;
 mod validate;
 
 pub use describe::{check_report, format_duration, format_rate};
 pub use overrides::{RunOverrides, load_for_run};
 pub use raw::parse_duration;
 pub use secret::{Env, Secret};
+pub use tls::{ClientCert, PemFile, Proxy, ServerName, Tls};
 pub use validate::{ConfigError, load, load_str, load_str_with_env, load_with_env};
 
 /// A whole, validated configuration file.
@@ -119,6 +121,11 @@ pub struct Target {
     pub model: Option<String>,
     pub request_id_header: Option<String>,
     pub fresh_connections: bool,
+    /// Own TLS settings (`tls:`); `None` = verify against the built-in roots, as browsers do.
+    pub tls: Option<Tls>,
+    /// Own proxy (`proxy:`); `None` = the standard environment variables (`HTTPS_PROXY`,
+    /// `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`), as curl reads them.
+    pub proxy: Option<Proxy>,
     pub slo: Slo,
     pub expect: Expect,
 }

@@ -100,6 +100,17 @@ pub struct RawExpect {
     pub min_output_tokens: Option<u64>,
 }
 
+/// `tls:` per target (or in `defaults:`): files relative to the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub ca_file: Option<String>,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub server_name: Option<String>,
+    pub insecure_skip_verify: Option<bool>,
+}
+
 /// Declares the target fields once and derives from that list: `RawTarget` (plus `name`),
 /// `RawDefaults` (plus `buckets`), and `TargetFields`, the merge of both where each value
 /// remembers the field path it came from (so errors point at `defaults.x` or `targets[i].x`).
@@ -169,6 +180,8 @@ target_fields! {
     model: String,
     request_id_header: String,
     fresh_connections: bool,
+    tls: RawTls,
+    proxy: String,
     slo: RawSlo,
     expect: RawExpect,
 }

@@ -10,7 +10,7 @@ impl Target {
     /// The URL as humans see it: secrets and secret-bearing query values read `<redacted>`,
     /// placeholders read `{{column}}`.
     pub fn display_url(&self) -> String {
-        redact_url(&self.url.redacted(self.columns()))
+        redact_url(&redact_userinfo(&self.url.redacted(self.columns())))
     }
 
     /// A header value as humans see it: `<redacted>` when it holds a secret or its name says
@@ -43,6 +43,21 @@ pub fn is_sensitive_name(name: &str) -> bool {
     ];
     const PARTS: [&str; 6] = ["token", "secret", "key", "auth", "password", "cookie"];
     EXACT.contains(&name.as_str()) || PARTS.iter().any(|p| name.contains(p))
+}
+
+/// Replaces a URL's `user:password@` with `<redacted>@` (a proxy URL's credentials, or a
+/// target URL's); everything else is kept as written.
+pub fn redact_userinfo(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let authority_start = scheme_end + 3;
+    let rest = &url[authority_start..];
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_len].rfind('@') {
+        Some(at) => format!("{}{REDACTED}{}", &url[..authority_start], &rest[at..]),
+        None => url.to_owned(),
+    }
 }
 
 /// Takes an already `Template::redacted` URL and blanks every query value that held a secret
@@ -97,6 +112,21 @@ mod tests {
         ] {
             assert!(!is_sensitive_name(name), "{name}");
         }
+    }
+
+    #[test]
+    fn url_credentials_are_blanked() {
+        assert_eq!(
+            redact_userinfo("http://user:pass@proxy:3128"),
+            "http://<redacted>@proxy:3128"
+        );
+        assert_eq!(
+            redact_userinfo("http://user:<redacted>@proxy:3128/x?a=b@c"),
+            "http://<redacted>@proxy:3128/x?a=b@c"
+        );
+        assert_eq!(redact_userinfo("http://proxy:3128"), "http://proxy:3128");
+        assert_eq!(redact_userinfo("https://h/p?to=a@b"), "https://h/p?to=a@b");
+        assert_eq!(redact_userinfo("<redacted>"), "<redacted>");
     }
 
     #[test]

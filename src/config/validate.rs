@@ -20,11 +20,13 @@ use super::raw::{
     RawDefaults, RawExpect, RawExtract, RawFile, RawLegacy, RawResults, RawSchedule, RawServer,
     RawSlo, RawTarget, Sourced, TargetFields, Value, join,
 };
+use super::redact::{redact_url, redact_userinfo};
 use super::schedule::parse_cron;
 use super::secret::{self, Env};
+use super::tls::{self, UrlFacts};
 use super::{
-    Body, Buckets, Config, Expect, Extract, Header, Overlap, Protocol, Results, Schedule, Server,
-    Slo, Target,
+    Body, Buckets, Config, Expect, Extract, Header, Overlap, Protocol, Proxy, Results, Schedule,
+    Server, Slo, Target,
 };
 use crate::dataset::{Dataset, DatasetError, Piece, Template, TemplateBuilder, io_message, scan};
 
@@ -191,14 +193,14 @@ fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Opt
 
 /// A problem at a field path; the file name is added once, at the top.
 #[derive(Debug)]
-struct Problem {
+pub(super) struct Problem {
     path: String,
     message: String,
 }
 
 type Result<T> = std::result::Result<T, Problem>;
 
-fn problem(path: impl Into<String>, message: impl Into<String>) -> Problem {
+pub(super) fn problem(path: impl Into<String>, message: impl Into<String>) -> Problem {
     Problem {
         path: path.into(),
         message: message.into(),
@@ -361,7 +363,23 @@ impl Loader<'_> {
             .transpose()?;
         let data = dataset.as_deref();
 
-        let url = self.url(f.url.as_ref(), at, data)?;
+        let (url, url_facts) = self.url(f.url.as_ref(), at, data)?;
+        let tls = match &f.tls {
+            Some(raw) => tls::tls(raw, &url_facts, &self.base_dir)?,
+            None => None,
+        };
+        let proxy = f.proxy.as_ref().map(|p| self.proxy(p)).transpose()?;
+        if let (Some(proxy), Some(name)) =
+            (&f.proxy, tls.as_ref().and_then(|t| t.server_name.as_ref()))
+        {
+            return Err(problem(
+                &proxy.path,
+                format!(
+                    "cannot be combined with tls.server_name ({:?}): through a proxy, the proxy resolves the host name; remove one of them",
+                    name.name
+                ),
+            ));
+        }
 
         // Target headers replace same-named default headers; the others are inherited.
         let mut headers = Vec::new();
@@ -529,6 +547,8 @@ impl Loader<'_> {
             model,
             request_id_header,
             fresh_connections: f.fresh_connections.is_some_and(|s| s.value),
+            tls,
+            proxy,
             slo: f.slo.as_ref().map(slo).transpose()?.unwrap_or_default(),
             expect: f
                 .expect
@@ -600,7 +620,7 @@ impl Loader<'_> {
         raw: Option<&Sourced<String>>,
         at: &str,
         data: Option<&Dataset>,
-    ) -> Result<Template> {
+    ) -> Result<(Template, UrlFacts)> {
         let Some(raw) = raw else {
             return Err(problem(
                 join(at, "url"),
@@ -632,7 +652,36 @@ impl Loader<'_> {
                 format!("has no host, got {shown:?}; {fix}"),
             ));
         }
-        Ok(template)
+        // The host is fixed when a second stand-in value leaves it unchanged.
+        let other = vec!["y".to_owned(); columns];
+        let other_host = url::Url::parse(&template.render_to_string(Some(&other)))
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned));
+        let fixed_host = parsed
+            .host_str()
+            .filter(|h| other_host.as_deref() == Some(*h))
+            .map(str::to_owned);
+        let facts = UrlFacts {
+            scheme: parsed.scheme().to_owned(),
+            fixed_host,
+            shown: redact_url(&redact_userinfo(&shown)),
+        };
+        Ok((template, facts))
+    }
+
+    /// A target's own proxy: one per target, so no placeholders; secrets are fine.
+    fn proxy(&self, raw: &Sourced<String>) -> Result<Proxy> {
+        if scan(&raw.value)
+            .iter()
+            .any(|p| matches!(p, Piece::Placeholder(_)))
+        {
+            return Err(problem(
+                &raw.path,
+                "cannot hold {{placeholders}}, one proxy serves the whole target; use a fixed URL (secrets as ${VAR} are fine)",
+            ));
+        }
+        let template = self.string_template(&raw.value, &raw.path, None, false)?;
+        tls::proxy(&template, &raw.path)
     }
 
     fn headers(&self, map: &Mapping, at: &str, data: Option<&Dataset>) -> Result<Vec<Header>> {

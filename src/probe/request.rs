@@ -122,26 +122,7 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
     let t0 = Instant::now();
     // `expect.contains` needs the text even when the result file does not keep it.
     let mut tokens = Tokens::new(spec.keep_text || target.expect.contains.is_some());
-    let mut record = RequestRecord {
-        index: spec.index,
-        outcome: Outcome::Success,
-        status: None,
-        error: None,
-        start_offset: t0.saturating_duration_since(spec.phase_start),
-        client_wait: Duration::ZERO,
-        time_to_headers: None,
-        ttft: None,
-        first_visible_token: None,
-        duration: Duration::ZERO,
-        output_tokens: 0,
-        token_source: TokenSource::Events,
-        token_events: 0,
-        chunks: 0,
-        bytes: 0,
-        itl: Vec::new(),
-        tpot: None,
-        text: None,
-    };
+    let mut record = blank_record(spec, t0);
     let request = match built {
         Ok(r) => r,
         Err(message) => {
@@ -262,6 +243,42 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
         record.text = None;
     }
     Measured { record, protocol }
+}
+
+/// A request that failed before anything was sent: the target's HTTP client could not be
+/// built (its TLS material was rejected by the TLS library).
+pub(crate) fn unsent(spec: &RequestSpec<'_>, outcome: Outcome, message: &str) -> Measured {
+    let mut record = blank_record(spec, Instant::now());
+    record.outcome = outcome;
+    record.error = Some(truncate(message, 300));
+    Measured {
+        record,
+        protocol: None,
+    }
+}
+
+/// A record at `t0` with nothing measured yet.
+fn blank_record(spec: &RequestSpec<'_>, t0: Instant) -> RequestRecord {
+    RequestRecord {
+        index: spec.index,
+        outcome: Outcome::Success,
+        status: None,
+        error: None,
+        start_offset: t0.saturating_duration_since(spec.phase_start),
+        client_wait: Duration::ZERO,
+        time_to_headers: None,
+        ttft: None,
+        first_visible_token: None,
+        duration: Duration::ZERO,
+        output_tokens: 0,
+        token_source: TokenSource::Events,
+        token_events: 0,
+        chunks: 0,
+        bytes: 0,
+        itl: Vec::new(),
+        tpot: None,
+        text: None,
+    }
 }
 
 struct Deadlines {
@@ -408,7 +425,15 @@ fn build(
     let target = spec.target;
     let method = reqwest::Method::from_bytes(target.method.as_bytes())
         .map_err(|_| format!("invalid method {}", target.method))?;
-    let url = reqwest::Url::parse(url).map_err(|e| format!("rendered URL is invalid: {e}"))?;
+    let mut url = reqwest::Url::parse(url).map_err(|e| format!("rendered URL is invalid: {e}"))?;
+    // `tls.server_name`: the request names the server (so SNI, certificate verification and
+    // Host use it); the target's client resolves that name to the URL's own host.
+    if let Some(name) = target.tls.as_ref().and_then(|t| t.server_name.as_ref())
+        && name.redirects()
+    {
+        url.set_host(Some(&name.name))
+            .map_err(|e| format!("server_name {}: {e}", name.name))?;
+    }
     let mut headers = HeaderMap::with_capacity(target.headers.len() + 1);
     for h in &target.headers {
         let name = HeaderName::from_bytes(h.name.as_bytes())
@@ -441,12 +466,22 @@ fn classify_send_error(e: &reqwest::Error) -> Failure {
     let chain = error_chain(e);
     let lower = chain.to_ascii_lowercase();
     // rustls and hyper-rustls errors surface through the source chain as text; there is no
-    // stable typed accessor in reqwest for "this was TLS".
-    let outcome = if lower.contains("certificate")
-        || lower.contains("tls")
-        || lower.contains("handshake")
-        || lower.contains("invalid dns name")
-    {
+    // stable typed accessor in reqwest for "this was TLS". The phrases are rustls' own
+    // (`rustls::Error`'s Display): certificate problems, alerts from the server (a missing
+    // client certificate arrives as `received fatal alert: CertificateRequired`), no common
+    // protocol version or cipher, and plain HTTP answering on a TLS port (`corrupt message`).
+    const TLS_PHRASES: [&str; 9] = [
+        "certificate",
+        "tls",
+        "handshake",
+        "invalid dns name",
+        "fatal alert",
+        "peer is incompatible",
+        "peer misbehaved",
+        "corrupt message",
+        "decrypt peer",
+    ];
+    let outcome = if TLS_PHRASES.iter().any(|p| lower.contains(p)) {
         Outcome::Tls
     } else if e.is_timeout() {
         Outcome::TimeoutHeaders
@@ -457,7 +492,7 @@ fn classify_send_error(e: &reqwest::Error) -> Failure {
 }
 
 /// `e` and its sources, joined with ": ", without the URL (it may hold a secret).
-fn error_chain(e: &reqwest::Error) -> String {
+pub(super) fn error_chain(e: &reqwest::Error) -> String {
     use std::error::Error as _;
     let mut s = e.without_url_ref().to_string();
     let mut source = e.source();
