@@ -1,55 +1,13 @@
 //! 100 reloads in about 10 s while bursts run, some of them invalid: the daemon never panics,
 //! keeps serving, leaks neither file descriptors nor threads, and the last valid config wins.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use streamprobe::mock::{MockOptions, MockServer};
 
-const BIN: &str = env!("CARGO_BIN_EXE_streamprobe");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn http(port: u16, method: &str, path: &str) -> (u16, String) {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return (0, String::new());
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let _ = write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or(String::new(), |(_, b)| b.to_owned());
-    (status, body)
-}
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+mod common;
+use common::{BIN, Guard, free_port, http};
 
 fn config(listen: u16, mock: u16, names: std::ops::RangeInclusive<u32>) -> String {
     let mut c = format!(
@@ -103,7 +61,7 @@ async fn a_reload_storm_keeps_the_last_valid_config() {
             .spawn()
             .unwrap();
         let pid = child.id();
-        let _daemon = Daemon(child);
+        let _daemon = Guard(Some(child));
         let started = Instant::now();
         while http(listen, "GET", "/-/ready").0 != 200 {
             assert!(started.elapsed() < Duration::from_secs(10), "not ready");

@@ -3,15 +3,15 @@
 //! result file), `serve` (logs, `/metrics`, status page, API, result files, reload errors),
 //! including on failure paths (HTTP 500, connection refused, a bad reload).
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use streamprobe::mock::{MockOptions, MockServer};
 
-const BIN: &str = env!("CARGO_BIN_EXE_streamprobe");
+mod common;
+use common::{BIN, Guard, free_port, http};
+
 const ENV_SECRET: &str = "sk-env-5a1f0c3e9d7b-do-not-leak";
 const FILE_SECRET: &str = "sk-file-77d2e41b08aa-do-not-leak";
 const CRED_SECRET: &str = "sk-cred-c0ffee12ab34-do-not-leak";
@@ -24,50 +24,6 @@ fn assert_clean(what: &str, text: &str) {
     // Also no fragment long enough to identify it.
     for s in SECRETS {
         assert!(!text.contains(&s[..14]), "part of {s} leaked into {what}");
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `GET`/`POST` over HTTP/1.1 with `Connection: close`; returns (status, body).
-fn http(port: u16, method: &str, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or(String::new(), |(_, b)| b.to_owned());
-    (status, body)
-}
-
-/// Kills the daemon if the test fails before it is stopped.
-struct Daemon(Option<Child>);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 
@@ -190,10 +146,10 @@ async fn secrets_never_leave_the_wire() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut daemon = Daemon(Some(child));
+        let mut daemon = Guard(Some(child));
         let pid = daemon.0.as_ref().map(Child::id).unwrap_or_default();
         let started = Instant::now();
-        while http_ready(listen).is_none() {
+        while http(listen, "GET", "/-/ready").0 != 200 {
             assert!(
                 started.elapsed() < Duration::from_secs(10),
                 "daemon not ready"
@@ -299,16 +255,4 @@ async fn secrets_never_leave_the_wire() {
             .any(|t| String::from_utf8_lossy(&t.request_body).contains(ENV_SECRET)),
         "body secret sent"
     );
-}
-
-fn http_ready(port: u16) -> Option<()> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(
-        stream,
-        "GET /-/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.starts_with("HTTP/1.1 200").then_some(())
 }
