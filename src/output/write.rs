@@ -92,17 +92,20 @@ pub fn prune(dir: &Path, keep: u32, max_age: Duration, now: SystemTime) -> io::R
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(e),
     };
-    let mut ours: Vec<(NaiveDateTime, PathBuf)> = Vec::new();
+    let mut ours: Vec<(NaiveDateTime, SystemTime, PathBuf)> = Vec::new();
     for entry in entries {
         let entry = entry?;
         if !entry.file_type()?.is_file() {
             continue;
         }
         if let Some(stamp) = entry.file_name().to_str().and_then(result_file_stamp) {
-            ours.push((stamp, entry.path()));
+            // Names have one-second resolution; the write time orders bursts that started in
+            // the same second (a random id would not).
+            let written = entry.metadata()?.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            ours.push((stamp, written, entry.path()));
         }
     }
-    // Newest first; the id breaks ties between bursts started in the same second.
+    // Newest first.
     ours.sort_by(|a, b| b.cmp(a));
 
     let cutoff = (!max_age.is_zero())
@@ -110,7 +113,7 @@ pub fn prune(dir: &Path, keep: u32, max_age: Duration, now: SystemTime) -> io::R
         .flatten()
         .map(|t| DateTime::<Utc>::from(t).naive_utc());
     let mut deleted = 0;
-    for (i, (stamp, path)) in ours.iter().enumerate() {
+    for (i, (stamp, _, path)) in ours.iter().enumerate() {
         let beyond_keep = keep > 0 && i >= keep as usize;
         let too_old = cutoff.is_some_and(|c| *stamp < c);
         if beyond_keep || too_old {
