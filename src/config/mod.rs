@@ -27,6 +27,7 @@ pub mod redact;
 mod schedule;
 pub mod secret;
 mod validate;
+pub mod web;
 
 pub use describe::{check_report, format_duration, format_rate};
 pub use overrides::{RunOverrides, load_for_run};
