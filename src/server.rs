@@ -320,8 +320,16 @@ fn tls_config(tls: &Tls, http2: bool) -> Result<rustls::ServerConfig, String> {
     let mut config = builder
         .with_client_cert_verifier(verifier)
         .with_single_cert(tls.cert_chain.clone(), tls.key.clone_key())
-        .map_err(|e| {
-            format!("tls_server_config.key_file: cannot be used with cert_file ({e}); key_file must hold the private key of cert_file's first certificate")
+        .map_err(|e| match e {
+            rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
+                "tls_server_config.key_file: is not the private key of cert_file's certificate; \
+                 give the key the certificate was issued for"
+                    .to_owned()
+            }
+            e => format!(
+                "tls_server_config.key_file: cannot be used with cert_file ({e}); key_file must \
+                 hold the private key of cert_file's first certificate"
+            ),
         })?;
     config.alpn_protocols = if http2 {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
