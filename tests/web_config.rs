@@ -504,3 +504,84 @@ async fn plain_http_refuses_request_bodies_beyond_the_limit() {
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     daemon.stop().await;
 }
+
+/// A daemon config next to the PKI's files whose `server.web_config` is relative to it.
+fn daemon_config(pki: &Pki, web_yml: &str) -> PathBuf {
+    std::fs::write(pki.dir.path().join("web.yml"), web_yml).unwrap();
+    let config = pki.dir.path().join("streamprobe.yaml");
+    std::fs::write(
+        &config,
+        "server:\n  listen: 127.0.0.1:0\n  web_config: web.yml\nresults:\n  dir: results\n\
+         targets:\n  - name: manual\n    url: http://127.0.0.1:9/v1/chat/completions\n",
+    )
+    .unwrap();
+    config
+}
+
+#[tokio::test]
+async fn serve_reads_the_web_config_next_to_its_config_file() {
+    use tokio::io::AsyncBufReadExt;
+    let pki = pki();
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let config = daemon_config(
+        &pki,
+        &format!("{TLS}basic_auth_users:\n  alice: '{hash}'\n"),
+    );
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_streamprobe"))
+        .args(["serve", "-c"])
+        .arg(&config)
+        // Elsewhere, so that only resolving against the config file finds web.yml.
+        .current_dir(std::env::temp_dir())
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let port = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.contains("streamprobe serving") {
+                let at = line
+                    .find("listen=127.0.0.1:")
+                    .expect("the log names the address");
+                let digits: String = line[at + 17..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                return digits.parse::<u16>().unwrap();
+            }
+        }
+        panic!("serve exited before serving");
+    })
+    .await
+    .expect("serve starts within 30 s");
+
+    let client = client(Some(&pki.ca), None);
+    let url = format!("https://localhost:{port}/-/ready");
+    let authorized = client.get(&url).basic_auth("alice", Some("s3cret"));
+    assert_eq!(authorized.send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        status(&client, &url).await.unwrap(),
+        StatusCode::UNAUTHORIZED
+    );
+    child.kill().await.unwrap();
+}
+
+#[test]
+fn serve_refuses_to_start_with_an_invalid_web_config() {
+    let pki = pki();
+    let config = daemon_config(&pki, "basic_auth_users:\n  alice: hunter2\n");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_streamprobe"))
+        .args(["serve", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!(
+        "{}: basic_auth_users.alice: not a bcrypt hash",
+        pki.dir.path().join("web.yml").display()
+    );
+    assert!(stderr.contains(&expected), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}

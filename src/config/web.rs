@@ -29,7 +29,7 @@ pub struct WebConfig {
     pub tls: Option<Tls>,
     /// Require `Authorization: Basic` on every endpoint when set (never empty).
     pub users: Option<BasicAuthUsers>,
-    /// Added to every response, in file order of the (sorted) mapping.
+    /// Added to every response (canonical names, sorted).
     pub headers: Vec<(String, String)>,
     /// Offer HTTP/2 (ALPN `h2` over TLS, prior knowledge over plain HTTP). Default true.
     pub http2: bool,
