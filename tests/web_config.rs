@@ -464,6 +464,19 @@ async fn require_any_client_cert_wants_a_certificate_but_not_a_known_one() {
 }
 
 #[tokio::test]
+async fn request_client_cert_accepts_any_certificate_or_none() {
+    let pki = pki();
+    let yml = format!("{TLS}  client_auth_type: RequestClientCert\n");
+    let daemon = start_with(&pki, &yml).await;
+    let url = daemon.url("https", "/-/healthy");
+    for identity in [None, Some(pki.rogue_client.as_str())] {
+        let status = status(&client(Some(&pki.ca), identity), &url).await;
+        assert_eq!(status.unwrap(), StatusCode::OK);
+    }
+    daemon.stop().await;
+}
+
+#[tokio::test]
 async fn http2_false_keeps_clients_on_http_1_1() {
     let pki = pki();
     let yml = format!("{TLS}http_server_config:\n  http2: false\n");
