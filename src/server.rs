@@ -181,7 +181,8 @@ pub async fn serve(
 struct Limits {
     /// TCP accept → TLS handshake done; also the HTTP/2 ping answer deadline.
     handshake: Duration,
-    /// Connection idle → request headers read (HTTP/1).
+    /// Longest wait for a request's headers (HTTP/1). hyper runs it while a connection is idle
+    /// too, so it is above Prometheus's usual 15 s interval: scrapes keep their connection.
     header_read: Duration,
     /// HTTP/2 keep-alive pings, to notice dead peers.
     keep_alive: Duration,
@@ -193,7 +194,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             handshake: Duration::from_secs(10),
-            header_read: Duration::from_secs(10),
+            header_read: Duration::from_secs(30),
             keep_alive: Duration::from_secs(60),
             max_header_bytes: 64 * 1024,
             max_connections: 512,
