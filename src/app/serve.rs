@@ -135,14 +135,14 @@ struct Daemon {
 
 pub async fn serve(options: ServeOptions) -> Result<Verdict, AppError> {
     let config = load(&options)?;
-    if let Some(web) = &config.server.web_config {
-        return Err(AppError::Usage(format!(
-            "{}: server.web_config: TLS and basic auth for the web endpoints are not supported \
-             by this version, got {}; remove the key and put a reverse proxy in front",
-            config.path.display(),
-            web.display()
-        )));
-    }
+    // Read once: TLS and auth settings change only on restart (a reload does not re-read them).
+    let web = match &config.server.web_config {
+        Some(web) => {
+            let path = config::web::resolve(&config.path, web);
+            server::WebSecurity::new(config::web::load(&path)?)?
+        }
+        None => server::WebSecurity::default(),
+    };
     let metrics =
         Arc::new(Metrics::new(&config.buckets).map_err(|e| AppError::Runtime(e.to_string()))?);
     let board = Arc::new(StatusBoard::new());
@@ -179,9 +179,14 @@ pub async fn serve(options: ServeOptions) -> Result<Verdict, AppError> {
         ready: ready.clone(),
     };
     let (server_stop_tx, mut server_stop_rx) = watch::channel(false);
-    let server_task = tokio::spawn(server::serve(listener, server::router(state), async move {
-        let _ = server_stop_rx.wait_for(|s| *s).await;
-    }));
+    let server_task = tokio::spawn(server::serve(
+        listener,
+        server::router(state),
+        web,
+        async move {
+            let _ = server_stop_rx.wait_for(|s| *s).await;
+        },
+    ));
 
     let mut daemon = Daemon {
         options,

@@ -28,6 +28,7 @@ mod schedule;
 pub mod secret;
 mod tls;
 mod validate;
+pub mod web;
 
 pub use describe::{check_report, format_duration, format_rate};
 pub use overrides::{RunOverrides, load_for_run};

@@ -101,7 +101,10 @@ pub fn prune(dir: &Path, keep: u32, max_age: Duration, now: SystemTime) -> io::R
         if let Some(stamp) = entry.file_name().to_str().and_then(result_file_stamp) {
             // Names have one-second resolution; the write time orders bursts that started in
             // the same second (a random id would not).
-            let written = entry.metadata()?.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            let written = entry
+                .metadata()?
+                .modified()
+                .unwrap_or(SystemTime::UNIX_EPOCH);
             ours.push((stamp, written, entry.path()));
         }
     }
