@@ -56,6 +56,7 @@ pub enum Verdict {
 /// `streamprobe check`: validate and describe. Config errors propagate (exit 2).
 pub fn check(args: &CheckArgs) -> Result<Verdict, AppError> {
     let config = config::load(&args.config)?;
+    serve::web_security(&config)?;
     print!("{}", config::check_report(&config, chrono::Utc::now()));
     Ok(Verdict::Pass)
 }

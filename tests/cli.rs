@@ -260,3 +260,29 @@ async fn check_prints_targets_and_next_fires() {
         assert!(stdout.contains(name), "{stdout}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_validates_the_web_config_too() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.yaml"),
+        "server: {web_config: web.yml}\ntargets:\n  - {name: x, url: \"http://127.0.0.1:9/\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("web.yml"),
+        "basic_auth_users: {prometheus: not-a-bcrypt-hash}\n",
+    )
+    .unwrap();
+    let out = streamprobe(&["check", "-c", "c.yaml"], dir.path(), &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("web.yml") && stderr.contains("basic_auth_users"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("not-a-bcrypt-hash"),
+        "the value is never echoed"
+    );
+}

@@ -136,13 +136,7 @@ struct Daemon {
 pub async fn serve(options: ServeOptions) -> Result<Verdict, AppError> {
     let config = load(&options)?;
     // Read once: TLS and auth settings change only on restart (a reload does not re-read them).
-    let web = match &config.server.web_config {
-        Some(web) => {
-            let path = config::web::resolve(&config.path, web);
-            server::WebSecurity::new(config::web::load(&path)?)?
-        }
-        None => server::WebSecurity::default(),
-    };
+    let web = web_security(&config)?;
     let metrics =
         Arc::new(Metrics::new(&config.buckets).map_err(|e| AppError::Runtime(e.to_string()))?);
     let board = Arc::new(StatusBoard::new());
@@ -268,6 +262,18 @@ fn warn_restart_only(prev: &Config, next: &Config) {
             settings = changed.join(", "),
             "changed settings take effect only on restart"
         );
+    }
+}
+
+/// TLS and basic auth for the web endpoints from `server.web_config` (plain HTTP without it).
+/// `check` runs the same validation.
+pub(crate) fn web_security(config: &Config) -> Result<server::WebSecurity, AppError> {
+    match &config.server.web_config {
+        Some(web) => {
+            let path = config::web::resolve(&config.path, web);
+            Ok(server::WebSecurity::new(config::web::load(&path)?)?)
+        }
+        None => Ok(server::WebSecurity::default()),
     }
 }
 
