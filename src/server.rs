@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -57,7 +57,8 @@ pub enum TriggerError {
 pub struct ServerState {
     pub metrics: Arc<Metrics>,
     pub board: Arc<StatusBoard>,
-    pub results_dir: PathBuf,
+    /// Where result files live; the daemon updates it when a reload changes `results.dir`.
+    pub results_dir: Arc<RwLock<PathBuf>>,
     pub admin: Option<mpsc::Sender<AdminCommand>>,
     /// Config loaded and scheduler running.
     pub ready: Arc<AtomicBool>,
@@ -614,7 +615,12 @@ async fn result_file(
     if s.board.target(&target).is_none() || !is_result_file_name(&file) {
         return (StatusCode::NOT_FOUND, "no such result file\n").into_response();
     }
-    let path = s.results_dir.join(&target).join(&file);
+    let dir = s
+        .results_dir
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let path = dir.join(&target).join(&file);
     match tokio::fs::read(&path).await {
         Ok(bytes) => (
             [(

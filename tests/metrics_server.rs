@@ -339,7 +339,7 @@ fn harness(admin: Option<mpsc::Sender<AdminCommand>>) -> Harness {
         state: ServerState {
             metrics: Arc::new(Metrics::new(&Default::default()).unwrap()),
             board,
-            results_dir: dir.path().to_path_buf(),
+            results_dir: Arc::new(std::sync::RwLock::new(dir.path().to_path_buf())),
             admin,
             ready: ready.clone(),
         },

@@ -1370,11 +1370,17 @@ targets:
     let (status, _) = d.post("/api/v1/targets/t/trigger").await;
     assert_eq!(status, 202);
     wait_bursts(&d, &["t"], 1, Duration::from_secs(5)).await;
-    assert_eq!(result_files(&moved, "t").len(), 1, "written to the new dir");
+    let files = result_files(&moved, "t");
+    assert_eq!(files.len(), 1, "written to the new dir");
     assert!(
         result_files(&w.results(), "t").is_empty(),
         "written to the old dir"
     );
+    // The API serves the file from the new directory.
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    let (status, body) = d.get(&format!("/api/v1/results/t/{name}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("schema_version"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -262,7 +262,7 @@ async fn start(security: WebSecurity) -> Daemon {
     let state = ServerState {
         metrics: Arc::new(Metrics::new(&Default::default()).unwrap()),
         board: Arc::new(StatusBoard::new()),
-        results_dir: results.path().to_path_buf(),
+        results_dir: Arc::new(std::sync::RwLock::new(results.path().to_path_buf())),
         admin: None,
         ready: Arc::new(AtomicBool::new(true)),
     };

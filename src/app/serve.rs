@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -129,6 +129,8 @@ struct Predecessor {
 struct Daemon {
     options: ServeOptions,
     config: Arc<Config>,
+    /// Where `/api/v1/results` reads; follows `results.dir` across reloads.
+    results_dir: Arc<RwLock<PathBuf>>,
     ctx: Arc<BurstContext>,
     scheduled: HashMap<String, Scheduled>,
 }
@@ -165,10 +167,11 @@ pub async fn serve(options: ServeOptions) -> Result<Verdict, AppError> {
         .map_err(|e| AppError::Runtime(e.to_string()))?;
     let ready = Arc::new(AtomicBool::new(false));
     let (admin_tx, mut admin_rx) = mpsc::channel(16);
+    let results_dir = Arc::new(RwLock::new(config.results.dir.clone()));
     let state = ServerState {
         metrics: metrics.clone(),
         board: board.clone(),
-        results_dir: config.results.dir.clone(),
+        results_dir: results_dir.clone(),
         admin: config.server.enable_admin_api.then_some(admin_tx),
         ready: ready.clone(),
     };
@@ -185,6 +188,7 @@ pub async fn serve(options: ServeOptions) -> Result<Verdict, AppError> {
     let mut daemon = Daemon {
         options,
         config: config.clone(),
+        results_dir,
         ctx,
         scheduled: HashMap::new(),
     };
@@ -253,10 +257,6 @@ fn warn_restart_only(prev: &Config, next: &Config) {
     if prev.server.max_in_flight != next.server.max_in_flight {
         changed.push("server.max_in_flight");
     }
-    if prev.results.dir != next.results.dir {
-        // New result files go to the new directory; /api/v1/results serves the old one.
-        changed.push("results.dir (for /api/v1/results)");
-    }
     if !changed.is_empty() {
         tracing::warn!(
             settings = changed.join(", "),
@@ -323,6 +323,7 @@ impl Daemon {
         if let Some(prev) = previous {
             warn_restart_only(prev, &config);
         }
+        *self.results_dir.write().unwrap_or_else(|e| e.into_inner()) = config.results.dir.clone();
         self.config = config;
     }
 
