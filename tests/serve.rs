@@ -1165,6 +1165,13 @@ targets:
     assert_eq!(d.get("/-/healthy").await.0, 200);
     assert_eq!(d.get("/").await.0, 200);
     assert!(d.log_text().contains("cannot write result file"));
+
+    // When the directory becomes writable again, writing resumes without a restart.
+    fs::remove_file(&blocker).unwrap();
+    let deadline = Deadline::after(Duration::from_secs(8), "a result file after recovery");
+    while result_files(&results, "ok").is_empty() {
+        deadline.tick(&d).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
