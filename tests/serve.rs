@@ -1587,3 +1587,72 @@ targets:
     assert!(close(p50, doc["summary"]["ttft"]["p50"].as_f64().unwrap()));
     assert!(p50 >= 0.020, "{p50}");
 }
+
+/// Hostile servers (an endless stream, a 20 MiB line, a byte at a time, a stall, a reset, a
+/// hang) neither slow `/metrics` down nor grow the daemon's memory without bound, and each
+/// ends as its own outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_servers_leave_the_daemon_responsive_and_bounded() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let d = w
+        .start(
+            r#"
+server: {listen: "@LISTEN@"}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 2, total_requests: 2, schedule: {every: 1s}, run_on_start: true,
+           timeout: 3s, first_token_timeout: 2s, idle_timeout: 1s, max_response_bytes: 2MiB,
+           body: @BODY@}
+targets:
+  - {name: endless, url: "@CHAT@?fault=endless&itl=1ms"}
+  - {name: oversized, url: "@CHAT@?fault=oversized"}
+  - {name: trickle, url: "@CHAT@?fault=trickle&tokens=3"}
+  - {name: stall, url: "@CHAT@?fault=stall"}
+  - {name: reset, url: "@CHAT@?fault=reset"}
+  - {name: hang, url: "@CHAT@?fault=hang"}
+"#,
+        )
+        .await;
+    let pid = d.child.id();
+    let rss_kb = || {
+        fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let mut slowest = Duration::ZERO;
+    let mut peak_rss = 0;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(7) {
+        let t = Instant::now();
+        let (status, _) = d.get("/metrics").await;
+        assert_eq!(status, 200);
+        slowest = slowest.max(t.elapsed());
+        peak_rss = peak_rss.max(rss_kb());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        slowest < Duration::from_millis(500),
+        "a scrape took {slowest:?}"
+    );
+    assert!(peak_rss < 150 * 1024, "peak RSS {peak_rss} kB");
+    let m = d.metrics().await;
+    for (target, outcome) in [
+        ("endless", "timeout_total"),
+        ("oversized", "too_large"),
+        ("trickle", "success"),
+        ("stall", "timeout_idle"),
+        ("reset", "truncated"),
+        ("hang", "timeout_first_token"),
+    ] {
+        let n = m
+            .get(
+                "streamprobe_requests_total",
+                &[("target", target), ("outcome", outcome)],
+            )
+            .unwrap_or(0.0);
+        assert!(n >= 2.0, "{target}: {n} requests ended as {outcome}");
+    }
+}
