@@ -543,6 +543,7 @@ impl WithoutUrlRef for reqwest::Error {
         let text = self.to_string();
         match self.url() {
             Some(url) => text
+                .replace(&format!(" for url ({url})"), "")
                 .replace(&format!(" ({url})"), "")
                 .replace(url.as_str(), "<url>"),
             None => text,
