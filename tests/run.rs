@@ -311,36 +311,44 @@ async fn csv_rows_reach_the_request_bodies() {
     }
 }
 
-/// A server that sends `[DONE]` but keeps the chunked body open: the request ends at the
-/// terminal event (a success), not at the idle timeout.
-#[tokio::test]
-async fn a_body_left_open_after_the_terminal_event_is_a_success() {
+/// A raw HTTP/1.1 server on 127.0.0.1 that answers every request with `response`, then keeps
+/// the connection open for `linger`.
+async fn raw_server(response: String, linger: Duration) -> std::net::SocketAddr {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
+            let response = response.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 8192];
                 let _ = socket.read(&mut buf).await;
-                let events = [
-                    r#"data: {"choices":[{"delta":{"content":"Hi"}}]}"#,
-                    r#"data: {"choices":[{"delta":{"content":" there"},"finish_reason":"stop"}]}"#,
-                    "data: [DONE]",
-                ];
-                let mut out = String::from(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
-                );
-                for e in events {
-                    let chunk = format!("{e}\n\n");
-                    out.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
-                }
-                let _ = socket.write_all(out.as_bytes()).await;
-                // Never the terminating zero-length chunk.
-                tokio::time::sleep(Duration::from_secs(20)).await;
+                let _ = socket.write_all(response.as_bytes()).await;
+                tokio::time::sleep(linger).await;
             });
         }
     });
+    addr
+}
+
+/// A server that sends `[DONE]` but keeps the chunked body open: the request ends at the
+/// terminal event (a success), not at the idle timeout.
+#[tokio::test]
+async fn a_body_left_open_after_the_terminal_event_is_a_success() {
+    let events = [
+        r#"data: {"choices":[{"delta":{"content":"Hi"}}]}"#,
+        r#"data: {"choices":[{"delta":{"content":" there"},"finish_reason":"stop"}]}"#,
+        "data: [DONE]",
+    ];
+    let mut response = String::from(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+    );
+    for e in events {
+        let chunk = format!("{e}\n\n");
+        response.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+    }
+    // Never the terminating zero-length chunk.
+    let addr = raw_server(response, Duration::from_secs(20)).await;
     let t = target(
         &format!("http://{addr}/v1/chat/completions"),
         "    concurrency: 1\n    total_requests: 1\n    idle_timeout: 10s\n",
@@ -352,4 +360,55 @@ async fn a_body_left_open_after_the_terminal_event_is_a_success() {
     assert_eq!(r.token_events, 2);
     assert!(r.duration < Duration::from_millis(500), "{:?}", r.duration);
     assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+/// Error statuses with and without a body: the status decides the outcome; a JSON body's
+/// message is kept as the reason.
+#[tokio::test]
+async fn error_statuses_with_and_without_bodies() {
+    let body = r#"{"error":{"message":"model overloaded","type":"server_error"}}"#;
+    let cases = [
+        ("404 Not Found", "", Outcome::Http4xx, None),
+        (
+            "401 Unauthorized",
+            body,
+            Outcome::Http4xx,
+            Some("model overloaded"),
+        ),
+        ("429 Too Many Requests", "", Outcome::Http429, None),
+        (
+            "429 Too Many Requests",
+            body,
+            Outcome::Http429,
+            Some("model overloaded"),
+        ),
+        ("503 Service Unavailable", "", Outcome::Http5xx, None),
+        (
+            "500 Internal Server Error",
+            body,
+            Outcome::Http5xx,
+            Some("model overloaded"),
+        ),
+    ];
+    for (status, body, outcome, message) in cases {
+        let response = format!(
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let addr = raw_server(response, Duration::ZERO).await;
+        let t = target(
+            &format!("http://{addr}/v1/chat/completions"),
+            "    concurrency: 1\n    total_requests: 1\n",
+        );
+        let result = burst(t).await;
+        let r = &result.records[0];
+        assert_eq!(r.outcome, outcome, "{status} {body:?}: {r:?}");
+        let code: u16 = status[..3].parse().unwrap();
+        assert_eq!(r.status, Some(code));
+        let error = r.error.as_deref().unwrap();
+        assert!(error.contains(&status[..3]), "{error}");
+        if let Some(m) = message {
+            assert!(error.contains(m), "{error}");
+        }
+    }
 }
