@@ -415,7 +415,8 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
             _ => return None,
         };
         rest = &rest[unit_len..];
-        total += Duration::try_from_secs_f64(number * unit_seconds).ok()?;
+        // Checked: a long sum of large parts must be an error, not an overflow panic.
+        total = total.checked_add(Duration::try_from_secs_f64(number * unit_seconds).ok()?)?;
     }
     Some(total)
 }

@@ -32,8 +32,22 @@ use crate::dataset::{Dataset, DatasetError, Piece, Template, TemplateBuilder, io
 
 /// A config problem: names the file, the field path, the bad value and the fix.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
 pub struct ConfigError(pub String);
+
+/// One line, always: a key, header name or path from the file may hold a line break or other
+/// control characters, which are shown escaped (`\n`) instead of splitting the message.
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                f.write_fmt(format_args!("{c}"))?;
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Loads and validates a config file (YAML, JSON, or the old script's JSON format), reading
 /// `${VAR}` references from the process environment.

@@ -148,6 +148,19 @@ pub(crate) fn malformed(protocol: Protocol, err: &serde_json::Error) -> DecodeEr
 /// framing, before deciding from what it has (it decides earlier at the first line end).
 const SNIFF_BYTES: usize = 512;
 
+/// Whether the held prefix decides the framing the same way for every chunking: its first
+/// non-blank line is complete, or `SNIFF_BYTES` arrived. (Deciding at the first line end of
+/// any kind made a body that opens with blank lines depend on where the first read ended.)
+fn sniff_ready(held: &[u8]) -> bool {
+    if held.len() >= SNIFF_BYTES {
+        return true;
+    }
+    let body = held.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(held);
+    body.iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .is_some_and(|i| memchr::memchr2(b'\n', b'\r', &body[i..]).is_some())
+}
+
 /// Incremental decoder for one response body. `Send`, so a probe task can own it.
 #[derive(Debug)]
 pub struct Decoder {
@@ -305,10 +318,10 @@ impl Decoder {
         self.offset += chunk.len() as u64;
         let result = if let Framer::Sniff(held) = &mut self.framer {
             held.extend_from_slice(chunk);
-            if held.len() < SNIFF_BYTES && memchr::memchr2(b'\n', b'\r', held).is_none() {
-                Ok(())
-            } else {
+            if sniff_ready(held) {
                 self.end_sniff(sink)
+            } else {
+                Ok(())
             }
         } else {
             self.feed_framed(chunk, base, sink)
@@ -358,7 +371,8 @@ impl Decoder {
             return Ok(());
         };
         let held = std::mem::take(held);
-        let framing = detect::sniff(&held);
+        // Only the first SNIFF_BYTES count, however they were chunked.
+        let framing = detect::sniff(&held[..held.len().min(SNIFF_BYTES)]);
         self.framer = Framer::new(framing, self.max);
         self.dialect = match framing {
             Framing::Raw => Dialect::Raw,
