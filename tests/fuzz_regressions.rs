@@ -47,5 +47,7 @@ fn error_body_inputs_give_short_messages() {
 #[test]
 fn config_inputs_load_or_fail_with_a_one_line_message() {
     let dir = tempfile::tempdir().expect("scratch directory");
-    replay("config", |data| checks::check_config(data, dir.path()));
+    replay("config", |data| {
+        checks::check_config(data, dir.path(), |_| false)
+    });
 }
