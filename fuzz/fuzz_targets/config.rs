@@ -18,28 +18,11 @@ fn scratch_dir() -> &'static PathBuf {
     })
 }
 
-/// Known bug, not fixed yet (`tests/data/fuzz/pending/config-duration-sum-overflow.yaml`): a
-/// duration of several parts (`..s..s`) whose sum exceeds `Duration::MAX` panics in
-/// `parse_duration` (`total +=`). Reaching that sum needs long digit runs, so inputs with one
-/// are skipped here to let the fuzzer look for other bugs; huge single durations stay reachable
-/// through exponents (`1e18`). Delete this filter once the fix lands.
-fn known_duration_overflow(data: &[u8]) -> bool {
-    data.split(|b| !(b.is_ascii_digit() || *b == b'.'))
-        .any(|run| run.len() >= 12)
-}
-
-/// Known bug, not fixed yet (`tests/data/fuzz/pending/config-*-with-newline.yaml`): messages
-/// print user strings unescaped (an unknown key, a header name in the field path, a data file's
-/// path), so one holding a line break splits the message. The sources are many, so the fuzz
-/// target excuses every multi-line message (the replay test excuses none); make this `false`
-/// once the fix lands.
-fn known_multiline_message(_message: &str) -> bool {
-    true
+/// Every message must be one line (the replay test holds the same rule).
+fn multiline_allowed(_message: &str) -> bool {
+    false
 }
 
 fuzz_target!(|data: &[u8]| {
-    if known_duration_overflow(data) {
-        return;
-    }
-    streamprobe_fuzz::checks::check_config(data, scratch_dir(), known_multiline_message);
+    streamprobe_fuzz::checks::check_config(data, scratch_dir(), multiline_allowed);
 });
