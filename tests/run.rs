@@ -412,3 +412,45 @@ async fn error_statuses_with_and_without_bodies() {
         }
     }
 }
+
+/// HTTP 200 followed by the protocol's own in-band error event is a `stream_error` for every
+/// protocol the mock speaks (detected by `auto` from the route), never a successful generation.
+#[tokio::test]
+async fn an_in_band_error_is_a_stream_error_in_every_protocol() {
+    let server = mock(timing(10, 2, 6)).await;
+    let routes = [
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/responses",
+        "/v1/messages",
+        "/v1beta/models/m:streamGenerateContent?alt=sse",
+        "/api/chat",
+        "/api/generate",
+        "/v1/chat-messages",
+        "/generate_stream",
+    ];
+    for route in routes {
+        let sep = if route.contains('?') { '&' } else { '?' };
+        let t = target(
+            &server.url(&format!("{route}{sep}fault=error-event")),
+            "    concurrency: 1\n    total_requests: 1\n",
+        );
+        let result = burst(t).await;
+        let r = &result.records[0];
+        assert_eq!(r.status, Some(200), "{route}");
+        assert_eq!(r.outcome, Outcome::StreamError, "{route}: {r:?}");
+        assert!(r.ttft.is_none(), "{route}");
+        // The same route without the fault succeeds, so the error event made the difference.
+        let ok = burst(target(
+            &server.url(route),
+            "    concurrency: 1\n    total_requests: 1\n",
+        ))
+        .await;
+        assert_eq!(
+            ok.records[0].outcome,
+            Outcome::Success,
+            "{route}: {:?}",
+            ok.records[0]
+        );
+    }
+}
