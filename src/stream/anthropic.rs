@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::json::{Str, message_of};
-use super::{Channel, DecodeError, Event, Frame, Protocol, malformed};
+use super::{Channel, DecodeError, Event, Frame, Protocol, json_frame};
 
 #[derive(Deserialize)]
 struct MessageEvent<'a> {
@@ -60,12 +60,9 @@ impl Anthropic {
         f: Frame<'_>,
         sink: &mut dyn FnMut(Event<'_>),
     ) -> Result<(), DecodeError> {
-        let data = f.data.trim_ascii();
-        if data.is_empty() {
+        let Some(ev) = json_frame::<MessageEvent>(&f, Protocol::Anthropic)? else {
             return Ok(());
-        }
-        let ev: MessageEvent =
-            serde_json::from_str(data).map_err(|e| malformed(Protocol::Anthropic, &e))?;
+        };
         match ev.kind.as_str().unwrap_or(f.event) {
             "content_block_delta" => {
                 if let Some(d) = ev.delta {

@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::json::{Str, bounded};
-use super::{Channel, DecodeError, Event, Frame, Protocol, malformed};
+use super::{Channel, DecodeError, Event, Frame, Protocol, json_frame};
 
 #[derive(Deserialize)]
 struct DifyEvent<'a> {
@@ -66,12 +66,9 @@ impl Dify {
         f: Frame<'_>,
         sink: &mut dyn FnMut(Event<'_>),
     ) -> Result<(), DecodeError> {
-        let data = f.data.trim_ascii();
-        if data.is_empty() {
+        let Some(ev) = json_frame::<DifyEvent>(&f, Protocol::Dify)? else {
             return Ok(());
-        }
-        let ev: DifyEvent =
-            serde_json::from_str(data).map_err(|e| malformed(Protocol::Dify, &e))?;
+        };
         match ev.event.as_str().unwrap_or(f.event) {
             "message" | "agent_message" => ev.answer.emit(Channel::Text, sink),
             "text_chunk" => {

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::json::{Few, Str, message_of};
-use super::{Channel, DecodeError, Event, Frame, Protocol, malformed};
+use super::{Channel, DecodeError, Event, Frame, Protocol, json_frame};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -88,12 +88,9 @@ impl Gemini {
         f: Frame<'_>,
         sink: &mut dyn FnMut(Event<'_>),
     ) -> Result<(), DecodeError> {
-        let data = f.data.trim_ascii();
-        if data.is_empty() {
+        let Some(resp) = json_frame::<GenerateResponse>(&f, Protocol::Gemini)? else {
             return Ok(());
-        }
-        let resp: GenerateResponse =
-            serde_json::from_str(data).map_err(|e| malformed(Protocol::Gemini, &e))?;
+        };
         if let Some(err) = resp.error.as_ref().filter(|e| !e.is_null()) {
             let message = message_of(err).unwrap_or_else(|| "error".to_owned());
             sink(Event::Error {

@@ -137,6 +137,20 @@ pub(crate) struct Frame<'a> {
     pub(crate) data: &'a str,
 }
 
+/// A frame's data as one JSON event of `protocol`; `None` for a blank frame (keep-alives).
+pub(crate) fn json_frame<'a, T: serde::Deserialize<'a>>(
+    f: &Frame<'a>,
+    protocol: Protocol,
+) -> Result<Option<T>, DecodeError> {
+    let data = f.data.trim_ascii();
+    if data.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(data)
+        .map(Some)
+        .map_err(|e| malformed(protocol, &e))
+}
+
 pub(crate) fn malformed(protocol: Protocol, err: &serde_json::Error) -> DecodeError {
     DecodeError::Malformed {
         protocol: protocol.as_str(),

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::json::{Few, Str, message_of};
-use super::{Channel, DecodeError, Event, Frame, Protocol, malformed};
+use super::{Channel, DecodeError, Event, Frame, Protocol, json_frame};
 
 #[derive(Deserialize)]
 struct Line<'a> {
@@ -64,11 +64,9 @@ impl Ollama {
         f: Frame<'_>,
         sink: &mut dyn FnMut(Event<'_>),
     ) -> Result<(), DecodeError> {
-        let data = f.data.trim_ascii();
-        if data.is_empty() {
+        let Some(line) = json_frame::<Line>(&f, Protocol::Ollama)? else {
             return Ok(());
-        }
-        let line: Line = serde_json::from_str(data).map_err(|e| malformed(Protocol::Ollama, &e))?;
+        };
         if let Some(err) = line.error.as_ref().filter(|e| !e.is_null()) {
             let message = message_of(err).unwrap_or_else(|| "error".to_owned());
             sink(Event::Error {

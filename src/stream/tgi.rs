@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::json::{Str, message_of};
-use super::{Channel, DecodeError, Event, Frame, Protocol, malformed};
+use super::{Channel, DecodeError, Event, Frame, Protocol, json_frame};
 
 #[derive(Deserialize)]
 struct StreamResponse<'a> {
@@ -50,12 +50,9 @@ impl Tgi {
         f: Frame<'_>,
         sink: &mut dyn FnMut(Event<'_>),
     ) -> Result<(), DecodeError> {
-        let data = f.data.trim_ascii();
-        if data.is_empty() {
+        let Some(ev) = json_frame::<StreamResponse>(&f, Protocol::Tgi)? else {
             return Ok(());
-        }
-        let ev: StreamResponse =
-            serde_json::from_str(data).map_err(|e| malformed(Protocol::Tgi, &e))?;
+        };
         if let Some(err) = ev.error.as_ref().filter(|e| !e.is_null()) {
             let message = message_of(err).unwrap_or_else(|| "error".to_owned());
             sink(Event::Error {
