@@ -60,16 +60,17 @@ sample() {
   skipped=$(echo "$metrics" | awk '/^streamprobe_bursts_skipped_total/ {s+=$2} END {print s+0}')
   requests=$(echo "$metrics" | awk '/^streamprobe_requests_total/ {s+=$2} END {print s+0}')
   failed=$(echo "$metrics" | awk '/^streamprobe_requests_total/ && !/outcome="success"/ {s+=$2} END {print s+0}')
-  printf "%6s %10s %6s %8s %12s %9s %10s %8s\n" "$min" "$((rss / 1024)) MB" "$fds" "$threads" \
-    "$fired" "$skipped" "$requests" "$failed"
+  tasks=$(echo "$metrics" | awk '/^streamprobe_runtime_alive_tasks/ {print $2}')
+  printf "%6s %10s %6s %8s %6s %12s %9s %10s %8s\n" "$min" "$((rss / 1024)) MB" "$fds" "$threads" \
+    "$tasks" "$fired" "$skipped" "$requests" "$failed"
 }
 
 start=$(date +%s)
-printf "%6s %10s %6s %8s %12s %9s %10s %8s\n" "minute" "RSS" "fds" "threads" "bursts" "skipped" "requests" "failed"
+printf "%6s %10s %6s %8s %6s %12s %9s %10s %8s\n" "minute" "RSS" "fds" "threads" "tasks" "bursts" "skipped" "requests" "failed"
 for m in $(seq 1 "$MINUTES"); do
   sleep $((start + m * 60 - $(date +%s)))
   if ! kill -0 "$daemon" 2>/dev/null; then echo "daemon died"; tail -20 "$work/daemon.log"; exit 1; fi
-  case $m in 1|5|10|15|20|25|30|"$MINUTES") sample "$m" ;; esac
+  case $m in 1|2|5|10|15|20|25|30|"$MINUTES") sample "$m" ;; esac
 done
 elapsed=$(( $(date +%s) - start ))
 echo "expected ticks ≈ $((elapsed / 2 * TARGETS)) (every 2 s x $TARGETS targets over ${elapsed}s; the first fire of each target is spread over its first period)"

@@ -49,6 +49,7 @@ pub struct Metrics {
     result_write_failures: IntCounterVec,
     reload_successful: IntGauge,
     reload_timestamp: Gauge,
+    runtime_tasks: IntGauge,
     /// Label values of each target's `target_info` series, to delete it on reload.
     info_labels: Mutex<HashMap<String, [String; 3]>>,
 }
@@ -203,6 +204,14 @@ impl Metrics {
                 registry.register(Box::new(g.clone()))?;
                 g
             },
+            runtime_tasks: {
+                let g = IntGauge::new(
+                    prefixed("runtime_alive_tasks"),
+                    "Tasks alive in the daemon's async runtime (flat when nothing leaks).",
+                )?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
             info_labels: Mutex::new(HashMap::new()),
             registry,
         };
@@ -227,8 +236,18 @@ impl Metrics {
         Ok(metrics)
     }
 
-    /// Text exposition of every family.
+    /// Text exposition of every family. Called from within the runtime it also samples the
+    /// runtime's alive-task count.
     pub fn encode(&self) -> Vec<u8> {
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            self.runtime_tasks.set(
+                handle
+                    .metrics()
+                    .num_alive_tasks()
+                    .try_into()
+                    .unwrap_or(i64::MAX),
+            );
+        }
         let mut buf = Vec::with_capacity(16 * 1024);
         // Encoding into a Vec cannot fail for well-formed families.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);

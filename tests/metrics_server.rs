@@ -380,6 +380,9 @@ async fn metrics_health_and_readiness() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(content_type, CONTENT_TYPE);
     assert!(body.contains("streamprobe_build_info"));
+    // Scraped inside the runtime: its alive-task count is sampled (this test's task at least).
+    let tasks = series_value(&body, "streamprobe_runtime_alive_tasks").unwrap();
+    assert!(tasks >= 1.0, "{tasks}");
     assert_eq!(call(&h.state, "GET", "/-/healthy").await.0, StatusCode::OK);
     assert_eq!(
         call(&h.state, "GET", "/-/ready").await.0,
