@@ -376,13 +376,16 @@ async fn call(state: &ServerState, method: &str, uri: &str) -> (StatusCode, Stri
 #[tokio::test]
 async fn metrics_health_and_readiness() {
     let h = harness(None);
+    // One task kept alive, so the sampled count has something to see.
+    let parked = tokio::spawn(std::future::pending::<()>());
     let (status, content_type, body) = call(&h.state, "GET", "/metrics").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(content_type, CONTENT_TYPE);
     assert!(body.contains("streamprobe_build_info"));
-    // Scraped inside the runtime: its alive-task count is sampled (this test's task at least).
+    // Scraped inside the runtime: its alive-task count is sampled.
     let tasks = series_value(&body, "streamprobe_runtime_alive_tasks").unwrap();
     assert!(tasks >= 1.0, "{tasks}");
+    parked.abort();
     assert_eq!(call(&h.state, "GET", "/-/healthy").await.0, StatusCode::OK);
     assert_eq!(
         call(&h.state, "GET", "/-/ready").await.0,
