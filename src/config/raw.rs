@@ -271,6 +271,12 @@ pub fn parse(text: &str) -> Result<RawFile, ParseError> {
     }
 }
 
+/// Parses one YAML document into a value, with syntax errors located (for files other than the
+/// main config, e.g. the web config).
+pub fn parse_yaml_value(text: &str) -> Result<Value, ParseError> {
+    serde_yaml::from_str(text).map_err(syntax_error)
+}
+
 fn syntax_error(err: serde_yaml::Error) -> ParseError {
     let mut message = err.to_string();
     let (line, column) = match err.location() {

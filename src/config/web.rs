@@ -19,6 +19,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 
 use super::ConfigError;
+use super::raw::{ParseError, Value};
 use crate::dataset::io_message;
 
 /// A validated web config file.
@@ -163,10 +164,10 @@ struct RawTls {
     max_version: Option<String>,
     // Known exporter-toolkit keys that streamprobe does not implement: refused with a reason
     // rather than as unknown keys.
-    cipher_suites: Option<serde_yaml::Value>,
-    curve_preferences: Option<serde_yaml::Value>,
-    prefer_server_cipher_suites: Option<serde_yaml::Value>,
-    client_allowed_sans: Option<serde_yaml::Value>,
+    cipher_suites: Option<Value>,
+    curve_preferences: Option<Value>,
+    prefer_server_cipher_suites: Option<Value>,
+    client_allowed_sans: Option<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -211,22 +212,17 @@ pub fn load_str(text: &str, path: &Path) -> Result<WebConfig, ConfigError> {
         // exporter-toolkit accepts an empty file: plain HTTP, no auth.
         RawWebConfig::default()
     } else {
-        let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
-            let mut message = e.to_string();
-            if let Some(i) = message.find(" at line ") {
-                message.truncate(i);
-            }
-            match e.location() {
-                Some(l) => fail(
-                    "",
-                    format!(
-                        "invalid YAML at line {}, column {}: {message}",
-                        l.line(),
-                        l.column()
-                    ),
-                ),
-                None => fail("", format!("invalid YAML: {message}")),
-            }
+        let value = super::raw::parse_yaml_value(text).map_err(|e| match e {
+            ParseError::Syntax {
+                line,
+                column,
+                message,
+            } if line > 0 => fail(
+                "",
+                format!("invalid YAML at line {line}, column {column}: {message}"),
+            ),
+            ParseError::Syntax { message, .. } => fail("", format!("invalid YAML: {message}")),
+            other => fail("", format!("invalid YAML: {other:?}")),
         })?;
         if value.is_null() {
             RawWebConfig::default()
