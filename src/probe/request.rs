@@ -494,7 +494,7 @@ fn classify_send_error(e: &reqwest::Error) -> Failure {
 /// `e` and its sources, joined with ": ", without the URL (it may hold a secret).
 pub(super) fn error_chain(e: &reqwest::Error) -> String {
     use std::error::Error as _;
-    let mut s = e.without_url_ref().to_string();
+    let mut s = message_without_url(e);
     let mut source = e.source();
     while let Some(inner) = source {
         let text = inner.to_string();
@@ -533,20 +533,15 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
-/// reqwest's `without_url` consumes; this borrows and strips the URL from the message.
-trait WithoutUrlRef {
-    fn without_url_ref(&self) -> String;
-}
-
-impl WithoutUrlRef for reqwest::Error {
-    fn without_url_ref(&self) -> String {
-        let text = self.to_string();
-        match self.url() {
-            Some(url) => text
-                .replace(&format!(" for url ({url})"), "")
-                .replace(&format!(" ({url})"), "")
-                .replace(url.as_str(), "<url>"),
-            None => text,
-        }
+/// `e`'s own message without the URL (it may hold a secret). reqwest's `without_url`
+/// would need the error by value.
+fn message_without_url(e: &reqwest::Error) -> String {
+    let text = e.to_string();
+    match e.url() {
+        Some(url) => text
+            .replace(&format!(" for url ({url})"), "")
+            .replace(&format!(" ({url})"), "")
+            .replace(url.as_str(), "<url>"),
+        None => text,
     }
 }
