@@ -315,3 +315,18 @@ fn a_record_reduces_itl_to_its_mean_as_a_result_file_does() {
     });
     assert!(!failed.success);
 }
+
+#[test]
+fn statistic_order_is_one_convention() {
+    // The bootstrap fills replicates in `ALL` order with the quantiles first.
+    for (i, s) in Statistic::ALL.into_iter().enumerate() {
+        assert_eq!(s.index(), i);
+        assert_eq!(
+            s.quantile(),
+            Statistic::QUANTILES.get(i).map(|&(q_stat, q)| {
+                assert_eq!(q_stat, s);
+                q
+            })
+        );
+    }
+}
