@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod compare;
 mod serve;
 
 pub use serve::{ServeOptions, Shard, endpoint, serve};

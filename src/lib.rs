@@ -15,6 +15,6 @@ pub mod probe;
 pub mod schedule;
 pub mod server;
 pub mod stats;
-pub mod verdict;
 pub mod status;
 pub mod stream;
+pub mod verdict;

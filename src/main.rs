@@ -54,6 +54,7 @@ async fn dispatch(command: &Command) -> Result<Verdict, AppError> {
         }
         Command::Mock(args) => app::mock(args).await,
         Command::Demo(args) => app::demo(args).await,
+        Command::Compare(args) => app::compare::run(args),
     }
 }
 

@@ -64,7 +64,10 @@ impl RankPlan {
 /// than 2³² values), drawn from `rng`.
 pub fn resample(sorted: &[f64], resamples: usize, rng: &mut SplitMix64) -> Replicates {
     let n = sorted.len();
-    assert!(n > 0 && u32::try_from(n).is_ok(), "bootstrap of {n} samples");
+    assert!(
+        n > 0 && u32::try_from(n).is_ok(),
+        "bootstrap of {n} samples"
+    );
     let n32 = n as u32;
     let plan = RankPlan::new(n);
     let mut counts = vec![0u32; n];
@@ -92,9 +95,7 @@ pub fn resample(sorted: &[f64], resamples: usize, rng: &mut SplitMix64) -> Repli
             slot.push(v);
         }
     }
-    Replicates {
-        per_statistic: out,
-    }
+    Replicates { per_statistic: out }
 }
 
 /// The statistics (in `Statistic::ALL` order) of the multiset holding `counts[j]` copies of
@@ -239,7 +240,11 @@ mod tests {
         sorted.sort_by(f64::total_cmp);
         for q in [0.0, 0.004, 0.025, 0.5, 0.975, 0.9958, 1.0] {
             let mut v = values.clone();
-            assert_eq!(quantile_unsorted(&mut v, q), percentile(&sorted, q), "q={q}");
+            assert_eq!(
+                quantile_unsorted(&mut v, q),
+                percentile(&sorted, q),
+                "q={q}"
+            );
         }
     }
 

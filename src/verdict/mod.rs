@@ -266,7 +266,11 @@ impl RequestSample {
     /// The in-memory record, reduced as a result file reduces it (ITL to its mean).
     pub fn from_record(r: &RequestRecord) -> RequestSample {
         let itl_mean = (!r.itl.is_empty()).then(|| {
-            r.itl.iter().map(std::time::Duration::as_secs_f64).sum::<f64>() / r.itl.len() as f64
+            r.itl
+                .iter()
+                .map(std::time::Duration::as_secs_f64)
+                .sum::<f64>()
+                / r.itl.len() as f64
         });
         RequestSample {
             success: r.outcome.is_success(),

@@ -197,8 +197,8 @@ fn fisher_exact(a: Proportion, b: Proportion) -> f64 {
     };
     // Unnormalized weights relative to the support's first point can overflow; start from the
     // mode instead (weight 1) and walk outwards, where weights only shrink.
-    let mode = (((rows + 1) as f64 * (failed + 1) as f64 / (n + 2) as f64).floor() as u64)
-        .clamp(lo, hi);
+    let mode =
+        (((rows + 1) as f64 * (failed + 1) as f64 / (n + 2) as f64).floor() as u64).clamp(lo, hi);
     let size = (hi - lo + 1) as usize;
     let mut w = vec![0.0; size];
     w[(mode - lo) as usize] = 1.0;
@@ -290,14 +290,22 @@ mod tests {
         // scipy.stats.mannwhitneyu([1,2,3,4,5], [6,7,8,9,10], method="asymptotic").pvalue
         let a = [1.0, 2.0, 3.0, 4.0, 5.0];
         let b = [6.0, 7.0, 8.0, 9.0, 10.0];
-        assert!(close(mann_whitney(&a, &b), 0.012185780355344813, 1e-6), "{}", mann_whitney(&a, &b));
+        assert!(
+            close(mann_whitney(&a, &b), 0.012185780355344813, 1e-6),
+            "{}",
+            mann_whitney(&a, &b)
+        );
         // Symmetric in the sides.
         assert_eq!(mann_whitney(&a, &b), mann_whitney(&b, &a));
         // With ties: mannwhitneyu([1,2,2,3,3,3], [2,3,3,4,4,5], method="asymptotic")
         // → U = 7.0, pvalue 0.07840293453326791 (tie-corrected, continuity-corrected).
         let a = [1.0, 2.0, 2.0, 3.0, 3.0, 3.0];
         let b = [2.0, 3.0, 3.0, 4.0, 4.0, 5.0];
-        assert!(close(mann_whitney(&a, &b), 0.07840293453326791, 1e-6), "{}", mann_whitney(&a, &b));
+        assert!(
+            close(mann_whitney(&a, &b), 0.07840293453326791, 1e-6),
+            "{}",
+            mann_whitney(&a, &b)
+        );
         // Identical samples and all-equal values are no evidence at all.
         assert_eq!(mann_whitney(&a, &a), 1.0);
         assert_eq!(mann_whitney(&[2.0; 5], &[2.0; 7]), 1.0);
@@ -307,20 +315,35 @@ mod tests {
     #[test]
     fn fisher_exact_matches_scipy() {
         // scipy.stats.fisher_exact([[3, 47], [10, 40]]) → 0.07130815271626866
-        let a = Proportion { failed: 3, requests: 50 };
-        let b = Proportion { failed: 10, requests: 50 };
+        let a = Proportion {
+            failed: 3,
+            requests: 50,
+        };
+        let b = Proportion {
+            failed: 10,
+            requests: 50,
+        };
         let p = fisher_exact(a, b);
         assert!(close(p, 0.07130815271626866, 1e-9), "{p}");
         // Expected failures 3 per side (< 5): the exact test.
         // scipy.stats.fisher_exact([[0, 100], [6, 94]]) → 0.028930282023157568
         let (p, test) = two_proportion_p(
-            Proportion { failed: 0, requests: 100 },
-            Proportion { failed: 6, requests: 100 },
+            Proportion {
+                failed: 0,
+                requests: 100,
+            },
+            Proportion {
+                failed: 6,
+                requests: 100,
+            },
         );
         assert_eq!(test, ProportionTest::Fisher);
         assert!(close(p, 0.028930282023157568, 1e-9), "{p}");
         // No failures anywhere: nothing to see.
-        let none = Proportion { failed: 0, requests: 80 };
+        let none = Proportion {
+            failed: 0,
+            requests: 80,
+        };
         assert_eq!(two_proportion_p(none, none).0, 1.0);
     }
 
@@ -328,8 +351,14 @@ mod tests {
     fn z_test_for_large_counts() {
         // Pooled z = 2.7211, 2·norm.sf(z) = 0.00650659748363783 (scipy).
         let (p, test) = two_proportion_p(
-            Proportion { failed: 50, requests: 1000 },
-            Proportion { failed: 80, requests: 1000 },
+            Proportion {
+                failed: 50,
+                requests: 1000,
+            },
+            Proportion {
+                failed: 80,
+                requests: 1000,
+            },
         );
         assert_eq!(test, ProportionTest::ZTest);
         assert!(close(p, 0.00650659748363783, 1e-6), "{p}");
@@ -338,12 +367,24 @@ mod tests {
     #[test]
     fn newcombe_interval_matches_the_paper() {
         // Newcombe (1998), table II, example (a): 56/70 − 48/80, method 10 → 0.0524, 0.3339.
-        let a = Proportion { failed: 48, requests: 80 };
-        let b = Proportion { failed: 56, requests: 70 };
+        let a = Proportion {
+            failed: 48,
+            requests: 80,
+        };
+        let b = Proportion {
+            failed: 56,
+            requests: 70,
+        };
         let (lo, hi) = difference_interval(a, b, 0.95);
-        assert!((lo - 0.0524).abs() < 5e-4 && (hi - 0.3339).abs() < 5e-4, "{lo} {hi}");
+        assert!(
+            (lo - 0.0524).abs() < 5e-4 && (hi - 0.3339).abs() < 5e-4,
+            "{lo} {hi}"
+        );
         // Zero failures on both sides: symmetric, non-degenerate.
-        let zero = Proportion { failed: 0, requests: 100 };
+        let zero = Proportion {
+            failed: 0,
+            requests: 100,
+        };
         let (lo, hi) = difference_interval(zero, zero, 0.95);
         assert!(lo < 0.0 && hi > 0.0 && (lo + hi).abs() < 1e-12);
     }

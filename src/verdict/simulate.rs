@@ -46,7 +46,12 @@ pub fn gate_failure_rate(scenario: &Scenario, settings: &Settings) -> f64 {
     for trial in 0..scenario.trials {
         let mut rng = SplitMix64::new(mix(scenario.seed ^ mix(trial as u64)));
         let baseline = side(&mut rng, scenario, scenario.n_baseline, 1.0);
-        let candidate = side(&mut rng, scenario, scenario.n_candidate, 1.0 + scenario.shift);
+        let candidate = side(
+            &mut rng,
+            scenario,
+            scenario.n_candidate,
+            1.0 + scenario.shift,
+        );
         if !compare(&baseline, &candidate, settings).gate.passed() {
             failed += 1;
         }

@@ -66,7 +66,11 @@ fn a_clear_shift_regresses_and_fails_the_gate() {
     assert_eq!(p50.n_baseline, 200);
     assert_eq!(row(&c, "ttft:mean").verdict, Verdict::Regressed);
     assert!(!c.gate.passed());
-    assert!(c.gate.regressed.contains(&RowKey::parse("ttft:p50").unwrap()));
+    assert!(
+        c.gate
+            .regressed
+            .contains(&RowKey::parse("ttft:p50").unwrap())
+    );
     // The other metrics have no samples here.
     assert_eq!(row(&c, "tpot:p50").verdict, Verdict::InsufficientData);
     assert_eq!(row(&c, "tpot:p50").baseline, None);
@@ -114,7 +118,10 @@ fn too_few_samples_are_insufficient_and_cannot_fail_the_gate() {
     let c = compare(&base, &cand, &Settings::default());
     let p50 = row(&c, "ttft:p50");
     assert_eq!(p50.verdict, Verdict::InsufficientData);
-    assert!(p50.change.unwrap() > 1.0, "the point estimate is still shown");
+    assert!(
+        p50.change.unwrap() > 1.0,
+        "the point estimate is still shown"
+    );
     assert_eq!((p50.interval, p50.p_value), (None, None));
     assert_eq!(row(&c, "errors").verdict, Verdict::InsufficientData);
     assert!(c.gate.passed());
@@ -279,7 +286,10 @@ fn samples_count_failures_and_keep_only_valid_values() {
     assert!(s.tpot.is_empty());
     let mut pooled = s.clone();
     pooled.append(s);
-    assert_eq!((pooled.requests, pooled.failed, pooled.ttft.len()), (6, 2, 2));
+    assert_eq!(
+        (pooled.requests, pooled.failed, pooled.ttft.len()),
+        (6, 2, 2)
+    );
 }
 
 #[test]
@@ -308,7 +318,10 @@ fn a_record_reduces_itl_to_its_mean_as_a_result_file_does() {
     let s = RequestSample::from_record(&record);
     assert!(s.success);
     assert!((s.itl_mean.unwrap() - 0.03).abs() < 1e-12);
-    assert_eq!((s.ttft, s.tpot, s.duration), (Some(0.2), Some(0.03), Some(1.0)));
+    assert_eq!(
+        (s.ttft, s.tpot, s.duration),
+        (Some(0.2), Some(0.03), Some(1.0))
+    );
     let failed = RequestSample::from_record(&RequestRecord {
         outcome: Outcome::Http5xx,
         ..record
