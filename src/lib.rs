@@ -2,7 +2,8 @@
 //! way their users feel them. See README.md "Architecture" for the code map and invariants.
 //!
 //! Dependencies point one way: `app` → adapters (`metrics`, `server`, `schedule`, `output`) →
-//! `stats` → `probe` → `stream` → `config`. Nothing imports `app` or `cli`.
+//! `stats` (with `verdict` beside it) → `probe` → `stream` → `config`. Nothing imports `app`
+//! or `cli`.
 
 pub mod app;
 pub mod cli;

@@ -111,10 +111,19 @@ async fn a_slower_first_token_regresses_and_fails_the_gate() {
     // 98.3% event, not an invariant, so only its side of zero is asserted.
     let change = p50["change"].as_f64().unwrap();
     assert!((0.2..0.4).contains(&change), "{change}");
-    let (lo, hi) = (p50["ci_low"].as_f64().unwrap(), p50["ci_high"].as_f64().unwrap());
-    assert!(0.05 < lo && lo < change && change < hi, "{lo} {change} {hi}");
+    let (lo, hi) = (
+        p50["ci_low"].as_f64().unwrap(),
+        p50["ci_high"].as_f64().unwrap(),
+    );
+    assert!(
+        0.05 < lo && lo < change && change < hi,
+        "{lo} {change} {hi}"
+    );
     assert_eq!(doc["gate"]["passed"], false);
-    assert_eq!(doc["baseline"]["target"], "127.0.0.1", "named after the host");
+    assert_eq!(
+        doc["baseline"]["target"], "127.0.0.1",
+        "named after the host"
+    );
 
     // Reversed, the same data is an improvement: the gate passes.
     let out = streamprobe(&["compare", a, b, "--format", "markdown"], dir.path()).await;
@@ -230,7 +239,11 @@ fn an_engine_report_validates_against_the_schema() {
 #[test]
 fn the_schema_rejects_what_the_engine_never_writes() {
     let report = CompareReport {
-        comparison: compare(&Samples::default(), &Samples::default(), &Settings::default()),
+        comparison: compare(
+            &Samples::default(),
+            &Samples::default(),
+            &Settings::default(),
+        ),
         baseline: Side {
             source: PathBuf::from("a.json"),
             target: Some("t".into()),
@@ -254,5 +267,8 @@ fn the_schema_rejects_what_the_engine_never_writes() {
     assert!(!schema_errors(&bad).is_empty());
     let mut bad = doc;
     bad["rows"][16]["statistic"] = "p50".into();
-    assert!(!schema_errors(&bad).is_empty(), "errors row must be a ratio");
+    assert!(
+        !schema_errors(&bad).is_empty(),
+        "errors row must be a ratio"
+    );
 }

@@ -515,8 +515,7 @@ mod tests {
     /// A hand-built comparison: TTFT regressed, TPOT improved, ITL without samples, duration
     /// inconclusive, errors unchanged.
     fn report() -> CompareReport {
-        let mut settings = Settings::default();
-        settings.metrics = vec![Metric::Ttft, Metric::Tpot, Metric::Itl, Metric::Duration];
+        let settings = Settings::default();
         let k = RowKey::Latency;
         let rows = vec![
             latency(
