@@ -118,7 +118,7 @@ teardown() {
   fi
   stop_container
   remove_cgroups
-  rm -rf "$work" "${canaries[@]}"
+  rm -rf --one-file-system "$work" "${canaries[@]}"
   exit "$status"
 }
 trap teardown EXIT
@@ -162,7 +162,9 @@ journal_since() {
 gate=/etc/streamprobe/gate
 open_gate() { timeout 15 sh -c "echo open > '$root$gate'"; }
 # result_files [TARGET]: result files (host paths), oldest first.
-result_files() { find "$state/results/${1:-}" -name '*.json' -type f -printf '%T@ %p\n' 2>/dev/null | sort -n | cut -d' ' -f2; }
+result_files() {
+  { find "$state/results/${1:-}" -name '*.json' -type f -printf '%T@ %p\n' 2>/dev/null || true; } | sort -n | cut -d' ' -f2
+}
 count_results() { result_files "${1:-}" | wc -l; }
 more_results_than() { [ "$(count_results "$1")" -gt "$2" ]; }
 # edit FILE OLD NEW [OLD NEW...]: literal replacements, each of which must match exactly once.
@@ -325,9 +327,9 @@ readme_step "systemctl daemon-reload && systemctl enable --now streamprobe"
 readme_run "$cmd" >"$work/start.out" 2>&1 &
 start_pid=$!
 held_start() {
-  wait_for 15 state_is activating || return 1
+  wait_for 15 state_is activating || { echo "never activating: $(prop ActiveState)/$(prop SubState)"; return 1; }
   sleep 2
-  [ "$(prop ActiveState)/$(prop SubState)" = activating/start ] || return 1
+  [ "$(prop ActiveState)/$(prop SubState)" = activating/start ] || { echo "after 2 s: $(prop ActiveState)/$(prop SubState)"; return 1; }
   [ "$(prop MainPID)" -gt 0 ] || return 1
   ! ctr journalctl -u streamprobe.service -q --no-pager -o cat | grep -q "streamprobe serving"
 }
@@ -443,9 +445,9 @@ mark=$(cursor)
 readme_run "$reload_cmd" >"$work/reload.out" 2>&1 &
 reload_pid=$!
 held_reload() {
-  wait_for 10 state_is reloading || return 1
+  wait_for 10 state_is reloading || { echo "never reloading: $(prop ActiveState)/$(prop SubState)"; return 1; }
   sleep 1.5
-  [ "$(prop ActiveState)/$(prop SubState)" = reloading/reload ] || return 1
+  [ "$(prop ActiveState)/$(prop SubState)" = reloading/reload ] || { echo "after 1.5 s: $(prop ActiveState)/$(prop SubState)"; return 1; }
   kill -0 "$reload_pid" 2>/dev/null || { echo "systemctl reload returned before READY=1"; return 1; }
 }
 check "README: $reload_cmd — reloading (reload) while the daemon loads; systemctl waits" held_reload
@@ -541,7 +543,7 @@ echo "== [4] the watchdog: a stopped daemon is killed and restarted"
 seconds() { # "30s" → 30 (systemd's rendering of a whole number of seconds)
   local v
   v=$(prop "$1")
-  [[ "$v" =~ ^[0-9]+s$ ]] || die "$1 is '$v', not whole seconds"
+  [[ "$v" =~ ^[0-9]+s$ ]] || { echo "$1 is '$v', not whole seconds" >&2; return 1; }
   echo "${v%s}"
 }
 watchdog_s=$(seconds WatchdogUSec)
