@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::{Config, Schedule, Target, Tls};
+use super::model::{Config, Target};
+use super::schedule::Schedule;
+use super::tls::Tls;
 
 /// How many upcoming fire times `check` lists per scheduled target.
 const NEXT_FIRES: usize = 3;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
-pub use serde_yaml::{Mapping, Value};
+pub use serde_yaml::{Mapping, Number, Value};
 
 /// A whole config file in the current (YAML) format.
 #[derive(Debug, Deserialize)]

@@ -2,7 +2,7 @@
 //! secret-bearing query parameters replaced by `<redacted>`. The one place that decides it, for
 //! `check`, reports, result files, logs and the status page.
 
-use super::{Header, Target};
+use super::model::{Header, Target};
 
 pub const REDACTED: &str = "<redacted>";
 

@@ -18,7 +18,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 
-use super::ConfigError;
+use super::error::ConfigError;
 use super::raw::{ParseError, Value};
 use crate::dataset::io_message;
 
