@@ -1,7 +1,7 @@
 //! Raw serde mirror of the config file, `deny_unknown_fields` everywhere; the only serde_yaml
 //! user. Scalar syntax (durations, sizes, rates) is parsed here so that serde_path_to_error can
 //! name the field; everything about meaning (ranges, cross-field rules, defaults, files, secrets)
-//! is `validate.rs`'s job.
+//! is `validate/`'s job.
 //!
 //! Does not: apply defaults, read files or the environment, or decide what a value means.
 
@@ -388,7 +388,7 @@ pub struct SizeValue(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateValue(pub f64);
 
-/// The fix for a bad duration; also used by `validate.rs` for zero durations.
+/// The fix for a bad duration; also used by `validate/` for zero durations.
 pub const DURATION_HINT: &str =
     "use a number with a unit (250ms, 30s, 5m, 1h, 30d) or a bare number of seconds";
 
