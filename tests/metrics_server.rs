@@ -18,6 +18,9 @@ use streamprobe::status::{BurstBrief, StatusBoard, TargetStatus};
 use tokio::sync::mpsc;
 use tower::ServiceExt;
 
+mod common;
+use common::exposition::Exposition;
+
 const CONFIG: &str = r#"
 targets:
   - name: alpha
@@ -66,12 +69,9 @@ fn text(metrics: &Metrics) -> String {
     String::from_utf8(metrics.encode()).expect("exposition is UTF-8")
 }
 
+/// The value of the series written exactly as `series` (name and full label set).
 fn series_value(exposition: &str, series: &str) -> Option<f64> {
-    exposition
-        .lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+    Exposition::parse(exposition).exact(series)
 }
 
 #[test]

@@ -9,26 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use streamprobe::config::{self, Target};
-use streamprobe::mock::{MockOptions, MockServer};
+use streamprobe::mock::MockOptions;
 use streamprobe::probe::{
     BurstOptions, BurstPlan, BurstResult, Client, Outcome, Pacing, TokenSource, run_burst,
 };
 
-async fn mock(options: MockOptions) -> MockServer {
-    MockServer::start("127.0.0.1:0".parse().unwrap(), options)
-        .await
-        .expect("mock starts")
-}
-
-/// Mock timings: TTFT and ITL in milliseconds, tokens per response.
-fn timing(ttft_ms: u64, itl_ms: u64, tokens: u64) -> MockOptions {
-    MockOptions {
-        ttft: Duration::from_millis(ttft_ms),
-        itl: Duration::from_millis(itl_ms),
-        tokens,
-        ..MockOptions::default()
-    }
-}
+mod common;
+use common::{mock, timing};
 
 /// One target from YAML whose `url` is `url`; `extra` adds target fields (indented 4).
 fn target(url: &str, extra: &str) -> Target {
