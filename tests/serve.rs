@@ -90,6 +90,17 @@ impl Workdir {
     }
 }
 
+/// Waits (5 s at most) until `target` has exactly `n` requests in flight.
+async fn wait_in_flight(d: &Daemon, target: &str, n: f64) {
+    d.wait_for_metric(
+        "streamprobe_in_flight_requests",
+        &[("target", target)],
+        Duration::from_secs(5),
+        |v| v == Some(n),
+    )
+    .await;
+}
+
 fn requests(m: &Exposition, target: &str) -> f64 {
     m.sum("streamprobe_requests_total", &[("target", target)])
 }
@@ -526,13 +537,7 @@ targets:
 "#,
         )
         .await;
-    d.wait_for_metric(
-        "streamprobe_in_flight_requests",
-        &[("target", "slow")],
-        Duration::from_secs(5),
-        |v| v == Some(2.0),
-    )
-    .await;
+    wait_in_flight(&d, "slow", 2.0).await;
     let sent = Instant::now();
     d.signal("TERM");
     let status = d.wait_exit(Duration::from_secs(8)).await;
@@ -568,13 +573,7 @@ targets:
 "#,
         )
         .await;
-    d.wait_for_metric(
-        "streamprobe_in_flight_requests",
-        &[("target", "brief")],
-        Duration::from_secs(5),
-        |v| v == Some(1.0),
-    )
-    .await;
+    wait_in_flight(&d, "brief", 1.0).await;
     let sent = Instant::now();
     d.signal("TERM");
     // While the burst finishes: not ready, and admin commands are refused at once instead of
@@ -987,13 +986,7 @@ async fn reload_keeps_next_runs_and_never_overlaps_a_targets_bursts() {
         template.push_str(&format!("  - {{name: {name}, url: \"@CHAT@\"}}\n"));
     }
     let d = w.start(&template).await;
-    d.wait_for_metric(
-        "streamprobe_in_flight_requests",
-        &[("target", "busy")],
-        Duration::from_secs(5),
-        |v| v == Some(1.0),
-    )
-    .await;
+    wait_in_flight(&d, "busy", 1.0).await;
     let planned = next_runs(&d.json("/api/v1/targets").await);
     assert!(planned.values().all(Value::is_string), "{planned:?}");
 
@@ -1055,13 +1048,7 @@ targets:
      run_on_start: true}
 "#;
     let d = w.start(v1).await;
-    d.wait_for_metric(
-        "streamprobe_in_flight_requests",
-        &[("target", "doomed")],
-        Duration::from_secs(5),
-        |v| v == Some(1.0),
-    )
-    .await;
+    wait_in_flight(&d, "doomed", 1.0).await;
     w.write_config(&v1[..v1.find("  - {name: doomed").unwrap()]);
     let (status, body) = d.post("/-/reload").await;
     assert_eq!(status, 200, "{body}");
