@@ -472,7 +472,8 @@ fn spawn_burst(
             ctx.metrics.remove_target(&name);
             return;
         }
-        ctx.board.push_burst(&name, brief(&burst, &summary, file));
+        ctx.board
+            .push_burst(&name, BurstBrief::new(&burst, &summary, file));
         ctx.board.set_running(&name, false);
     })
 }
@@ -529,22 +530,6 @@ fn log_burst(burst: &BurstResult, summary: &BurstSummary, lag: Duration) {
         interrupted = burst.interrupted,
         "burst finished"
     );
-}
-
-fn brief(burst: &BurstResult, summary: &BurstSummary, file: Option<String>) -> BurstBrief {
-    BurstBrief {
-        burst_id: burst.burst_id.clone(),
-        started_at: DateTime::<Utc>::from(burst.started_at),
-        duration_seconds: burst.total_time.as_secs_f64(),
-        total: summary.total,
-        success_count: summary.success_count,
-        failed_count: summary.failed_count,
-        success_ratio: summary.success_ratio(),
-        ttft_p50: summary.ttft.as_ref().map(|s| s.p50),
-        ttft_p95: summary.ttft.as_ref().map(|s| s.p95),
-        interrupted: burst.interrupted,
-        file,
-    }
 }
 
 enum Signal {
