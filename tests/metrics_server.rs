@@ -12,6 +12,7 @@ use http_body_util::BodyExt;
 use streamprobe::config::{self, Target};
 use streamprobe::metrics::{CONTENT_TYPE, Metrics};
 use streamprobe::probe::{BurstResult, ConnectionMode, Outcome, RequestRecord, TokenSource};
+use streamprobe::schedule::Skip;
 use streamprobe::server::{AdminCommand, ServerState, router};
 use streamprobe::stats::BurstSummary;
 use streamprobe::status::{BurstBrief, StatusBoard, TargetStatus};
@@ -241,7 +242,7 @@ fn removing_a_target_deletes_its_series_and_keeps_the_others() {
         metrics.declare_target(t, "e", Some(Duration::from_secs(10)));
         metrics.request_started(&t.name);
         metrics.request_finished(t, &record(1, Outcome::Success, 100));
-        metrics.burst_skipped(&t.name, "overlap");
+        metrics.burst_skipped(&t.name, Skip::Overlap);
     }
     metrics.remove_target("alpha");
     let t = text(&metrics);

@@ -369,10 +369,9 @@ async fn burst(client: &Client, target: Target) -> BurstResult {
         burst_id: "b".into(),
         keep_text: true,
         limiter: None,
-        events: None,
         cancel: None,
     };
-    run_burst(client, Arc::new(target), &plan, options).await
+    run_burst(client, Arc::new(target), &plan, options, ()).await
 }
 
 async fn burst_new_client(target: Target) -> BurstResult {
