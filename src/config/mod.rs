@@ -27,20 +27,21 @@ mod schedule;
 pub mod secret;
 pub mod template;
 mod tls;
+mod units;
 mod validate;
 pub mod web;
 
-pub use describe::{check_report, format_duration, format_rate};
+pub use describe::check_report;
 pub use error::ConfigError;
 pub use model::{
     Body, Buckets, Config, Expect, Extract, Header, Protocol, Results, Server, Slo, Target,
 };
 pub use overrides::RunOverrides;
-pub use raw::parse_duration;
 pub use schedule::{Overlap, Schedule};
 pub use secret::{Env, Secret};
 pub use template::Template;
 pub use tls::{ClientCert, PemFile, Proxy, ServerName, Tls};
+pub use units::{format_duration, format_rate, parse_duration};
 
 use crate::dataset::io_message;
 use raw::RawFile;

@@ -6,6 +6,7 @@
 
 use super::error::ConfigError;
 use super::raw::{self, RateValue, RawLegacy, RawTarget, Value};
+use super::units::parse_rate;
 
 /// Flag values; `None`/empty means "keep the file's".
 #[derive(Debug, Clone, Default)]
@@ -89,7 +90,7 @@ impl RunOverrides {
             t.concurrency = Some(c);
         }
         if let Some(rate) = &self.rate {
-            let per_second = raw::parse_rate(rate).ok_or_else(|| {
+            let per_second = parse_rate(rate).ok_or_else(|| {
                 ConfigError(format!(
                     "--rate: expected requests per second or minute like 2/s or 120/m, got {rate:?}"
                 ))

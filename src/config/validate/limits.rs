@@ -7,10 +7,10 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use crate::config::describe::format_duration;
 use crate::config::error::{Problem, problem};
-use crate::config::raw::{DURATION_HINT, DurationValue, RawSchedule, Sourced, TargetFields, join};
+use crate::config::raw::{DurationValue, RawSchedule, Sourced, TargetFields, join};
 use crate::config::schedule::{Overlap, Schedule, parse_cron};
+use crate::config::units::{DURATION_HINT, format_duration};
 
 type Result<T> = std::result::Result<T, Problem>;
 

@@ -30,10 +30,11 @@ use crate::config::error::{ConfigError, Problem, problem};
 use crate::config::model::{Buckets, Config, Results, Server, Target};
 use crate::config::overrides::RunOverrides;
 use crate::config::raw::{
-    DURATION_HINT, DurationValue, RawBuckets, RawConfig, RawDefaults, RawFile, RawLegacy,
-    RawResults, RawServer, RawTarget, TargetFields, join,
+    DurationValue, RawBuckets, RawConfig, RawDefaults, RawFile, RawLegacy, RawResults, RawServer,
+    RawTarget, TargetFields, join,
 };
 use crate::config::secret::Env;
+use crate::config::units::DURATION_HINT;
 
 type Result<T> = std::result::Result<T, Problem>;
 
