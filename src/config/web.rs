@@ -225,8 +225,8 @@ pub fn load_str(text: &str, path: &Path) -> Result<WebConfig, ConfigError> {
         if value.is_null() {
             RawWebConfig::default()
         } else {
-            serde_path_to_error::deserialize(value)
-                .map_err(|e| field_error(&file, &e.path().to_string(), &e.inner().to_string()))?
+            super::raw::deserialize(value)
+                .map_err(|(path, message)| field_error(&file, &path, &message))?
         }
     };
 
