@@ -103,7 +103,7 @@ pub struct ServeArgs {
     pub config: PathBuf,
     /// Run only the targets whose name hashes to i modulo n (several instances split a config).
     #[arg(long, value_name = "i/n")]
-    pub shard: Option<crate::app::Shard>,
+    pub shard: Option<crate::schedule::Shard>,
     /// Log line format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::{Config, Schedule, Target, Tls};
+use super::{Config, Target, Tls};
 
 /// How many upcoming fire times `check` lists per scheduled target.
 const NEXT_FIRES: usize = 3;
@@ -99,7 +99,7 @@ fn describe_target(out: &mut String, target: &Target, now: DateTime<Utc>) {
             let _ = writeln!(
                 out,
                 "  schedule  {}{}",
-                describe_schedule(schedule),
+                schedule,
                 if target.run_on_start {
                     ", and once at start"
                 } else {
@@ -158,20 +158,6 @@ fn describe_tls(tls: &Tls) -> String {
         ));
     }
     parts.join(", ")
-}
-
-fn describe_schedule(schedule: &Schedule) -> String {
-    match schedule {
-        Schedule::Every { every, jitter } if jitter.is_zero() => {
-            format!("every {}", format_duration(*every))
-        }
-        Schedule::Every { every, jitter } => format!(
-            "every {}, jitter {}",
-            format_duration(*every),
-            format_duration(*jitter)
-        ),
-        Schedule::Cron { expr, timezone, .. } => format!("cron \"{expr}\" ({timezone})"),
-    }
 }
 
 /// A duration the way the config spells it: `250ms`, `30s`, `1m30s`, `30d`, `1.5s`.
