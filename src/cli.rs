@@ -19,6 +19,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The process's arguments, parsed; on `--help`, `--version` or a usage error clap prints
+    /// and exits (code 2 for errors), as `main` wants.
+    pub fn from_env() -> Self {
+        Cli::parse()
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// One-shot benchmark: N requests at concurrency C, a report and a JSON result file.

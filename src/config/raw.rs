@@ -1,7 +1,8 @@
-//! Raw serde mirror of the config file, `deny_unknown_fields` everywhere; the only serde_yaml
-//! user. Scalar syntax (durations, sizes, rates) is parsed here so that serde_path_to_error can
-//! name the field; everything about meaning (ranges, cross-field rules, defaults, files, secrets)
-//! is `validate/`'s job.
+//! Raw serde mirror of the config file, `deny_unknown_fields` everywhere; the only serde_yaml and
+//! serde_path_to_error user (the web config parses through it too). Scalar syntax (durations,
+//! sizes, rates, spelled as `units.rs` says) is parsed here so that serde_path_to_error can name
+//! the field; everything about meaning (ranges, cross-field rules, defaults, files, secrets) is
+//! `validate/`'s job.
 //!
 //! Does not: apply defaults, read files or the environment, or decide what a value means.
 
@@ -298,10 +299,15 @@ fn syntax_error(err: serde_yaml::Error) -> ParseError {
     }
 }
 
+/// Deserializes a parsed value into `T`, failing with the path of the field and serde's own
+/// message (for files other than the main config, which word their messages themselves).
+pub fn deserialize<T: de::DeserializeOwned>(value: Value) -> Result<T, (String, String)> {
+    serde_path_to_error::deserialize(value)
+        .map_err(|err| (err.path().to_string(), err.inner().to_string()))
+}
+
 fn from_value<T: de::DeserializeOwned>(value: Value) -> Result<T, ParseError> {
-    serde_path_to_error::deserialize(value).map_err(|err| {
-        let path = err.path().to_string();
-        let message = err.inner().to_string();
+    deserialize(value).map_err(|(path, message)| {
         match parse_unknown_field(&message) {
             Some((key, expected)) => ParseError::UnknownKey {
                 // The path ends with the unknown key itself; report the mapping that holds it.
