@@ -19,6 +19,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The process's arguments, parsed; on `--help`, `--version` or a usage error clap prints
+    /// and exits (code 2 for errors), as `main` wants.
+    pub fn from_env() -> Self {
+        Cli::parse()
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// One-shot benchmark: N requests at concurrency C, a report and a JSON result file.
@@ -98,7 +106,7 @@ pub struct ServeArgs {
     pub config: PathBuf,
     /// Run only the targets whose name hashes to i modulo n (several instances split a config).
     #[arg(long, value_name = "i/n")]
-    pub shard: Option<crate::app::Shard>,
+    pub shard: Option<crate::schedule::Shard>,
     /// Log line format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

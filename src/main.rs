@@ -4,22 +4,19 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
-use streamprobe::app::{self, AppError, Verdict};
+use streamprobe::app::{self, AppError, Exit};
 use streamprobe::cli::{Cli, Command, LogFormat};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_env();
     init_logging(&cli.command);
     let result = match runtime() {
         Ok(runtime) => runtime.block_on(dispatch(&cli.command)),
-        Err(e) => Err(AppError::Runtime(format!(
-            "cannot start the async runtime: {e}"
-        ))),
+        Err(e) => Err(AppError::runtime("cannot start the async runtime", e)),
     };
     match result {
-        Ok(Verdict::Pass) => ExitCode::SUCCESS,
-        Ok(Verdict::Fail) => ExitCode::from(1),
+        Ok(Exit::Pass) => ExitCode::SUCCESS,
+        Ok(Exit::Fail) => ExitCode::from(1),
         Err(err) => {
             let code = err.exit_code();
             eprintln!("error: {:#}", anyhow::Error::from(err));
@@ -41,7 +38,7 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     }
 }
 
-async fn dispatch(command: &Command) -> Result<Verdict, AppError> {
+async fn dispatch(command: &Command) -> Result<Exit, AppError> {
     match command {
         Command::Run(args) => app::run_once(args).await,
         Command::Check(args) => app::check(args),

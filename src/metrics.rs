@@ -1,11 +1,12 @@
 //! Prometheus metrics: an owned `Registry` with every `streamprobe_*` family registered in one
 //! constructor, plus the process collector. The only prometheus user.
 //!
-//! Labels come only from config names and closed enums (`Outcome`, `TokenSource`, SLO names);
-//! never a URL, prompt, request id or error text. Does not: start requests or serve HTTP.
+//! Labels come only from config names and closed enums (`Outcome`, `TokenSource`, `SloKind`,
+//! `Skip`); never a URL, prompt, request id or error text. A burst's requests arrive live
+//! through `BurstRecorder`, the engine's sink. Does not: start requests or serve HTTP.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prometheus::{
@@ -14,16 +15,14 @@ use prometheus::{
 };
 
 use crate::config::{Buckets, Target};
-use crate::probe::{BurstResult, Outcome, RequestRecord, TokenSource};
-use crate::stats::{BurstSummary, slo_good};
+use crate::probe::{BurstEvent, BurstResult, BurstSink, Outcome, RequestRecord, TokenSource};
+use crate::schedule::Skip;
+use crate::stats::{BurstSummary, SloKind, slo_good};
 
 /// The exposition content type (text format 0.0.4).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-const SLO_NAMES: [&str; 3] = ["ttft", "tpot", "duration"];
 const BURST_RESULTS: [&str; 3] = ["success", "partial", "failed"];
-/// Why a scheduled burst did not run.
-pub const SKIP_REASONS: [&str; 2] = ["overlap", "late"];
 const QUANTILES: [&str; 4] = ["0.5", "0.9", "0.95", "0.99"];
 
 /// Every family streamprobe exports.
@@ -56,7 +55,7 @@ pub struct Metrics {
 
 /// A family could not be registered (a programming error: names are constants).
 #[derive(Debug, thiserror::Error)]
-#[error("cannot register metrics: {0}")]
+#[error("cannot register metrics")]
 pub struct MetricsError(#[from] prometheus::Error);
 
 impl Metrics {
@@ -293,23 +292,18 @@ impl Metrics {
             self.bursts
                 .with_label_values(&[target.name.as_str(), result]);
         }
-        for reason in SKIP_REASONS {
+        for reason in Skip::ALL {
             self.bursts_skipped
-                .with_label_values(&[target.name.as_str(), reason]);
+                .with_label_values(&[target.name.as_str(), reason.as_str()]);
         }
         self.result_write_failures
             .with_label_values(&[target.name.as_str()]);
         self.in_flight.with_label_values(&[target.name.as_str()]);
-        for slo in SLO_NAMES {
-            let configured = match slo {
-                "ttft" => target.slo.ttft.is_some(),
-                "tpot" => target.slo.tpot.is_some(),
-                _ => target.slo.duration.is_some(),
-            };
-            if configured {
+        for slo in SloKind::ALL {
+            if slo.limit(&target.slo).is_some() {
                 for result in ["good", "bad"] {
                     self.slo
-                        .with_label_values(&[target.name.as_str(), slo, result]);
+                        .with_label_values(&[target.name.as_str(), slo.as_str(), result]);
                 }
             }
         }
@@ -329,16 +323,18 @@ impl Metrics {
                 .output_tokens
                 .remove_label_values(&[name, source.as_str()]);
         }
-        for slo in SLO_NAMES {
+        for slo in SloKind::ALL {
             for result in ["good", "bad"] {
-                let _ = self.slo.remove_label_values(&[name, slo, result]);
+                let _ = self.slo.remove_label_values(&[name, slo.as_str(), result]);
             }
         }
         for result in BURST_RESULTS {
             let _ = self.bursts.remove_label_values(&[name, result]);
         }
-        for reason in SKIP_REASONS {
-            let _ = self.bursts_skipped.remove_label_values(&[name, reason]);
+        for reason in Skip::ALL {
+            let _ = self
+                .bursts_skipped
+                .remove_label_values(&[name, reason.as_str()]);
         }
         for q in QUANTILES {
             let _ = self.last_burst_ttft.remove_label_values(&[name, q]);
@@ -377,7 +373,9 @@ impl Metrics {
         // A failed request is bad for every configured SLO.
         for (slo, good) in slo_good(record, &target.slo) {
             let result = if good { "good" } else { "bad" };
-            self.slo.with_label_values(&[name, slo, result]).inc();
+            self.slo
+                .with_label_values(&[name, slo.as_str(), result])
+                .inc();
         }
         if !record.outcome.is_success() {
             return;
@@ -420,14 +418,9 @@ impl Metrics {
         self.last_burst_timestamp
             .with_label_values(&[name])
             .set(unix_seconds(SystemTime::now()));
-        let ratio = if summary.total > 0 {
-            summary.success_count as f64 / summary.total as f64
-        } else {
-            0.0
-        };
         self.last_burst_success_ratio
             .with_label_values(&[name])
-            .set(ratio);
+            .set(summary.success_ratio());
         self.burst_duration
             .with_label_values(&[name])
             .set(burst.total_time.as_secs_f64());
@@ -452,9 +445,9 @@ impl Metrics {
         self.in_flight.with_label_values(&[target]).set(0);
     }
 
-    pub fn burst_skipped(&self, target: &str, reason: &'static str) {
+    pub fn burst_skipped(&self, target: &str, reason: Skip) {
         self.bursts_skipped
-            .with_label_values(&[target, reason])
+            .with_label_values(&[target, reason.as_str()])
             .inc();
     }
 
@@ -469,6 +462,34 @@ impl Metrics {
         if ok {
             self.reload_timestamp.set(unix_seconds(SystemTime::now()));
         }
+    }
+}
+
+/// One burst's live subscriber (a `BurstSink`): a request is in flight from its start and is
+/// recorded the moment it ends, not at burst end, so histograms and counters move while a long
+/// burst runs.
+pub struct BurstRecorder {
+    metrics: Arc<Metrics>,
+    target: Arc<Target>,
+}
+
+impl BurstRecorder {
+    pub fn new(metrics: Arc<Metrics>, target: Arc<Target>) -> Self {
+        BurstRecorder { metrics, target }
+    }
+}
+
+impl BurstSink for BurstRecorder {
+    fn observe(&mut self, event: &BurstEvent) {
+        match event {
+            BurstEvent::RequestStarted { .. } => self.metrics.request_started(&self.target.name),
+            BurstEvent::RequestDone(record) => self.metrics.request_finished(&self.target, record),
+        }
+    }
+
+    /// Requests abandoned by cancellation never reported their end.
+    fn finish(&mut self) {
+        self.metrics.reset_in_flight(&self.target.name);
     }
 }
 

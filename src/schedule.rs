@@ -1,5 +1,7 @@
 //! Scheduling: turns a target's `schedule` into fire times and applies the overlap policy.
 //! Every tick is accounted for: it fires, or it is skipped and counted (`overlap`, `late`).
+//! Also which targets an instance runs at all (`--shard`), by the same stable name hash that
+//! spreads first fires.
 //!
 //! Plain tokio timers and croner (through `config::Schedule::next_fires`), not
 //! tokio-cron-scheduler: its repeated jobs can stop firing under load (issue #113, fix
@@ -27,6 +29,9 @@ pub enum Skip {
 }
 
 impl Skip {
+    pub const ALL: [Skip; 2] = [Skip::Overlap, Skip::Late];
+
+    /// The metric label.
     pub fn as_str(self) -> &'static str {
         match self {
             Skip::Overlap => "overlap",
@@ -107,6 +112,35 @@ impl Ticker {
 /// A stable fraction in [0, 1) from a name (FNV-1a), to spread first fires.
 pub fn spread_fraction(name: &str) -> f64 {
     (fnv1a(name.as_bytes()) % 10_000) as f64 / 10_000.0
+}
+
+/// Which slice of a large config this instance runs (`--shard i/n`): several instances split
+/// one config's targets between them by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    /// Whether this shard runs `name`: FNV-1a of the name, modulo the shard count.
+    pub fn owns(&self, name: &str) -> bool {
+        fnv1a(name.as_bytes()) % self.count == self.index
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("--shard must look like i/n with 0 <= i < n, got {s:?}");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u64 = i.trim().parse().map_err(|_| bad())?;
+        let count: u64 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
 }
 
 /// FNV-1a 64: stable across runs and versions (also used for `--shard`).
@@ -489,7 +523,6 @@ mod tests {
 
     #[test]
     fn shards_partition_names_stably() {
-        use crate::app::Shard;
         let shard = |s: &str| s.parse::<Shard>();
         assert_eq!(shard("1/3"), Ok(Shard { index: 1, count: 3 }));
         for bad in ["3/3", "0/0", "x/2", "1", "-1/2", ""] {

@@ -181,6 +181,15 @@ impl BurstSummary {
         }
     }
 
+    /// Successful / recorded requests; 0 for a burst that recorded none.
+    pub fn success_ratio(&self) -> f64 {
+        if self.total > 0 {
+            self.success_count as f64 / self.total as f64
+        } else {
+            0.0
+        }
+    }
+
     /// Count for one outcome (0 when it did not occur).
     pub fn outcome_count(&self, outcome: Outcome) -> u64 {
         self.outcomes.get(outcome.as_str()).copied().unwrap_or(0)
@@ -191,26 +200,63 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-/// Good/bad per configured SLO (`ttft`, `tpot`, `duration`) for one request; SLOs that are not
+/// The per-request SLOs a target can set (`slo.ttft`, `slo.tpot`, `slo.duration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SloKind {
+    Ttft,
+    Tpot,
+    Duration,
+}
+
+impl SloKind {
+    pub const ALL: [SloKind; 3] = [SloKind::Ttft, SloKind::Tpot, SloKind::Duration];
+
+    /// The config key and metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SloKind::Ttft => "ttft",
+            SloKind::Tpot => "tpot",
+            SloKind::Duration => "duration",
+        }
+    }
+
+    /// The configured limit, when this SLO is set.
+    pub fn limit(self, slo: &Slo) -> Option<Duration> {
+        match self {
+            SloKind::Ttft => slo.ttft,
+            SloKind::Tpot => slo.tpot,
+            SloKind::Duration => slo.duration,
+        }
+    }
+
+    /// What a request measured for this SLO.
+    fn value(self, record: &RequestRecord) -> Option<Duration> {
+        match self {
+            SloKind::Ttft => record.ttft,
+            SloKind::Tpot => record.tpot,
+            SloKind::Duration => Some(record.duration),
+        }
+    }
+}
+
+/// Good/bad per configured SLO for one request, in `SloKind::ALL` order; SLOs that are not
 /// configured are absent. A failed request is bad for every configured SLO (it spent error
 /// budget). A successful request without a measurement for an SLO (TPOT needs ≥ 2 tokens) is
 /// left out of that SLO rather than guessed. The limit itself counts as good (`≤`).
-pub fn slo_good(record: &RequestRecord, slo: &Slo) -> Vec<(&'static str, bool)> {
+pub fn slo_good(record: &RequestRecord, slo: &Slo) -> Vec<(SloKind, bool)> {
     let ok = record.outcome.is_success();
-    let judge = |limit: Option<Duration>, value: Option<Duration>| match (limit, ok, value) {
-        (None, _, _) => None,
-        (Some(_), false, _) => Some(false),
-        (Some(l), true, Some(v)) => Some(v <= l),
-        (Some(_), true, None) => None,
-    };
-    [
-        ("ttft", judge(slo.ttft, record.ttft)),
-        ("tpot", judge(slo.tpot, record.tpot)),
-        ("duration", judge(slo.duration, Some(record.duration))),
-    ]
-    .into_iter()
-    .filter_map(|(name, good)| good.map(|g| (name, g)))
-    .collect()
+    SloKind::ALL
+        .into_iter()
+        .filter_map(|kind| {
+            let good = match (kind.limit(slo), ok, kind.value(record)) {
+                (None, _, _) => None,
+                (Some(_), false, _) => Some(false),
+                (Some(l), true, Some(v)) => Some(v <= l),
+                (Some(_), true, None) => None,
+            };
+            good.map(|g| (kind, g))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -397,11 +443,51 @@ mod tests {
     }
 
     #[test]
+    fn success_ratio_is_successes_over_recorded_and_zero_without_requests() {
+        let records = vec![
+            record(1, Outcome::Success),
+            record(2, Outcome::Http5xx),
+            record(3, Outcome::Success),
+            record(4, Outcome::Success),
+        ];
+        assert!(close(
+            BurstSummary::from_burst(&burst(records)).success_ratio(),
+            0.75
+        ));
+        assert_eq!(
+            BurstSummary::from_burst(&burst(vec![])).success_ratio(),
+            0.0
+        );
+    }
+
+    #[test]
+    fn slo_kinds_name_their_config_keys() {
+        let names: Vec<&str> = SloKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["ttft", "tpot", "duration"]);
+        let slo = Slo {
+            tpot: Some(ms(50)),
+            ..Slo::default()
+        };
+        let set: Vec<SloKind> = SloKind::ALL
+            .into_iter()
+            .filter(|k| k.limit(&slo).is_some())
+            .collect();
+        assert_eq!(set, [SloKind::Tpot]);
+    }
+
+    #[test]
     fn slo_judges_success_by_limit_and_failure_as_bad() {
         let slo = Slo {
             ttft: Some(ms(200)),
             tpot: Some(ms(50)),
             duration: None,
+        };
+        // The label each judgement is exported under, so the expected values stay readable.
+        let slo_good = |r: &RequestRecord, slo: &Slo| -> Vec<(&'static str, bool)> {
+            slo_good(r, slo)
+                .into_iter()
+                .map(|(kind, good)| (kind.as_str(), good))
+                .collect()
         };
         let ok = record(1, Outcome::Success);
         assert_eq!(slo_good(&ok, &slo), [("ttft", true), ("tpot", false)]);

@@ -8,6 +8,9 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::probe::BurstResult;
+use crate::stats::BurstSummary;
+
 /// How many recent bursts each target keeps in memory.
 pub const RECENT_BURSTS: usize = 50;
 
@@ -26,6 +29,25 @@ pub struct BurstBrief {
     pub interrupted: bool,
     /// The result file's name under `<results.dir>/<target>/`, when it was written.
     pub file: Option<String>,
+}
+
+impl BurstBrief {
+    /// A finished burst; `file` is its result file's name, when it was written.
+    pub fn new(burst: &BurstResult, summary: &BurstSummary, file: Option<String>) -> Self {
+        BurstBrief {
+            burst_id: burst.burst_id.clone(),
+            started_at: DateTime::<Utc>::from(burst.started_at),
+            duration_seconds: burst.total_time.as_secs_f64(),
+            total: summary.total,
+            success_count: summary.success_count,
+            failed_count: summary.failed_count,
+            success_ratio: summary.success_ratio(),
+            ttft_p50: summary.ttft.as_ref().map(|s| s.p50),
+            ttft_p95: summary.ttft.as_ref().map(|s| s.p95),
+            interrupted: burst.interrupted,
+            file,
+        }
+    }
 }
 
 /// One configured target.

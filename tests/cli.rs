@@ -5,22 +5,13 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use streamprobe::mock::{MockOptions, MockServer};
+use streamprobe::mock::MockServer;
 
-const BIN: &str = env!("CARGO_BIN_EXE_streamprobe");
+mod common;
+use common::{BIN, timing};
 
 async fn mock() -> MockServer {
-    MockServer::start(
-        "127.0.0.1:0".parse().unwrap(),
-        MockOptions {
-            ttft: Duration::from_millis(30),
-            itl: Duration::from_millis(2),
-            tokens: 8,
-            ..MockOptions::default()
-        },
-    )
-    .await
-    .unwrap()
+    common::mock(timing(30, 2, 8)).await
 }
 
 async fn streamprobe(args: &[&str], dir: &Path, env: &[(&str, &str)]) -> Output {

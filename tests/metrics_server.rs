@@ -12,11 +12,15 @@ use http_body_util::BodyExt;
 use streamprobe::config::{self, Target};
 use streamprobe::metrics::{CONTENT_TYPE, Metrics};
 use streamprobe::probe::{BurstResult, ConnectionMode, Outcome, RequestRecord, TokenSource};
+use streamprobe::schedule::Skip;
 use streamprobe::server::{AdminCommand, ServerState, router};
 use streamprobe::stats::BurstSummary;
 use streamprobe::status::{BurstBrief, StatusBoard, TargetStatus};
 use tokio::sync::mpsc;
 use tower::ServiceExt;
+
+mod common;
+use common::exposition::Exposition;
 
 const CONFIG: &str = r#"
 targets:
@@ -66,12 +70,9 @@ fn text(metrics: &Metrics) -> String {
     String::from_utf8(metrics.encode()).expect("exposition is UTF-8")
 }
 
+/// The value of the series written exactly as `series` (name and full label set).
 fn series_value(exposition: &str, series: &str) -> Option<f64> {
-    exposition
-        .lines()
-        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+    Exposition::parse(exposition).exact(series)
 }
 
 #[test]
@@ -241,7 +242,7 @@ fn removing_a_target_deletes_its_series_and_keeps_the_others() {
         metrics.declare_target(t, "e", Some(Duration::from_secs(10)));
         metrics.request_started(&t.name);
         metrics.request_finished(t, &record(1, Outcome::Success, 100));
-        metrics.burst_skipped(&t.name, "overlap");
+        metrics.burst_skipped(&t.name, Skip::Overlap);
     }
     metrics.remove_target("alpha");
     let t = text(&metrics);

@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use streamprobe::config::Protocol;
-use streamprobe::mock::{
-    End, Fault, FaultSpec, MockOptions, MockServer, expected_text, token_text,
-};
+use streamprobe::mock::{End, Fault, FaultSpec, MockOptions, expected_text, token_text};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+mod common;
+use common::mock;
 
 // ---------------------------------------------------------------------------------------------
 // A minimal HTTP/1.1 client.
@@ -325,12 +326,6 @@ const SSE_PATHS: [&str; 10] = [
 ];
 
 const OPENAI_BODY: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"stream":true,"stream_options":{"include_usage":true}}"#;
-
-async fn mock(options: MockOptions) -> MockServer {
-    MockServer::start("127.0.0.1:0".parse().unwrap(), options)
-        .await
-        .expect("mock starts")
-}
 
 fn fast() -> MockOptions {
     MockOptions {

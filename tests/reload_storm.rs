@@ -1,13 +1,15 @@
 //! 100 reloads in about 10 s while bursts run, some of them invalid: the daemon never panics,
 //! keeps serving, leaks neither file descriptors nor threads, and the last valid config wins.
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use streamprobe::mock::{MockOptions, MockServer};
+use streamprobe::mock::MockOptions;
 
 mod common;
-use common::{BIN, Guard, free_port, http};
+use common::daemon::Daemon;
+use common::exposition::Exposition;
+use common::{BIN, free_port, mock};
 
 fn config(listen: u16, mock: u16, names: std::ops::RangeInclusive<u32>) -> String {
     let mut c = format!(
@@ -39,94 +41,73 @@ fn proc_count(pid: u32, what: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_storm_keeps_the_last_valid_config() {
-    let server = MockServer::start("127.0.0.1:0".parse().unwrap(), MockOptions::default())
-        .await
-        .unwrap();
+    let server = mock(MockOptions::default()).await;
     let mock = server.local_addr().port();
-    let dir = tempfile::tempdir().unwrap();
-    let dir_path = dir.path().to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let dir = dir_path.as_path();
-        let listen = free_port();
-        let path = dir.join("storm.yaml");
-        let a = config(listen, mock, 1..=5);
-        let b = config(listen, mock, 3..=8);
-        std::fs::write(&path, &a).unwrap();
-        let child = Command::new(BIN)
-            .args(["serve", "-c"])
-            .arg(&path)
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let pid = child.id();
-        let _daemon = Guard(Some(child));
-        let started = Instant::now();
-        while http(listen, "GET", "/-/ready").0 != 200 {
-            assert!(started.elapsed() < Duration::from_secs(10), "not ready");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        std::thread::sleep(Duration::from_millis(700));
-        let (fds_before, threads_before) = (proc_count(pid, "fd"), proc_count(pid, "threads"));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let listen = free_port();
+    let path = dir.join("storm.yaml");
+    let a = config(listen, mock, 1..=5);
+    let b = config(listen, mock, 3..=8);
+    std::fs::write(&path, &a).unwrap();
+    let mut serve = Command::new(BIN);
+    serve.args(["serve", "-c"]).arg(&path).current_dir(dir);
+    let d = Daemon::start(serve, listen).await;
+    let pid = d.pid();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (fds_before, threads_before) = (proc_count(pid, "fd"), proc_count(pid, "threads"));
 
-        for i in 0..100 {
-            let text = match i % 10 {
-                9 => "targets: [{name: broken, url: ftp://nope}]\n".to_owned(),
-                n if n % 2 == 0 => a.clone(),
-                _ => b.clone(),
-            };
-            std::fs::write(&path, text).unwrap();
-            let (status, _) = http(listen, "POST", "/-/reload");
-            assert_eq!(status, if i % 10 == 9 { 500 } else { 200 }, "reload {i}");
-            std::thread::sleep(Duration::from_millis(90));
-        }
-        // The last reload (i = 99) was invalid; the one before it (i = 98, config a) wins.
-        let (_, metrics) = http(listen, "GET", "/metrics");
-        assert!(metrics.contains("streamprobe_config_last_reload_successful 0"));
-        let (_, targets) = http(listen, "GET", "/api/v1/targets");
-        let targets: serde_json::Value = serde_json::from_str(&targets).unwrap();
-        let names: Vec<&str> = targets
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["name"].as_str().unwrap())
-            .collect();
-        assert_eq!(names, ["t1", "t2", "t3", "t4", "t5"]);
-        // A final valid reload to config b: removed targets' series go, kept ones stay.
-        std::fs::write(&path, &b).unwrap();
-        assert_eq!(http(listen, "POST", "/-/reload").0, 200);
-        std::thread::sleep(Duration::from_millis(1500));
-        let (_, metrics) = http(listen, "GET", "/metrics");
-        assert!(metrics.contains("streamprobe_config_last_reload_successful 1"));
-        assert!(
-            !metrics.contains("target=\"t1\""),
-            "removed target's series deleted"
-        );
-        assert!(!metrics.contains("target=\"broken\""));
-        assert!(metrics.contains("streamprobe_requests_total{outcome=\"success\",target=\"t8\"}"));
-        // Bursts kept running through the storm.
-        let successes: f64 = metrics
-            .lines()
-            .filter(|l| l.starts_with("streamprobe_requests_total{outcome=\"success\""))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum();
-        assert!(
-            successes > 50.0,
-            "{successes} successful requests during the storm"
-        );
-        // No leak: descriptors and threads are back near where they were.
-        let (fds_after, threads_after) = (proc_count(pid, "fd"), proc_count(pid, "threads"));
-        assert!(
-            fds_after <= fds_before + 20,
-            "fds {fds_before} -> {fds_after}"
-        );
-        assert!(
-            threads_after <= threads_before + 8,
-            "threads {threads_before} -> {threads_after}"
-        );
-        assert_eq!(http(listen, "GET", "/-/healthy").0, 200);
-    })
-    .await
-    .unwrap();
+    for i in 0..100 {
+        let text = match i % 10 {
+            9 => "targets: [{name: broken, url: ftp://nope}]\n".to_owned(),
+            n if n % 2 == 0 => a.clone(),
+            _ => b.clone(),
+        };
+        std::fs::write(&path, text).unwrap();
+        let (status, _) = d.post("/-/reload").await;
+        assert_eq!(status, if i % 10 == 9 { 500 } else { 200 }, "reload {i}");
+        tokio::time::sleep(Duration::from_millis(90)).await;
+    }
+    // The last reload (i = 99) was invalid; the one before it (i = 98, config a) wins.
+    let (_, metrics) = d.get("/metrics").await;
+    assert!(metrics.contains("streamprobe_config_last_reload_successful 0"));
+    let (_, targets) = d.get("/api/v1/targets").await;
+    let targets: serde_json::Value = serde_json::from_str(&targets).unwrap();
+    let names: Vec<&str> = targets
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["t1", "t2", "t3", "t4", "t5"]);
+    // A final valid reload to config b: removed targets' series go, kept ones stay.
+    std::fs::write(&path, &b).unwrap();
+    assert_eq!(d.post("/-/reload").await.0, 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, metrics) = d.get("/metrics").await;
+    assert!(metrics.contains("streamprobe_config_last_reload_successful 1"));
+    assert!(
+        !metrics.contains("target=\"t1\""),
+        "removed target's series deleted"
+    );
+    assert!(!metrics.contains("target=\"broken\""));
+    assert!(metrics.contains("streamprobe_requests_total{outcome=\"success\",target=\"t8\"}"));
+    // Bursts kept running through the storm.
+    let successes: f64 =
+        Exposition::parse(&metrics).sum("streamprobe_requests_total", &[("outcome", "success")]);
+    assert!(
+        successes > 50.0,
+        "{successes} successful requests during the storm"
+    );
+    // No leak: descriptors and threads are back near where they were.
+    let (fds_after, threads_after) = (proc_count(pid, "fd"), proc_count(pid, "threads"));
+    assert!(
+        fds_after <= fds_before + 20,
+        "fds {fds_before} -> {fds_after}"
+    );
+    assert!(
+        threads_after <= threads_before + 8,
+        "threads {threads_before} -> {threads_after}"
+    );
+    assert_eq!(d.get("/-/healthy").await.0, 200);
 }

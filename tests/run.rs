@@ -9,26 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use streamprobe::config::{self, Target};
-use streamprobe::mock::{MockOptions, MockServer};
+use streamprobe::mock::MockOptions;
 use streamprobe::probe::{
-    BurstOptions, BurstPlan, BurstResult, Client, Outcome, Pacing, TokenSource, run_burst,
+    BurstEvent, BurstOptions, BurstPlan, BurstResult, BurstSink, Client, Outcome, Pacing,
+    TokenSource, run_burst,
 };
 
-async fn mock(options: MockOptions) -> MockServer {
-    MockServer::start("127.0.0.1:0".parse().unwrap(), options)
-        .await
-        .expect("mock starts")
-}
-
-/// Mock timings: TTFT and ITL in milliseconds, tokens per response.
-fn timing(ttft_ms: u64, itl_ms: u64, tokens: u64) -> MockOptions {
-    MockOptions {
-        ttft: Duration::from_millis(ttft_ms),
-        itl: Duration::from_millis(itl_ms),
-        tokens,
-        ..MockOptions::default()
-    }
-}
+mod common;
+use common::{mock, timing};
 
 /// One target from YAML whose `url` is `url`; `extra` adds target fields (indented 4).
 fn target(url: &str, extra: &str) -> Target {
@@ -50,10 +38,9 @@ async fn burst_with(target: Target, plan: BurstPlan) -> BurstResult {
         burst_id: "b".into(),
         keep_text: true,
         limiter: None,
-        events: None,
         cancel: None,
     };
-    run_burst(&client, Arc::new(target), &plan, options).await
+    run_burst(&client, Arc::new(target), &plan, options, ()).await
 }
 
 #[tokio::test]
@@ -204,6 +191,100 @@ async fn warmup_requests_are_sent_but_not_recorded() {
         [1, 2, 3, 4, 5]
     );
     assert_eq!(server.stats().requests, 8);
+}
+
+/// A sink that logs what it saw (`start 3`, `done 3`, `finish`), optionally slowly.
+struct Recorder {
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+    delay: Duration,
+}
+
+impl BurstSink for Recorder {
+    fn observe(&mut self, event: &BurstEvent) {
+        // Blocking on purpose: a consumer that is slow for real, not one that yields.
+        std::thread::sleep(self.delay);
+        let line = match event {
+            BurstEvent::RequestStarted { index } => format!("start {index}"),
+            BurstEvent::RequestDone(record) => format!("done {}", record.index),
+        };
+        self.log.lock().unwrap().push(line);
+    }
+
+    fn finish(&mut self) {
+        self.log.lock().unwrap().push("finish".into());
+    }
+}
+
+async fn burst_into(target: Target, sink: Recorder) -> BurstResult {
+    let plan = BurstPlan::for_target(&target);
+    let options = BurstOptions {
+        burst_id: "b".into(),
+        keep_text: false,
+        limiter: None,
+        cancel: None,
+    };
+    run_burst(
+        &Client::new().unwrap(),
+        Arc::new(target),
+        &plan,
+        options,
+        sink,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_sink_sees_each_recorded_request_start_then_end_and_finishes_last() {
+    let server = mock(timing(5, 1, 3)).await;
+    let t = target(
+        &server.url("/v1/chat/completions"),
+        "    concurrency: 2\n    total_requests: 4\n    warmup_requests: 2\n",
+    );
+    let log = Arc::default();
+    let sink = Recorder {
+        log: Arc::clone(&log),
+        delay: Duration::ZERO,
+    };
+    let result = burst_into(t, sink).await;
+    assert_eq!(result.records.len(), 4);
+    // Complete when `run_burst` returns: it waits for the sink.
+    let log = log.lock().unwrap().clone();
+    assert_eq!(log.len(), 9, "{log:?}");
+    assert_eq!(log.last().map(String::as_str), Some("finish"));
+    for index in 1..=4 {
+        let at = |what: &str| log.iter().position(|l| *l == format!("{what} {index}"));
+        // Warm-up requests (index 0) are never reported.
+        let (start, done) = (at("start").expect("started"), at("done").expect("done"));
+        assert!(start < done, "{log:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_sink_does_not_slow_the_engine() {
+    let server = mock(timing(5, 1, 3)).await;
+    let t = target(
+        &server.url("/v1/chat/completions"),
+        "    concurrency: 20\n    total_requests: 20\n",
+    );
+    let delay = Duration::from_millis(20);
+    let sink = Recorder {
+        log: Arc::default(),
+        delay,
+    };
+    let begin = std::time::Instant::now();
+    let result = burst_into(t, sink).await;
+    // 40 events at 20 ms each: the sink needs 800 ms; the engine must not wait for it.
+    let sink_time = delay * 40;
+    assert!(result.records.iter().all(|r| r.outcome == Outcome::Success));
+    assert!(
+        result.total_time < sink_time / 2,
+        "burst took {:?}",
+        result.total_time
+    );
+    assert!(
+        begin.elapsed() >= sink_time,
+        "returned before the sink finished"
+    );
 }
 
 #[tokio::test]

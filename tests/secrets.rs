@@ -4,13 +4,13 @@
 //! including on failure paths (HTTP 500, connection refused, a bad reload).
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use streamprobe::mock::{MockOptions, MockServer};
+use std::process::Command;
+use std::time::Duration;
 
 mod common;
-use common::{BIN, Guard, free_port, http};
+use common::daemon::Daemon;
+use common::wait::wait_for;
+use common::{free_port, mock, timing};
 
 const ENV_SECRET: &str = "sk-env-5a1f0c3e9d7b-do-not-leak";
 const FILE_SECRET: &str = "sk-file-77d2e41b08aa-do-not-leak";
@@ -59,7 +59,7 @@ targets:
 }
 
 fn command(dir: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(common::BIN);
     cmd.current_dir(dir)
         .env("SP_SECRET_TEST_KEY", ENV_SECRET)
         .env("CREDENTIALS_DIRECTORY", dir.join("creds"))
@@ -80,140 +80,109 @@ fn all_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_leave_the_wire() {
-    let server = MockServer::start(
-        "127.0.0.1:0".parse().unwrap(),
-        MockOptions {
-            ttft: Duration::from_millis(10),
-            itl: Duration::from_millis(1),
-            tokens: 3,
-            ..MockOptions::default()
-        },
-    )
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let server = mock(timing(10, 1, 3)).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let listen = free_port();
-    let config = write_config(dir.path(), server.local_addr().port(), listen, free_port());
-    let dir_path = dir.path().to_path_buf();
-
-    let outputs = tokio::task::spawn_blocking(move || {
-        let dir = dir_path.as_path();
-        let mut seen = Vec::new();
-        // check
-        let out = command(dir)
-            .args(["check", "-c"])
-            .arg(&config)
+    let config = write_config(dir, server.local_addr().port(), listen, free_port());
+    // `check` and `run` are awaited, not waited for: the mock serves them on this runtime.
+    let output = async |command: Command| {
+        tokio::process::Command::from(command)
             .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        seen.push((
-            "check stdout",
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        ));
-        seen.push((
-            "check stderr",
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        ));
-        // run: one target succeeds, one gets HTTP 500, one is refused.
-        let out = command(dir)
-            .args(["run", "-c"])
-            .arg(&config)
-            .args(["-v", "--save-text", "-o", "run.json"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1), "some requests fail by design");
-        let report = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            report.contains("http_5xx") && report.contains("connect"),
-            "{report}"
-        );
-        seen.push(("run stdout", report));
-        seen.push((
-            "run stderr",
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        ));
+            .await
+            .unwrap()
+    };
 
-        // serve, with debug logs.
-        let child = command(dir)
-            .args(["serve", "-c"])
-            .arg(&config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut daemon = Guard(Some(child));
-        let pid = daemon.0.as_ref().map(Child::id).unwrap_or_default();
-        let started = Instant::now();
-        while http(listen, "GET", "/-/ready").0 != 200 {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "daemon not ready"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // Let every target finish at least one burst.
-        while !std::fs::read_dir(dir.join("results/credential-refused"))
-            .map(|d| d.count() > 0)
-            .unwrap_or(false)
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(15),
-                "no burst finished"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        for path in [
-            "/metrics",
-            "/",
-            "/api/v1/targets",
-            "/api/v1/targets/env-header/bursts",
-            "/api/v1/targets/credential-refused/bursts",
-        ] {
-            let (status, body) = http(listen, "GET", path);
-            assert_eq!(status, 200, "{path}");
-            seen.push(("an endpoint", body));
-        }
-        // A bad reload: the new file references a variable that is not set.
-        let good = std::fs::read_to_string(&config).unwrap();
-        std::fs::write(
-            &config,
-            good.replace("SP_SECRET_TEST_KEY}", "SP_SECRET_UNSET_KEY}"),
-        )
-        .unwrap();
-        let (status, body) = http(listen, "POST", "/-/reload");
-        assert_eq!(status, 500);
-        assert!(body.contains("SP_SECRET_UNSET_KEY"), "{body}");
-        seen.push(("reload error", body));
-        std::fs::write(&config, &good).unwrap();
-        let (status, body) = http(listen, "POST", "/-/reload");
-        assert_eq!(status, 200, "{body}");
-        let _ = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
-        let out = daemon.0.take().unwrap().wait_with_output().unwrap();
-        assert!(out.status.success(), "SIGTERM: exit 0");
-        seen.push((
-            "serve stdout",
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        ));
-        let logs = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(logs.contains("burst finished"), "{logs}");
-        seen.push(("serve logs", logs));
-        seen
-    })
-    .await
+    let mut outputs = Vec::new();
+    // check
+    let mut check = command(dir);
+    check.args(["check", "-c"]).arg(&config);
+    let out = output(check).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    outputs.push((
+        "check stdout",
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ));
+    outputs.push((
+        "check stderr",
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ));
+    // run: one target succeeds, one gets HTTP 500, one is refused.
+    let mut run = command(dir);
+    run.args(["run", "-c"])
+        .arg(&config)
+        .args(["-v", "--save-text", "-o", "run.json"]);
+    let out = output(run).await;
+    assert_eq!(out.status.code(), Some(1), "some requests fail by design");
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        report.contains("http_5xx") && report.contains("connect"),
+        "{report}"
+    );
+    outputs.push(("run stdout", report));
+    outputs.push((
+        "run stderr",
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ));
+
+    // serve, with debug logs.
+    let mut serve = command(dir);
+    serve.args(["serve", "-c"]).arg(&config);
+    let mut d = Daemon::start(serve, listen).await;
+    // Let every target finish at least one burst.
+    wait_for(
+        "a burst of every target",
+        Duration::from_secs(15),
+        async || std::fs::read_dir(dir.join("results/credential-refused")).map_or(0, |d| d.count()),
+        |files| *files > 0,
+    )
+    .await;
+    for path in [
+        "/metrics",
+        "/",
+        "/api/v1/targets",
+        "/api/v1/targets/env-header/bursts",
+        "/api/v1/targets/credential-refused/bursts",
+    ] {
+        let (status, body) = d.get(path).await;
+        assert_eq!(status, 200, "{path}");
+        outputs.push(("an endpoint", body));
+    }
+    // A bad reload: the new file references a variable that is not set.
+    let good = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        good.replace("SP_SECRET_TEST_KEY}", "SP_SECRET_UNSET_KEY}"),
+    )
     .unwrap();
+    let (status, body) = d.post("/-/reload").await;
+    assert_eq!(status, 500);
+    assert!(body.contains("SP_SECRET_UNSET_KEY"), "{body}");
+    outputs.push(("reload error", body));
+    std::fs::write(&config, &good).unwrap();
+    let (status, body) = d.post("/-/reload").await;
+    assert_eq!(status, 200, "{body}");
+    d.signal("TERM");
+    let status = d
+        .wait_exit(Duration::from_secs(30))
+        .await
+        .expect("exits within 30 s of SIGTERM");
+    assert!(status.success(), "SIGTERM: exit 0");
+    outputs.push(("serve stdout", d.stdout_text()));
+    let logs = d.log_text();
+    assert!(logs.contains("burst finished"), "{logs}");
+    outputs.push(("serve logs", logs));
 
     for (what, text) in &outputs {
         assert_clean(what, text);
     }
     let mut files = Vec::new();
-    all_files(dir.path(), &mut files);
+    all_files(dir, &mut files);
     let mut result_files = 0;
     for f in files {
         let name = f.display().to_string();

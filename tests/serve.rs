@@ -7,15 +7,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use streamprobe::mock::{MockOptions, MockServer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-const BIN: &str = env!("CARGO_BIN_EXE_streamprobe");
+mod common;
+use common::daemon::Daemon;
+use common::exposition::Exposition;
+use common::wait::wait_for;
+use common::{BIN, free_port};
 
 /// A small streamed chat request, as every test target sends it.
 const BODY: &str = "{model: m, messages: [{role: user, content: hi}], stream: true, \
@@ -25,20 +27,10 @@ const BODY: &str = "{model: m, messages: [{role: user, content: hi}], stream: tr
 // Harness
 
 async fn mock() -> MockServer {
-    MockServer::start("127.0.0.1:0".parse().unwrap(), MockOptions::default())
-        .await
-        .expect("mock starts")
+    common::mock(MockOptions::default()).await
 }
 
-/// A port that was free a moment ago (bound, read, released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind 127.0.0.1:0")
-        .port()
-}
-
-/// A temporary directory holding one daemon's config, results and log.
+/// A temporary directory holding one daemon's config and results.
 struct Workdir {
     dir: tempfile::TempDir,
     port: u16,
@@ -84,303 +76,29 @@ impl Workdir {
 
     /// Starts `serve` on the written config and waits until `/-/ready` answers 200.
     async fn spawn(&self, args: &[&str], env: &[(&str, &OsStr)]) -> Daemon {
-        let log = self.path(&format!("daemon-{}.log", rand_suffix()));
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .arg("-c")
             .arg(self.config_path())
             .args(args)
             .env_remove("NOTIFY_SOCKET")
-            .env("STREAMPROBE_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).expect("log file"));
+            .env("STREAMPROBE_LOG", "info");
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("spawn streamprobe serve");
-        let mut daemon = Daemon {
-            child,
-            port: self.port,
-            log,
-        };
-        let deadline = Deadline::after(Duration::from_secs(10), "daemon ready");
-        loop {
-            if let Some(status) = daemon.child.try_wait().expect("try_wait") {
-                panic!("daemon exited early ({status}):\n{}", daemon.log_text());
-            }
-            if let Ok((200, _)) = http(daemon.port, "GET", "/-/ready").await {
-                return daemon;
-            }
-            deadline.tick(&daemon).await;
-        }
+        Daemon::start(cmd, self.port).await
     }
 }
 
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
-}
-
-/// A running daemon; killed on drop.
-struct Daemon {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!(
-                "--- daemon log ({}) ---\n{}",
-                self.log.display(),
-                self.log_text()
-            );
-        }
-    }
-}
-
-impl Daemon {
-    fn log_text(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{name} failed");
-    }
-
-    /// Waits for the process to exit, at most `timeout`.
-    async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let start = Instant::now();
-        while start.elapsed() < timeout {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        None
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        http(self.port, "GET", path)
-            .await
-            .unwrap_or_else(|e| panic!("GET {path}: {e}\n{}", self.log_text()))
-    }
-
-    async fn post(&self, path: &str) -> (u16, String) {
-        http(self.port, "POST", path)
-            .await
-            .unwrap_or_else(|e| panic!("POST {path}: {e}\n{}", self.log_text()))
-    }
-
-    async fn metrics(&self) -> Exposition {
-        let (status, body) = self.get("/metrics").await;
-        assert_eq!(status, 200, "{body}");
-        Exposition::parse(&body)
-    }
-
-    async fn json(&self, path: &str) -> Value {
-        let (status, body) = self.get(path).await;
-        assert_eq!(status, 200, "GET {path}: {body}");
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
-    }
-
-    async fn target_names(&self) -> BTreeSet<String> {
-        let targets = self.json("/api/v1/targets").await;
-        targets
-            .as_array()
-            .expect("targets array")
-            .iter()
-            .map(|t| t["name"].as_str().expect("name").to_owned())
-            .collect()
-    }
-
-    async fn bursts(&self, target: &str) -> Vec<Value> {
-        let v = self.json(&format!("/api/v1/targets/{target}/bursts")).await;
-        v.as_array().expect("bursts array").clone()
-    }
-}
-
-/// A bounded wait: `tick` sleeps a little, and fails the test (with the daemon's log) once the
-/// time is up.
-struct Deadline {
-    end: Instant,
-    what: &'static str,
-}
-
-impl Deadline {
-    fn after(d: Duration, what: &'static str) -> Deadline {
-        Deadline {
-            end: Instant::now() + d,
-            what,
-        }
-    }
-
-    async fn tick(&self, daemon: &Daemon) {
-        assert!(
-            Instant::now() < self.end,
-            "timed out waiting for {}\n--- daemon log ---\n{}",
-            self.what,
-            daemon.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// A minimal HTTP/1.1 client: one request, `Connection: close`, the whole response.
-async fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
-        let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\
-             Content-Length: 0\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).await?;
-        Ok::<_, std::io::Error>(raw)
-    };
-    let raw = tokio::time::timeout(Duration::from_secs(10), exchange)
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no response in 10s"))??;
-    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| bad("no end of headers"))?;
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut body = raw[split + 4..].to_vec();
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("no status"))?;
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        body = dechunk(&body).ok_or_else(|| bad("bad chunked body"))?;
-    }
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
-}
-
-fn dechunk(mut raw: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = raw.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = std::str::from_utf8(&raw[..line_end]).ok()?;
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-        raw = &raw[line_end + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(raw.get(..size)?);
-        raw = raw.get(size + 2..)?;
-    }
-}
-
-/// One parsed `/metrics` page.
-#[derive(Debug)]
-struct Exposition {
-    series: Vec<(String, BTreeMap<String, String>, f64)>,
-    text: String,
-}
-
-impl Exposition {
-    fn parse(text: &str) -> Exposition {
-        let mut series = Vec::new();
-        for line in text.lines() {
-            if line.starts_with('#') || line.trim().is_empty() {
-                continue;
-            }
-            let (name_labels, value) = line.rsplit_once(' ').expect("series line");
-            let value: f64 = value.parse().expect("series value");
-            let (name, labels) = match name_labels.split_once('{') {
-                Some((name, rest)) => (name, parse_labels(rest.strip_suffix('}').unwrap())),
-                None => (name_labels, BTreeMap::new()),
-            };
-            series.push((name.to_owned(), labels, value));
-        }
-        Exposition {
-            series,
-            text: text.to_owned(),
-        }
-    }
-
-    fn matching<'a>(
-        &'a self,
-        name: &'a str,
-        labels: &'a [(&'a str, &'a str)],
-    ) -> impl Iterator<Item = f64> + 'a {
-        self.series.iter().filter_map(move |(n, l, v)| {
-            (n == name
-                && labels
-                    .iter()
-                    .all(|(k, want)| l.get(*k).is_some_and(|got| got == want)))
-            .then_some(*v)
-        })
-    }
-
-    /// The one series of `name` carrying `labels` (others may exist), if present.
-    fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        let found: Vec<f64> = self.matching(name, labels).collect();
-        assert!(found.len() <= 1, "{name} {labels:?} is ambiguous");
-        found.first().copied()
-    }
-
-    /// The sum over every series of `name` carrying `labels` (0 when there is none).
-    fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        self.matching(name, labels).sum()
-    }
-
-    /// Whether any `streamprobe_*` series carries `target="name"`.
-    fn mentions_target(&self, name: &str) -> bool {
-        self.series.iter().any(|(n, l, _)| {
-            n.starts_with("streamprobe_") && l.get("target").is_some_and(|t| t == name)
-        })
-    }
-}
-
-fn parse_labels(text: &str) -> BTreeMap<String, String> {
-    let mut labels = BTreeMap::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        let (key, after) = rest.split_once("=\"").expect("label key");
-        let mut value = String::new();
-        let mut chars = after.char_indices();
-        let mut end = after.len();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '\\' => {
-                    if let Some((_, e)) = chars.next() {
-                        value.push(match e {
-                            'n' => '\n',
-                            other => other,
-                        });
-                    }
-                }
-                '"' => {
-                    end = i + 1;
-                    break;
-                }
-                c => value.push(c),
-            }
-        }
-        labels.insert(key.trim_start_matches(',').to_owned(), value);
-        rest = after[end..].trim_start_matches(',');
-    }
-    labels
+/// Waits (5 s at most) until `target` has exactly `n` requests in flight.
+async fn wait_in_flight(d: &Daemon, target: &str, n: f64) {
+    d.wait_for_metric(
+        "streamprobe_in_flight_requests",
+        &[("target", target)],
+        Duration::from_secs(5),
+        |v| v == Some(n),
+    )
+    .await;
 }
 
 fn requests(m: &Exposition, target: &str) -> f64 {
@@ -416,6 +134,25 @@ fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-6
 }
 
+/// The harness's one polling loop fails the test saying what it waited for and what it saw.
+#[tokio::test]
+#[should_panic(expected = "waiting for the answer; last seen: 2")]
+async fn a_timed_out_wait_names_what_it_awaited_and_the_last_value_seen() {
+    // The first look comes well before the deadline, so there are at least two: the message
+    // must carry the second, not the first.
+    let mut looks = 0;
+    wait_for(
+        "the answer",
+        Duration::from_millis(200),
+        async || {
+            looks += 1;
+            looks.min(2)
+        },
+        |n| *n == 42,
+    )
+    .await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tests
 
@@ -440,27 +177,32 @@ targets:
     // At least three bursts each, then a moment in which nothing changes between two scrapes
     // and the API has published every burst the metrics counted (the board is updated after
     // the file is written, the burst counters before).
-    let deadline = Deadline::after(Duration::from_secs(12), "three quiet bursts per target");
-    let (m, ok_bursts, bad_bursts) = loop {
-        let before = d.metrics().await;
-        let ok_bursts = d.bursts("ok").await;
-        let bad_bursts = d.bursts("bad").await;
-        let after = d.metrics().await;
-        let quiet = ["ok", "bad"].iter().all(|t| {
-            requests(&before, t) == requests(&after, t)
-                && bursts_total(&before, t) == bursts_total(&after, t)
-                && after.get("streamprobe_in_flight_requests", &[("target", t)]) == Some(0.0)
-        });
-        if quiet
-            && bursts_total(&after, "ok") >= 3.0
-            && bursts_total(&after, "bad") >= 3.0
-            && bursts_total(&after, "ok") == ok_bursts.len() as f64
-            && bursts_total(&after, "bad") == bad_bursts.len() as f64
-        {
-            break (after, ok_bursts, bad_bursts);
-        }
-        deadline.tick(&d).await;
-    };
+    let (_, ok_bursts, bad_bursts, m) = wait_for(
+        "three quiet bursts per target",
+        Duration::from_secs(12),
+        // Evaluated in order: metrics, the API, metrics again.
+        async || {
+            (
+                d.metrics().await,
+                d.bursts("ok").await,
+                d.bursts("bad").await,
+                d.metrics().await,
+            )
+        },
+        |(before, ok_bursts, bad_bursts, after)| {
+            let quiet = ["ok", "bad"].iter().all(|t| {
+                requests(before, t) == requests(after, t)
+                    && bursts_total(before, t) == bursts_total(after, t)
+                    && after.get("streamprobe_in_flight_requests", &[("target", t)]) == Some(0.0)
+            });
+            quiet
+                && bursts_total(after, "ok") >= 3.0
+                && bursts_total(after, "bad") >= 3.0
+                && bursts_total(after, "ok") == ok_bursts.len() as f64
+                && bursts_total(after, "bad") == bad_bursts.len() as f64
+        },
+    )
+    .await;
     let n_ok = ok_bursts.len() as f64;
     let n_bad = bad_bursts.len() as f64;
 
@@ -641,20 +383,6 @@ targets:
   - {name: fresh, url: "@CHAT@?ttft=10ms&itl=2ms&tokens=3"}
 "#;
 
-/// Waits until every target in `targets` has at least `n` bursts on the API.
-async fn wait_bursts(d: &Daemon, targets: &[&str], n: usize, within: Duration) {
-    let deadline = Deadline::after(within, "bursts on every target");
-    'wait: loop {
-        for t in targets {
-            if d.bursts(t).await.len() < n {
-                deadline.tick(d).await;
-                continue 'wait;
-            }
-        }
-        return;
-    }
-}
-
 /// Every target has a next run in the future (a reload must not leave one unscheduled).
 async fn assert_scheduled(d: &Daemon, names: &[&str]) {
     let targets = d.json("/api/v1/targets").await;
@@ -674,7 +402,8 @@ async fn reload_adds_removes_and_changes_targets_and_survives_a_bad_file() {
     let mock = mock().await;
     let w = Workdir::new(&mock);
     let d = w.start(RELOAD_V1).await;
-    wait_bursts(&d, &["keep", "gone", "change"], 1, Duration::from_secs(8)).await;
+    d.wait_bursts(&["keep", "gone", "change"], 1, Duration::from_secs(8))
+        .await;
     let before = d.metrics().await;
     assert!(before.mentions_target("gone"));
     let keep_before = requests(&before, "keep");
@@ -703,10 +432,10 @@ async fn reload_adds_removes_and_changes_targets_and_survives_a_bad_file() {
     assert_eq!(change["schedule"], "every 2s");
     // The removed target's series go (a burst still running when the reload came finishes
     // first, so allow it a moment) and do not come back.
-    let deadline = Deadline::after(Duration::from_secs(5), "gone's series removed");
-    while d.metrics().await.mentions_target("gone") {
-        deadline.tick(&d).await;
-    }
+    d.wait_for_metrics("gone's series removed", Duration::from_secs(5), |m| {
+        !m.mentions_target("gone")
+    })
+    .await;
     let m = d.metrics().await;
     assert!(requests(&m, "keep") >= keep_before, "keep's counters reset");
     assert!(
@@ -729,7 +458,7 @@ async fn reload_adds_removes_and_changes_targets_and_survives_a_bad_file() {
         )
         .unwrap();
     assert!(stamp_after >= stamp_before);
-    wait_bursts(&d, &["fresh"], 1, Duration::from_secs(5)).await;
+    d.wait_bursts(&["fresh"], 1, Duration::from_secs(5)).await;
     let m = d.metrics().await;
     assert!(!m.mentions_target("gone"), "gone came back:\n{}", m.text);
     assert!(requests(&m, "fresh") >= 2.0);
@@ -738,10 +467,13 @@ async fn reload_adds_removes_and_changes_targets_and_survives_a_bad_file() {
     // Through SIGHUP: fresh goes again, hup arrives.
     w.write_config(&RELOAD_V2.replace("name: fresh", "name: hup"));
     d.signal("HUP");
-    let deadline = Deadline::after(Duration::from_secs(5), "SIGHUP reload");
-    while d.target_names().await != names(&["keep", "change", "hup"]) {
-        deadline.tick(&d).await;
-    }
+    wait_for(
+        "SIGHUP reload",
+        Duration::from_secs(5),
+        async || d.target_names().await,
+        |now| *now == names(&["keep", "change", "hup"]),
+    )
+    .await;
     assert_scheduled(&d, &["keep", "change", "hup"]).await;
     assert_eq!(
         d.metrics()
@@ -768,10 +500,12 @@ async fn reload_adds_removes_and_changes_targets_and_survives_a_bad_file() {
     );
     assert_eq!(d.target_names().await, names(&["keep", "change", "hup"]));
     let keep_now = requests(&m, "keep");
-    let deadline = Deadline::after(Duration::from_secs(5), "keep runs on after a bad reload");
-    while requests(&d.metrics().await, "keep") <= keep_now {
-        deadline.tick(&d).await;
-    }
+    d.wait_for_metrics(
+        "keep runs on after a bad reload",
+        Duration::from_secs(5),
+        |m| requests(m, "keep") > keep_now,
+    )
+    .await;
     // The same through SIGHUP: logged, counted, survived.
     d.signal("HUP");
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -803,15 +537,7 @@ targets:
 "#,
         )
         .await;
-    let deadline = Deadline::after(Duration::from_secs(5), "slow burst in flight");
-    while d
-        .metrics()
-        .await
-        .get("streamprobe_in_flight_requests", &[("target", "slow")])
-        != Some(2.0)
-    {
-        deadline.tick(&d).await;
-    }
+    wait_in_flight(&d, "slow", 2.0).await;
     let sent = Instant::now();
     d.signal("TERM");
     let status = d.wait_exit(Duration::from_secs(8)).await;
@@ -847,23 +573,18 @@ targets:
 "#,
         )
         .await;
-    let deadline = Deadline::after(Duration::from_secs(5), "burst in flight");
-    while d
-        .metrics()
-        .await
-        .get("streamprobe_in_flight_requests", &[("target", "brief")])
-        != Some(1.0)
-    {
-        deadline.tick(&d).await;
-    }
+    wait_in_flight(&d, "brief", 1.0).await;
     let sent = Instant::now();
     d.signal("TERM");
     // While the burst finishes: not ready, and admin commands are refused at once instead of
     // hanging (and holding up the exit) until the daemon is gone.
-    let deadline = Deadline::after(Duration::from_secs(1), "not ready after SIGTERM");
-    while d.get("/-/ready").await.0 != 503 {
-        deadline.tick(&d).await;
-    }
+    wait_for(
+        "not ready after SIGTERM",
+        Duration::from_secs(1),
+        async || d.get("/-/ready").await.0,
+        |status| *status == 503,
+    )
+    .await;
     let asked = Instant::now();
     let (status, body) = d.post("/-/reload").await;
     assert_eq!((status, body.as_str()), (503, "shutting down\n"));
@@ -907,30 +628,34 @@ targets:
 "#,
         )
         .await;
-    wait_bursts(&d, &["kept"], 5, Duration::from_secs(10)).await;
+    d.wait_bursts(&["kept"], 5, Duration::from_secs(10)).await;
     // Between two identical views of the API (no burst finished in between) the directory
     // holds exactly the newest three.
-    let deadline = Deadline::after(Duration::from_secs(5), "a quiet moment");
-    loop {
-        let first = d.bursts("kept").await;
-        let files = result_files(&w.results(), "kept");
-        let second = d.bursts("kept").await;
-        if first == second {
-            let newest: Vec<&str> = first[first.len() - 3..]
-                .iter()
-                .map(|b| b["file"].as_str().unwrap())
-                .collect();
-            let on_disk: Vec<String> = files
-                .iter()
-                .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-                .collect();
-            if on_disk.len() == 3 {
-                assert_eq!(on_disk, newest);
-                break;
-            }
-        }
-        deadline.tick(&d).await;
-    }
+    let file_names = |files: &[PathBuf]| -> Vec<String> {
+        files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect()
+    };
+    let (first, files, _) = wait_for(
+        "a quiet moment",
+        Duration::from_secs(5),
+        async || {
+            (
+                d.bursts("kept").await,
+                result_files(&w.results(), "kept"),
+                d.bursts("kept").await,
+            )
+        },
+        |(first, files, second)| first == second && file_names(files).len() == 3,
+    )
+    .await;
+    let newest: Vec<&str> = first[first.len() - 3..]
+        .iter()
+        .map(|b| b["file"].as_str().unwrap())
+        .collect();
+    let on_disk = file_names(&files);
+    assert_eq!(on_disk, newest);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -958,27 +683,30 @@ targets:
         )
         .unwrap()
     };
-    let deadline = Deadline::after(Duration::from_secs(8), "an overlap skip");
-    let m = loop {
-        let m = d.metrics().await;
-        for t in ["skipper", "queuer"] {
-            let in_flight = m
-                .get("streamprobe_in_flight_requests", &[("target", t)])
-                .unwrap();
-            assert!((0.0..=1.0).contains(&in_flight), "{t}: {in_flight}");
-        }
-        if skipped(&m, "skipper", "overlap") >= 1.0 && bursts_total(&m, "queuer") >= 2.0 {
-            break m;
-        }
-        deadline.tick(&d).await;
-    };
+    let m = wait_for(
+        "an overlap skip",
+        Duration::from_secs(8),
+        // Every scrape on the way must show at most one request in flight per target.
+        async || {
+            let m = d.metrics().await;
+            for t in ["skipper", "queuer"] {
+                let in_flight = m
+                    .get("streamprobe_in_flight_requests", &[("target", t)])
+                    .unwrap();
+                assert!((0.0..=1.0).contains(&in_flight), "{t}: {in_flight}");
+            }
+            m
+        },
+        |m| skipped(m, "skipper", "overlap") >= 1.0 && bursts_total(m, "queuer") >= 2.0,
+    )
+    .await;
     // A queue of one absorbs a tick that finds the burst running: nothing is skipped, the
     // queued burst starts right after.
     assert_eq!(skipped(&m, "queuer", "overlap"), 0.0);
     assert_eq!(skipped(&m, "skipper", "late"), 0.0);
     assert_eq!(skipped(&m, "queuer", "late"), 0.0);
     // The board lists a burst after its file is written, a moment after the counters.
-    wait_bursts(&d, &["queuer"], 2, Duration::from_secs(2)).await;
+    d.wait_bursts(&["queuer"], 2, Duration::from_secs(2)).await;
     let queued = d.bursts("queuer").await;
     let (a, b) = (&queued[0], &queued[1]);
     let start = |v: &Value| {
@@ -1023,7 +751,7 @@ targets:
     for n in 1..=2 {
         let (status, body) = d.post("/api/v1/targets/manual/trigger").await;
         assert_eq!(status, 202, "{body}");
-        wait_bursts(&d, &["manual"], n, Duration::from_secs(5)).await;
+        d.wait_bursts(&["manual"], n, Duration::from_secs(5)).await;
         assert_eq!(requests(&d.metrics().await, "manual"), 3.0 * n as f64);
     }
     let (status, body) = d.post("/api/v1/targets/nope/trigger").await;
@@ -1137,20 +865,14 @@ targets:
             .replace("@BLOCKED@", &results.display().to_string()),
         )
         .await;
-    let deadline = Deadline::after(Duration::from_secs(8), "three failed writes");
-    let m = loop {
-        let m = d.metrics().await;
-        if m.get(
+    let m = d
+        .wait_for_metric(
             "streamprobe_result_write_failures_total",
             &[("target", "ok")],
+            Duration::from_secs(8),
+            |failures| failures.unwrap() >= 3.0,
         )
-        .unwrap()
-            >= 3.0
-        {
-            break m;
-        }
-        deadline.tick(&d).await;
-    };
+        .await;
     assert!(bursts_total(&m, "ok") >= 3.0);
     assert_eq!(
         m.get(
@@ -1168,10 +890,13 @@ targets:
 
     // When the directory becomes writable again, writing resumes without a restart.
     fs::remove_file(&blocker).unwrap();
-    let deadline = Deadline::after(Duration::from_secs(8), "a result file after recovery");
-    while result_files(&results, "ok").is_empty() {
-        deadline.tick(&d).await;
-    }
+    wait_for(
+        "a result file after recovery",
+        Duration::from_secs(8),
+        async || result_files(&results, "ok"),
+        |files| !files.is_empty(),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1261,15 +986,7 @@ async fn reload_keeps_next_runs_and_never_overlaps_a_targets_bursts() {
         template.push_str(&format!("  - {{name: {name}, url: \"@CHAT@\"}}\n"));
     }
     let d = w.start(&template).await;
-    let deadline = Deadline::after(Duration::from_secs(5), "busy in flight");
-    while d
-        .metrics()
-        .await
-        .get("streamprobe_in_flight_requests", &[("target", "busy")])
-        != Some(1.0)
-    {
-        deadline.tick(&d).await;
-    }
+    wait_in_flight(&d, "busy", 1.0).await;
     let planned = next_runs(&d.json("/api/v1/targets").await);
     assert!(planned.values().all(Value::is_string), "{planned:?}");
 
@@ -1294,7 +1011,7 @@ async fn reload_keeps_next_runs_and_never_overlaps_a_targets_bursts() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    wait_bursts(&d, &["busy"], 1, Duration::from_secs(5)).await;
+    d.wait_bursts(&["busy"], 1, Duration::from_secs(5)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let m = d.metrics().await;
     assert_eq!(
@@ -1331,30 +1048,27 @@ targets:
      run_on_start: true}
 "#;
     let d = w.start(v1).await;
-    let deadline = Deadline::after(Duration::from_secs(5), "doomed in flight");
-    while d
-        .metrics()
-        .await
-        .get("streamprobe_in_flight_requests", &[("target", "doomed")])
-        != Some(1.0)
-    {
-        deadline.tick(&d).await;
-    }
+    wait_in_flight(&d, "doomed", 1.0).await;
     w.write_config(&v1[..v1.find("  - {name: doomed").unwrap()]);
     let (status, body) = d.post("/-/reload").await;
     assert_eq!(status, 200, "{body}");
     assert!(!d.metrics().await.mentions_target("doomed"));
     // The running burst finishes and is written, but its series stay deleted.
-    let deadline = Deadline::after(Duration::from_secs(5), "doomed's result file");
-    while result_files(&w.results(), "doomed").is_empty() {
-        deadline.tick(&d).await;
-    }
+    wait_for(
+        "doomed's result file",
+        Duration::from_secs(5),
+        async || result_files(&w.results(), "doomed"),
+        |files| !files.is_empty(),
+    )
+    .await;
     // The file is written after the burst's gauges were set: from here on the series must
     // be (or very soon be) gone for good.
-    let deadline = Deadline::after(Duration::from_secs(2), "doomed's series deleted again");
-    while d.metrics().await.mentions_target("doomed") {
-        deadline.tick(&d).await;
-    }
+    d.wait_for_metrics(
+        "doomed's series deleted again",
+        Duration::from_secs(2),
+        |m| !m.mentions_target("doomed"),
+    )
+    .await;
     assert!(d.metrics().await.mentions_target("stay"));
 }
 
@@ -1376,7 +1090,7 @@ targets:
     assert_eq!(status, 200, "{body}");
     let (status, _) = d.post("/api/v1/targets/t/trigger").await;
     assert_eq!(status, 202);
-    wait_bursts(&d, &["t"], 1, Duration::from_secs(5)).await;
+    d.wait_bursts(&["t"], 1, Duration::from_secs(5)).await;
     let files = result_files(&moved, "t");
     assert_eq!(files.len(), 1, "written to the new dir");
     assert!(
@@ -1406,7 +1120,7 @@ targets:
 "#,
         )
         .await;
-    wait_bursts(&d, &["sleeper"], 1, Duration::from_secs(5)).await;
+    d.wait_bursts(&["sleeper"], 1, Duration::from_secs(5)).await;
     d.signal("STOP");
     tokio::time::sleep(Duration::from_millis(3300)).await;
     d.signal("CONT");
@@ -1417,22 +1131,19 @@ targets:
         )
         .unwrap()
     };
-    let deadline = Deadline::after(Duration::from_secs(3), "late ticks counted");
-    let m = loop {
-        let m = d.metrics().await;
-        if late(&m) > 0.0 {
-            break m;
-        }
-        deadline.tick(&d).await;
-    };
+    let m = d
+        .wait_for_metrics("late ticks counted", Duration::from_secs(3), |m| {
+            late(m) > 0.0
+        })
+        .await;
     // Stopped for 3.3 s: the tick due during the stop fires on waking, the two or three
     // after it that also passed are counted, not fired in a rush.
     assert!((2.0..=3.0).contains(&late(&m)), "{}", late(&m));
     let bursts = bursts_total(&m, "sleeper");
-    let deadline = Deadline::after(Duration::from_secs(3), "bursts go on");
-    while bursts_total(&d.metrics().await, "sleeper") <= bursts {
-        deadline.tick(&d).await;
-    }
+    d.wait_for_metrics("bursts go on", Duration::from_secs(3), |m| {
+        bursts_total(m, "sleeper") > bursts
+    })
+    .await;
     assert!(d.log_text().contains("schedule_lag_seconds"));
 }
 
@@ -1453,7 +1164,7 @@ targets:
 "#,
         )
         .await;
-    wait_bursts(&d, &["a", "b"], 1, Duration::from_secs(8)).await;
+    d.wait_bursts(&["a", "b"], 1, Duration::from_secs(8)).await;
     assert_eq!(mock.stats().max_in_flight, 2, "server.max_in_flight holds");
     let m = d.metrics().await;
     for t in ["a", "b"] {
@@ -1498,7 +1209,7 @@ targets:
         .to_owned();
     let next = chrono::DateTime::parse_from_rfc3339(&next).unwrap();
     assert_eq!(next.timestamp_subsec_nanos(), 0, "{next}");
-    wait_bursts(&d, &["c"], 2, Duration::from_secs(5)).await;
+    d.wait_bursts(&["c"], 2, Duration::from_secs(5)).await;
     for b in d.bursts("c").await {
         let started =
             chrono::DateTime::parse_from_rfc3339(b["started_at"].as_str().unwrap()).unwrap();
@@ -1530,7 +1241,7 @@ targets:
         .await;
     for n in 1..=2 {
         assert_eq!(d.post("/api/v1/targets/mixed/trigger").await.0, 202);
-        wait_bursts(&d, &["mixed"], n, Duration::from_secs(5)).await;
+        d.wait_bursts(&["mixed"], n, Duration::from_secs(5)).await;
     }
     let m = d.metrics().await;
     for outcome in ["success", "http_429", "stream_error", "http_5xx"] {
@@ -1613,7 +1324,7 @@ targets:
 "#,
         )
         .await;
-    let pid = d.child.id();
+    let pid = d.pid();
     let rss_kb = || {
         fs::read_to_string(format!("/proc/{pid}/status"))
             .unwrap_or_default()

@@ -34,6 +34,9 @@ use streamprobe::probe::{
     BurstOptions, BurstPlan, BurstResult, Client, Outcome, TokenSource, run_burst,
 };
 
+mod common;
+use common::free_port;
+
 /// What every test server streams: five OpenAI chat deltas, then `[DONE]`.
 const TOKENS: [&str; 5] = ["Hello", ",", " TLS", " world", "!"];
 
@@ -366,10 +369,9 @@ async fn burst(client: &Client, target: Target) -> BurstResult {
         burst_id: "b".into(),
         keep_text: true,
         limiter: None,
-        events: None,
         cancel: None,
     };
-    run_burst(client, Arc::new(target), &plan, options).await
+    run_burst(client, Arc::new(target), &plan, options, ()).await
 }
 
 async fn burst_new_client(target: Target) -> BurstResult {
@@ -721,7 +723,7 @@ async fn a_target_proxy_carries_its_requests_and_credentials() {
 
 #[tokio::test]
 async fn an_unreachable_proxy_is_a_connect_failure_that_shows_no_credentials() {
-    let port = closed_port().await;
+    let port = free_port();
     let target = proxied_target(port);
     let shown = target.proxy.as_ref().unwrap().to_string();
     assert_eq!(shown, format!("http://<redacted>@127.0.0.1:{port}"));
@@ -882,17 +884,9 @@ async fn a_gzip_encoded_stream_is_decoded_as_it_arrives() {
     }
 }
 
-/// A port nobody listens on (bound, then released).
-async fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    port
-}
-
 #[tokio::test]
 async fn a_refused_connection_is_connect() {
-    let port = closed_port().await;
+    let port = free_port();
     for scheme in ["http", "https"] {
         let url = format!("{scheme}://127.0.0.1:{port}/v1/chat/completions");
         let target = load_target(Path::new("s.yaml"), &url, "");

@@ -10,13 +10,14 @@ use crate::output::compare::{self, CompareReport};
 use crate::output::read;
 use crate::verdict::{self, Metric, RowKey, Settings};
 
-use super::{AppError, Verdict};
+use super::{AppError, Exit};
 
 /// Runs the comparison and prints the report.
-pub fn run(args: &CompareArgs) -> Result<Verdict, AppError> {
+pub fn run(args: &CompareArgs) -> Result<Exit, AppError> {
     let settings = settings(args)?;
     let target = args.target.as_deref();
-    let usage = |e: read::ReadError| AppError::Usage(e.to_string());
+    // The message already carries its cause (`path: not a result file: …`): flat, not chained.
+    let usage = |e: read::ReadError| AppError::usage(e.to_string());
     let baseline = read::read_side(&args.baseline, target).map_err(usage)?;
     let candidate = read::read_side(&args.candidate, target).map_err(usage)?;
     let comparison = verdict::compare(&baseline.samples, &candidate.samples, &settings);
@@ -32,15 +33,15 @@ pub fn run(args: &CompareArgs) -> Result<Verdict, AppError> {
     };
     print!("{text}");
     Ok(if report.comparison.gate.passed() {
-        Verdict::Pass
+        Exit::Pass
     } else {
-        Verdict::Fail
+        Exit::Fail
     })
 }
 
 /// The flags, validated; each bad flag names itself, its value and the fix.
 fn settings(args: &CompareArgs) -> Result<Settings, AppError> {
-    let usage = |msg: String| AppError::Usage(msg);
+    let usage = AppError::usage;
     let mut metrics = Vec::new();
     let mut errors = false;
     for name in &args.metrics {

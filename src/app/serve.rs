@@ -16,44 +16,16 @@ use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::{self, Config, Schedule, Target};
-use crate::metrics::Metrics;
+use crate::metrics::{BurstRecorder, Metrics};
 use crate::output::result::ResultDocument;
-use crate::output::write::{prune, result_path, write_atomic};
-use crate::probe::{self, BurstEvent, BurstOptions, BurstPlan, BurstResult, Client};
-use crate::schedule::{self, Handover, Hooks, Skip, Ticker};
+use crate::output::write::write_burst_file;
+use crate::probe::{self, BurstOptions, BurstPlan, BurstResult, Client};
+use crate::schedule::{self, Handover, Hooks, Shard, Skip, Ticker};
 use crate::server::{self, AdminCommand, ServerState, TriggerError};
 use crate::stats::BurstSummary;
 use crate::status::{BurstBrief, StatusBoard, TargetStatus};
 
-use super::{AppError, Verdict};
-
-/// Which slice of a large config this instance runs (`--shard i/n`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    pub index: u64,
-    pub count: u64,
-}
-
-impl Shard {
-    /// Whether this shard runs `name`: FNV-1a of the name, modulo the shard count.
-    pub fn owns(&self, name: &str) -> bool {
-        schedule::fnv1a(name.as_bytes()) % self.count == self.index
-    }
-}
-
-impl std::str::FromStr for Shard {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("--shard must look like i/n with 0 <= i < n, got {s:?}");
-        let (i, n) = s.split_once('/').ok_or_else(bad)?;
-        let index: u64 = i.trim().parse().map_err(|_| bad())?;
-        let count: u64 = n.trim().parse().map_err(|_| bad())?;
-        if count == 0 || index >= count {
-            return Err(bad());
-        }
-        Ok(Shard { index, count })
-    }
-}
+use super::{AppError, Exit};
 
 /// How `serve` was asked to run.
 #[derive(Debug, Clone)]
@@ -135,14 +107,13 @@ struct Daemon {
     scheduled: HashMap<String, Scheduled>,
 }
 
-pub async fn serve(options: ServeOptions) -> Result<Verdict, AppError> {
+pub async fn serve(options: ServeOptions) -> Result<Exit, AppError> {
     let config = load(&options)?;
     // Read once: TLS and auth settings change only on restart (a reload does not re-read them).
     let web = web_security(&config)?;
-    let metrics =
-        Arc::new(Metrics::new(&config.buckets).map_err(|e| AppError::Runtime(e.to_string()))?);
+    let metrics = Arc::new(Metrics::new(&config.buckets)?);
     let board = Arc::new(StatusBoard::new());
-    let client = Client::new().map_err(|e| AppError::Runtime(e.to_string()))?;
+    let client = Client::new()?;
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let ctx = Arc::new(BurstContext {
         client,
@@ -156,15 +127,16 @@ pub async fn serve(options: ServeOptions) -> Result<Verdict, AppError> {
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .map_err(|e| {
-            AppError::Runtime(format!(
-                "cannot listen on {} (server.listen in {}): {e}",
+            let context = format!(
+                "cannot listen on {} (server.listen in {})",
                 config.server.listen,
                 config.path.display()
-            ))
+            );
+            AppError::runtime(context, e)
         })?;
     let local = listener
         .local_addr()
-        .map_err(|e| AppError::Runtime(e.to_string()))?;
+        .map_err(|e| AppError::runtime("cannot read the listening address", e))?;
     let ready = Arc::new(AtomicBool::new(false));
     let (admin_tx, mut admin_rx) = mpsc::channel(16);
     let results_dir = Arc::new(RwLock::new(config.results.dir.clone()));
@@ -194,7 +166,8 @@ pub async fn serve(options: ServeOptions) -> Result<Verdict, AppError> {
     };
     // Handlers first: SIGHUP's default action kills the process, and systemd (or anyone who
     // saw /-/ready) may send it as soon as we report ready.
-    let mut signals = Signals::new().map_err(|e| AppError::Runtime(e.to_string()))?;
+    let mut signals =
+        Signals::new().map_err(|e| AppError::runtime("cannot install signal handlers", e))?;
     daemon.apply(config, None);
     metrics.config_loaded(true);
     ready.store(true, Ordering::Release);
@@ -239,7 +212,7 @@ pub async fn serve(options: ServeOptions) -> Result<Verdict, AppError> {
     }
     let _ = server_stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), server_task).await;
-    Ok(Verdict::Pass)
+    Ok(Exit::Pass)
 }
 
 /// Settings a reload cannot change in a running process: say so rather than ignore them.
@@ -314,8 +287,7 @@ impl Daemon {
                 let _ = s.stop.send(true);
                 Predecessor {
                     task: s.task,
-                    same_schedule: schedule_text(s.target.schedule.as_ref())
-                        == schedule_text(target.schedule.as_ref()),
+                    same_schedule: s.target.schedule == target.schedule,
                 }
             });
             self.start(target, &config.results, predecessor);
@@ -336,7 +308,7 @@ impl Daemon {
         results: &config::Results,
         predecessor: Option<Predecessor>,
     ) {
-        let endpoint = endpoint(&target);
+        let endpoint = target.endpoint();
         let period = target.schedule.as_ref().map(Schedule::period);
         self.ctx.metrics.declare_target(&target, &endpoint, period);
         self.ctx.board.upsert(TargetStatus {
@@ -344,7 +316,10 @@ impl Daemon {
             protocol: target.protocol.as_str().to_owned(),
             endpoint,
             model: target.model.clone(),
-            schedule: schedule_text(target.schedule.as_ref()),
+            schedule: target
+                .schedule
+                .as_ref()
+                .map_or_else(|| "manual (trigger only)".to_owned(), Schedule::to_string),
             next_run: None,
             running: false,
             recent: Default::default(),
@@ -456,7 +431,7 @@ impl Hooks for BoardHooks {
     fn skipped(&self, reason: Skip, count: u64) {
         tracing::warn!(target_name = %self.name, reason = reason.as_str(), count, "burst skipped");
         for _ in 0..count {
-            self.ctx.metrics.burst_skipped(&self.name, reason.as_str());
+            self.ctx.metrics.burst_skipped(&self.name, reason);
         }
     }
 
@@ -479,28 +454,14 @@ fn spawn_burst(
         let name = target.name.clone();
         ctx.board.set_running(&name, true);
         let plan = BurstPlan::for_target(&target);
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let metrics = ctx.metrics.clone();
-        let t = target.clone();
-        let consumer = tokio::spawn(async move {
-            while let Some(event) = rx.recv().await {
-                match event {
-                    BurstEvent::RequestStarted { .. } => metrics.request_started(&t.name),
-                    BurstEvent::RequestDone(record) => metrics.request_finished(&t, &record),
-                }
-            }
-        });
         let options = BurstOptions {
             burst_id: probe::new_burst_id(),
             keep_text: results.include_text,
             limiter: Some(ctx.limiter.clone()),
-            events: Some(tx),
             cancel: Some(ctx.cancel.clone()),
         };
-        let burst = probe::run_burst(&ctx.client, target.clone(), &plan, options).await;
-        let _ = consumer.await;
-        // Requests abandoned by cancellation never reported their end.
-        ctx.metrics.reset_in_flight(&name);
+        let live = BurstRecorder::new(ctx.metrics.clone(), target.clone());
+        let burst = probe::run_burst(&ctx.client, target.clone(), &plan, options, live).await;
         let summary = BurstSummary::from_burst(&burst);
         ctx.metrics.burst_finished(&burst, &summary);
         let file = write_result(&ctx, &target, &burst, &summary, &results).await;
@@ -511,12 +472,14 @@ fn spawn_burst(
             ctx.metrics.remove_target(&name);
             return;
         }
-        ctx.board.push_burst(&name, brief(&burst, &summary, file));
+        ctx.board
+            .push_burst(&name, BurstBrief::new(&burst, &summary, file));
         ctx.board.set_running(&name, false);
     })
 }
 
-/// Writes the burst's result file and applies retention. Returns the file name when written.
+/// Writes the burst's result file and applies retention, off the async threads. Returns the
+/// file name when written; a failure is logged and counted.
 async fn write_result(
     ctx: &BurstContext,
     target: &Target,
@@ -524,32 +487,21 @@ async fn write_result(
     summary: &BurstSummary,
     results: &config::Results,
 ) -> Option<String> {
-    let document = ResultDocument::new(target, burst, summary, results.include_text);
-    let json = document.to_json();
-    let path = result_path(
-        &results.dir,
-        &target.name,
-        burst.started_at,
-        &burst.burst_id,
-    );
-    let keep = results.keep_per_target;
-    let max_age = results.max_age;
-    let written = tokio::task::spawn_blocking(move || -> std::io::Result<PathBuf> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        write_atomic(&path, &json)?;
-        if let Some(parent) = path.parent() {
-            // Retention failing is logged but does not make the write a failure.
-            if let Err(e) = prune(parent, keep, max_age, std::time::SystemTime::now()) {
-                tracing::warn!(dir = %parent.display(), error = %e, "result retention failed");
-            }
-        }
-        Ok(path)
-    })
-    .await;
+    let json = ResultDocument::new(target, burst, summary, results.include_text).to_json();
+    let written = {
+        let results = results.clone();
+        let (name, started_at, burst_id) = (
+            target.name.clone(),
+            burst.started_at,
+            burst.burst_id.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            write_burst_file(&results, &name, started_at, &burst_id, &json)
+        })
+        .await
+    };
     match written {
-        Ok(Ok(path)) => path.file_name().map(|f| f.to_string_lossy().into_owned()),
+        Ok(Ok(file)) => Some(file),
         Ok(Err(e)) => {
             ctx.metrics.result_write_failed(&target.name);
             tracing::error!(target_name = %target.name, dir = %results.dir.display(), error = %e, "cannot write result file");
@@ -578,59 +530,6 @@ fn log_burst(burst: &BurstResult, summary: &BurstSummary, lag: Duration) {
         interrupted = burst.interrupted,
         "burst finished"
     );
-}
-
-fn brief(burst: &BurstResult, summary: &BurstSummary, file: Option<String>) -> BurstBrief {
-    BurstBrief {
-        burst_id: burst.burst_id.clone(),
-        started_at: DateTime::<Utc>::from(burst.started_at),
-        duration_seconds: burst.total_time.as_secs_f64(),
-        total: summary.total,
-        success_count: summary.success_count,
-        failed_count: summary.failed_count,
-        success_ratio: if summary.total > 0 {
-            summary.success_count as f64 / summary.total as f64
-        } else {
-            0.0
-        },
-        ttft_p50: summary.ttft.as_ref().map(|s| s.p50),
-        ttft_p95: summary.ttft.as_ref().map(|s| s.p95),
-        interrupted: burst.interrupted,
-        file,
-    }
-}
-
-/// scheme://host[:port]/path of the target's URL with placeholders and secrets redacted and
-/// no query: safe as a label.
-pub fn endpoint(target: &Target) -> String {
-    let shown = target.url.redacted(target.columns());
-    match url::Url::parse(&shown) {
-        Ok(u) => {
-            let host = u.host_str().unwrap_or("");
-            match u.port() {
-                Some(p) => format!("{}://{}:{}{}", u.scheme(), host, p, u.path()),
-                None => format!("{}://{}{}", u.scheme(), host, u.path()),
-            }
-        }
-        Err(_) => shown.split('?').next().unwrap_or("").to_owned(),
-    }
-}
-
-/// How the status page shows a schedule; also what a reload compares to decide whether a
-/// target's schedule changed.
-fn schedule_text(s: Option<&Schedule>) -> String {
-    use config::format_duration as human;
-    match s {
-        None => "manual (trigger only)".into(),
-        Some(Schedule::Every { every, jitter }) if jitter.is_zero() => {
-            format!("every {}", human(*every))
-        }
-        // Jitter only delays a fire (0 to `jitter`), never advances it: no "±".
-        Some(Schedule::Every { every, jitter }) => {
-            format!("every {} + up to {} jitter", human(*every), human(*jitter))
-        }
-        Some(Schedule::Cron { expr, timezone, .. }) => format!("cron {expr} ({timezone})"),
-    }
 }
 
 enum Signal {

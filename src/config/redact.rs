@@ -1,8 +1,9 @@
 //! What may be shown of a target: URLs and headers with secrets, credential-named values and
-//! secret-bearing query parameters replaced by `<redacted>`. The one place that decides it, for
-//! `check`, reports, result files, logs and the status page.
+//! secret-bearing query parameters replaced by `<redacted>`; the endpoint label (no query at
+//! all). The one place that decides it, for `check`, reports, result files, logs, metrics and the
+//! status page.
 
-use super::{Header, Target};
+use super::model::{Header, Target};
 
 pub const REDACTED: &str = "<redacted>";
 
@@ -11,6 +12,22 @@ impl Target {
     /// placeholders read `{{column}}`.
     pub fn display_url(&self) -> String {
         redact_url(&redact_userinfo(&self.url.redacted(self.columns())))
+    }
+
+    /// `scheme://host[:port]/path` of the URL, placeholders and secrets redacted, without
+    /// credentials, query or fragment: safe as a metric label and on the status page.
+    pub fn endpoint(&self) -> String {
+        let shown = self.url.redacted(self.columns());
+        match url::Url::parse(&shown) {
+            Ok(u) => {
+                let host = u.host_str().unwrap_or("");
+                match u.port() {
+                    Some(p) => format!("{}://{}:{}{}", u.scheme(), host, p, u.path()),
+                    None => format!("{}://{}{}", u.scheme(), host, u.path()),
+                }
+            }
+            Err(_) => shown.split('?').next().unwrap_or("").to_owned(),
+        }
     }
 
     /// A header value as humans see it: `<redacted>` when it holds a secret or its name says
@@ -127,6 +144,20 @@ mod tests {
         assert_eq!(redact_userinfo("http://proxy:3128"), "http://proxy:3128");
         assert_eq!(redact_userinfo("https://h/p?to=a@b"), "https://h/p?to=a@b");
         assert_eq!(redact_userinfo("<redacted>"), "<redacted>");
+    }
+
+    #[test]
+    fn endpoint_keeps_scheme_host_port_and_path_only() {
+        let endpoint = |url: &str| {
+            let yaml = format!("targets:\n  - name: t\n    url: \"{url}\"\n");
+            let config = crate::config::load_str(&yaml, std::path::Path::new("t.yaml"));
+            config.expect("valid").targets[0].endpoint()
+        };
+        assert_eq!(
+            endpoint("https://user:pw@h:8443/v1/chat?key=sk-1&alt=sse#f"),
+            "https://h:8443/v1/chat"
+        );
+        assert_eq!(endpoint("http://h/v1?x=1"), "http://h/v1");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::probe::{BurstEvent, RequestRecord};
+use crate::probe::{BurstEvent, BurstSink, RequestRecord};
 use crate::stats::percentile;
 
 /// `openai [=====>     ] 12/100 00:00:07 p50 ttft 0.234s | 0 errors | 1.71 req/s`.
@@ -42,7 +42,7 @@ impl ProgressMode {
     }
 }
 
-/// Progress of one burst. Feed it every event, then call `finish`.
+/// Progress of one burst: the sink `run` subscribes to the engine.
 pub struct Progress {
     mode: ProgressMode,
     bar: Option<ProgressBar>,
@@ -83,7 +83,29 @@ impl Progress {
         }
     }
 
-    pub fn observe(&mut self, ev: &BurstEvent) {
+    /// `p50 ttft 0.234s | 2 errors | 3.90 req/s`.
+    fn status(&self) -> String {
+        let p50 = if self.ttft_sorted.is_empty() {
+            "-".to_string()
+        } else {
+            format!("{:.3}s", percentile(&self.ttft_sorted, 0.5))
+        };
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let rps = if elapsed > 0.0 {
+            self.done as f64 / elapsed
+        } else {
+            0.0
+        };
+        let errors = match self.errors {
+            1 => "1 error".to_string(),
+            n => format!("{n} errors"),
+        };
+        format!("p50 ttft {p50} | {errors} | {rps:.2} req/s")
+    }
+}
+
+impl BurstSink for Progress {
+    fn observe(&mut self, ev: &BurstEvent) {
         let BurstEvent::RequestDone(record) = ev else {
             return;
         };
@@ -115,28 +137,8 @@ impl Progress {
         }
     }
 
-    /// `p50 ttft 0.234s | 2 errors | 3.90 req/s`.
-    fn status(&self) -> String {
-        let p50 = if self.ttft_sorted.is_empty() {
-            "-".to_string()
-        } else {
-            format!("{:.3}s", percentile(&self.ttft_sorted, 0.5))
-        };
-        let elapsed = self.started.elapsed().as_secs_f64();
-        let rps = if elapsed > 0.0 {
-            self.done as f64 / elapsed
-        } else {
-            0.0
-        };
-        let errors = match self.errors {
-            1 => "1 error".to_string(),
-            n => format!("{n} errors"),
-        };
-        format!("p50 ttft {p50} | {errors} | {rps:.2} req/s")
-    }
-
     /// Leaves the final bar on screen (lines and off need nothing).
-    pub fn finish(&mut self) {
+    fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.set_message(self.status());
             bar.finish();

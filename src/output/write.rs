@@ -1,6 +1,6 @@
 //! Result files on disk: where a burst's file goes, writing it atomically (temp file in the same
 //! directory, fsync, rename: a reader sees the old file or the whole new one, never half), and
-//! retention per target directory.
+//! retention per target directory; `write_burst_file` does all three for one burst.
 //!
 //! Does not: build documents (see `result.rs`), or delete anything but files named like ours.
 
@@ -11,6 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+use crate::config::Results;
+
 /// `20261127T101500Z`: sorts lexically in time order and is safe in every file system.
 const STAMP_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 /// Length of a formatted `STAMP_FORMAT`.
@@ -20,6 +22,35 @@ const STAMP_LEN: usize = 16;
 pub fn result_path(dir: &Path, target: &str, started_at: SystemTime, burst_id: &str) -> PathBuf {
     let stamp = DateTime::<Utc>::from(started_at).format(STAMP_FORMAT);
     dir.join(target).join(format!("{stamp}-{burst_id}.json"))
+}
+
+/// Writes one burst's result document to its `result_path` under `results.dir` (creating the
+/// target's directory), then applies `results`' retention to that directory. Returns the file's
+/// name. Blocking: the daemon calls it off the async threads. Retention failing is logged, not
+/// returned: the burst's file is written.
+pub fn write_burst_file(
+    results: &Results,
+    target: &str,
+    started_at: SystemTime,
+    burst_id: &str,
+    json: &[u8],
+) -> io::Result<String> {
+    let path = result_path(&results.dir, target, started_at, burst_id);
+    let dir = path.parent().unwrap_or(&results.dir);
+    fs::create_dir_all(dir)?;
+    write_atomic(&path, json)?;
+    if let Err(e) = prune(
+        dir,
+        results.keep_per_target,
+        results.max_age,
+        SystemTime::now(),
+    ) {
+        tracing::warn!(dir = %dir.display(), error = %e, "result retention failed");
+    }
+    Ok(path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default())
 }
 
 /// Writes `bytes` to `path` so that a reader never sees a partial file: a temporary file in the
@@ -168,6 +199,32 @@ mod tests {
         assert_eq!(err.to_string(), "disk full");
         assert_eq!(fs::read(&path).unwrap(), b"old");
         assert_eq!(files(dir.path()), ["r.json"]);
+    }
+
+    #[test]
+    fn burst_files_create_their_directory_and_keep_only_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let results = Results {
+            dir: dir.path().join("results"),
+            keep_per_target: 2,
+            max_age: Duration::ZERO,
+            include_text: false,
+        };
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        let mut names = Vec::new();
+        for (i, id) in ["a", "b", "c"].into_iter().enumerate() {
+            let at = start + Duration::from_secs(i as u64);
+            names.push(write_burst_file(&results, "t", at, id, b"{}").unwrap());
+        }
+        assert_eq!(
+            names,
+            [
+                "20261118T110640Z-a.json",
+                "20261118T110641Z-b.json",
+                "20261118T110642Z-c.json"
+            ]
+        );
+        assert_eq!(files(&results.dir.join("t")), names[1..]);
     }
 
     #[test]

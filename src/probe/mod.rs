@@ -1,16 +1,19 @@
 //! The measurement engine: one burst (closed-loop concurrency or open-loop rate) of requests
 //! against one target, each timed from `t0` to end of stream. The only reqwest user.
 //!
-//! Results leave as values (`RequestRecord`, `BurstResult`) and as `BurstEvent`s on a channel.
-//! Does not: print, log above debug, touch the filesystem or Prometheus.
+//! Results leave as values (`RequestRecord`, `BurstResult`) and as `BurstEvent`s pushed to the
+//! `BurstSink` the caller subscribes with. Does not: print, log above debug, touch the
+//! filesystem or Prometheus.
 
 use std::time::{Duration, SystemTime};
 
 mod burst;
+mod client;
 mod outcome;
 mod request;
 
-pub use burst::{BurstOptions, BurstPlan, Client, ClientError, Pacing, new_burst_id, run_burst};
+pub use burst::{BurstOptions, BurstPlan, Pacing, new_burst_id, run_burst};
+pub use client::{Client, ClientError};
 pub use outcome::Outcome;
 
 /// Where an output-token count came from.
@@ -121,4 +124,18 @@ pub enum BurstEvent {
     RequestStarted { index: u64 },
     /// A recorded request ended, successfully or not.
     RequestDone(std::sync::Arc<RequestRecord>),
+}
+
+/// A live consumer of one burst's events: progress display, metrics. `run_burst` feeds it on a
+/// task of its own, in the order the engine emitted them, and never waits for it.
+pub trait BurstSink: Send + 'static {
+    fn observe(&mut self, event: &BurstEvent);
+
+    /// Called once, after the burst ended and every event was observed.
+    fn finish(&mut self) {}
+}
+
+/// Nobody watching: the caller wants only the `BurstResult` (tests, tools).
+impl BurstSink for () {
+    fn observe(&mut self, _: &BurstEvent) {}
 }

@@ -1,56 +1,45 @@
-//! Helpers shared by the tests that run the daemon binary as a child process.
+//! The one test harness the integration tests share: free ports, the in-process mock, bounded
+//! waits, a minimal HTTP client, a Prometheus exposition parser, and the daemon as a child
+//! process. Each test binary includes it with `mod common;` and uses its own subset.
+//!
+//! Does not: know any single test's config or expected values; those stay in the test files.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::Child;
+pub mod daemon;
+pub mod exposition;
+pub mod http;
+pub mod wait;
+
+use std::net::TcpListener;
 use std::time::Duration;
 
+use streamprobe::mock::{MockOptions, MockServer};
+
+/// The binary under test, built by cargo for the integration tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_streamprobe");
 
-/// A port that was free a moment ago (bind 0, read, release).
+/// A port that was free a moment ago (bound, read, released): nobody listens on it, and a
+/// daemon told to listen there almost certainly can.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+        .and_then(|l| l.local_addr())
+        .expect("bind 127.0.0.1:0")
         .port()
 }
 
-/// One HTTP/1.1 request with `Connection: close`; returns (status, body), status 0 when the
-/// daemon is not listening.
-pub fn http(port: u16, method: &str, path: &str) -> (u16, String) {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return (0, String::new());
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let _ = write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    );
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map_or(String::new(), |(_, b)| b.to_owned());
-    (status, body)
+/// The in-process mock on a fresh loopback port.
+pub async fn mock(options: MockOptions) -> MockServer {
+    MockServer::start("127.0.0.1:0".parse().unwrap(), options)
+        .await
+        .expect("mock starts")
 }
 
-/// Kills the child on drop, so a failing test leaves no daemon behind.
-pub struct Guard(pub Option<Child>);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+/// Mock timings: TTFT and ITL in milliseconds, tokens per response; the rest default.
+pub fn timing(ttft_ms: u64, itl_ms: u64, tokens: u64) -> MockOptions {
+    MockOptions {
+        ttft: Duration::from_millis(ttft_ms),
+        itl: Duration::from_millis(itl_ms),
+        tokens,
+        ..MockOptions::default()
     }
 }
