@@ -367,6 +367,12 @@ mod tests {
             itl: if ok { vec![ms(50), ms(150)] } else { vec![] },
             tpot: ok.then(|| ms(80)),
             text: None,
+            connection: None,
+            phases: Default::default(),
+            retried: false,
+            ratelimit: Default::default(),
+            provider_request_id: None,
+            captured_headers: Vec::new(),
         }
     }
 

@@ -63,6 +63,12 @@ fn record(index: u64, outcome: Outcome, ttft_ms: u64) -> RequestRecord {
         },
         tpot: ok.then(|| Duration::from_millis(20)),
         text: None,
+        connection: None,
+        phases: Default::default(),
+        retried: false,
+        ratelimit: Default::default(),
+        provider_request_id: None,
+        captured_headers: Vec::new(),
     }
 }
 

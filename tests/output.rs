@@ -89,6 +89,12 @@ fn success(index: u64) -> RequestRecord {
         itl: vec![ms(40), ms(60), ms(310)],
         tpot: Some(Duration::from_micros(50_600)),
         text: Some("Hello".into()),
+        connection: None,
+        phases: Default::default(),
+        retried: false,
+        ratelimit: Default::default(),
+        provider_request_id: None,
+        captured_headers: Vec::new(),
     }
 }
 

@@ -34,7 +34,8 @@ pub mod web;
 pub use describe::check_report;
 pub use error::ConfigError;
 pub use model::{
-    Body, Buckets, Config, Expect, Extract, Header, Protocol, Results, Server, Slo, Target,
+    Body, Buckets, CacheBust, Config, Expect, Extract, Header, LatencyPreset, Protocol, Results,
+    Server, Slo, Target,
 };
 pub use overrides::RunOverrides;
 pub use schedule::{Overlap, Schedule};

@@ -46,20 +46,54 @@ pub struct Results {
 /// Histogram bucket boundaries (seconds), per metric family.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Buckets {
-    /// TTFT, time to headers and request duration.
+    /// TTFT, time to headers, request duration and request phases.
     pub latency: Vec<f64>,
     /// Inter-token latency and time per output token.
     pub token: Vec<f64>,
 }
 
+/// OpenTelemetry GenAI client boundaries (DESIGN §5): `buckets.latency: otel`, the default.
+const OTEL_LATENCY: [f64; 14] = [
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+];
+
+/// `buckets.latency: reasoning`: the OpenTelemetry boundaries doubled on up to 655.36 s, for
+/// reasoning models that think for minutes before their first token (DESIGN §11: ≥ 600 s).
+const REASONING_LATENCY: [f64; 17] = [
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92, 163.84,
+    327.68, 655.36,
+];
+
+/// A named set of latency boundaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LatencyPreset {
+    Otel,
+    Reasoning,
+}
+
+impl LatencyPreset {
+    pub const ALL: [LatencyPreset; 2] = [LatencyPreset::Otel, LatencyPreset::Reasoning];
+
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LatencyPreset::Otel => "otel",
+            LatencyPreset::Reasoning => "reasoning",
+        }
+    }
+
+    pub fn boundaries(self) -> Vec<f64> {
+        match self {
+            LatencyPreset::Otel => OTEL_LATENCY.to_vec(),
+            LatencyPreset::Reasoning => REASONING_LATENCY.to_vec(),
+        }
+    }
+}
+
 impl Default for Buckets {
     fn default() -> Self {
-        // OpenTelemetry GenAI client boundaries (DESIGN §5).
         Self {
-            latency: vec![
-                0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96,
-                81.92,
-            ],
+            latency: LatencyPreset::Otel.boundaries(),
             token: vec![
                 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1,
                 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5,
@@ -100,6 +134,11 @@ pub struct Target {
     pub model: Option<String>,
     pub request_id_header: Option<String>,
     pub fresh_connections: bool,
+    /// `prefix`: every request's prompt starts with a unique nonce, so that no provider's
+    /// prefix cache can serve it (the body template holds the nonce's place).
+    pub cache_bust: CacheBust,
+    /// Response headers copied into each request's result record (lower case).
+    pub capture_headers: Vec<String>,
     /// Own TLS settings (`tls:`); `None` = verify against the built-in roots, as browsers do.
     pub tls: Option<Tls>,
     /// Own proxy (`proxy:`); `None` = the standard environment variables (`HTTPS_PROXY`,
@@ -107,6 +146,24 @@ pub struct Target {
     pub proxy: Option<Proxy>,
     pub slo: Slo,
     pub expect: Expect,
+}
+
+/// Whether requests defeat provider prefix caches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CacheBust {
+    #[default]
+    Off,
+    /// A unique nonce (`<burst id>-<n>`) at the start of each request's prompt.
+    Prefix,
+}
+
+impl CacheBust {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheBust::Off => "off",
+            CacheBust::Prefix => "prefix",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

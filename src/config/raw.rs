@@ -48,12 +48,13 @@ pub struct RawResults {
     pub include_text: Option<bool>,
 }
 
-/// Histogram boundaries in seconds. `latency`: TTFT, time to headers and duration;
-/// `per_token`: inter-token latency and time per output token.
+/// Histogram boundaries in seconds. `latency`: TTFT, time to headers, duration and phases, a
+/// list or a preset name (`otel`, `reasoning`; `validate/` tells them apart); `per_token`:
+/// inter-token latency and time per output token.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawBuckets {
-    pub latency: Option<Vec<f64>>,
+    pub latency: Option<Value>,
     pub per_token: Option<Vec<f64>>,
 }
 
@@ -183,6 +184,8 @@ target_fields! {
     model: String,
     request_id_header: String,
     fresh_connections: bool,
+    cache_bust: String,
+    capture_headers: Vec<String>,
     tls: RawTls,
     proxy: String,
     slo: RawSlo,

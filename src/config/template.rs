@@ -1,5 +1,5 @@
-//! Templates: config strings compiled once at load into literal, `{{column}}` and secret parts,
-//! so rendering a request is a walk over parts with no parsing. `scan` splits a config string
+//! Templates: config strings compiled once at load into literal, `{{column}}`, secret and
+//! cache-bust nonce parts, so rendering a request is a walk over parts with no parsing. `scan` splits a config string
 //! into text, placeholders and `${...}` references; `validate/request.rs` drives the compilation
 //! with it and `TemplateBuilder`.
 //!
@@ -26,11 +26,20 @@ enum Part {
         secret: Secret,
         json: bool,
     },
+    /// `cache_bust: prefix`: the request's nonce and a space, at the start of the prompt.
+    Nonce,
 }
 
 impl Template {
     /// Renders for the wire, with this row's values (ignored when the template has no columns).
     pub fn render(&self, row: Option<&[String]>, out: &mut String) {
+        self.render_with_nonce(row, None, out);
+    }
+
+    /// As `render`, with the request's cache-bust nonce where the template has its place
+    /// (nothing there without one). The nonce is plain ASCII (`<burst id>-<n>`): it needs no
+    /// JSON escaping.
+    pub fn render_with_nonce(&self, row: Option<&[String]>, nonce: Option<&str>, out: &mut String) {
         for part in &self.parts {
             match part {
                 Part::Literal(s) => out.push_str(s),
@@ -39,6 +48,12 @@ impl Template {
                     push_value(out, value, *json);
                 }
                 Part::Secret { secret, json } => push_value(out, secret.expose(), *json),
+                Part::Nonce => {
+                    if let Some(nonce) = nonce {
+                        push_value(out, nonce, true);
+                        out.push(' ');
+                    }
+                }
             }
         }
     }
@@ -47,6 +62,11 @@ impl Template {
         let mut s = String::new();
         self.render(row, &mut s);
         s
+    }
+
+    /// True when the template has a place for a cache-bust nonce.
+    pub fn has_nonce(&self) -> bool {
+        self.parts.iter().any(|p| matches!(p, Part::Nonce))
     }
 
     /// Renders for humans (logs, result files, `check`): secrets as `<redacted>`, columns as
@@ -63,6 +83,7 @@ impl Template {
                     out.push_str("}}");
                 }
                 Part::Secret { .. } => out.push_str("<redacted>"),
+                Part::Nonce => out.push_str("<cache_bust> "),
             }
         }
         out
@@ -110,6 +131,11 @@ impl TemplateBuilder {
 
     pub fn secret(&mut self, secret: Secret, json: bool) {
         self.parts.push(Part::Secret { secret, json });
+    }
+
+    /// The place of the cache-bust nonce (`cache_bust: prefix`).
+    pub fn nonce(&mut self) {
+        self.parts.push(Part::Nonce);
     }
 
     pub fn build(self) -> Template {

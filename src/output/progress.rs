@@ -212,6 +212,12 @@ mod tests {
             itl: vec![],
             tpot: None,
             text: None,
+            connection: None,
+            phases: Default::default(),
+            retried: false,
+            ratelimit: Default::default(),
+            provider_request_id: None,
+            captured_headers: Vec::new(),
         }
     }
 

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::config::Target;
 
-use super::client::Client;
+use super::client::{Client, TargetClient};
 use super::request::{Measured, RequestSpec, measure, unsent};
 use super::{BurstEvent, BurstResult, BurstSink, Outcome, RequestRecord};
 
@@ -154,7 +154,7 @@ async fn execute(
 
 struct Engine<'a> {
     /// Or why the target's client could not be built.
-    http: Result<reqwest::Client, Arc<str>>,
+    http: Result<TargetClient, Arc<str>>,
     target: Arc<Target>,
     plan: &'a BurstPlan,
     opts: &'a BurstOptions,

@@ -1,20 +1,20 @@
 //! The HTTP clients every burst shares: one pooled, one with fresh connections, and one per
-//! target with its own `tls` or `proxy` settings (built on first use, kept until those change),
-//! plus the resolver that sends a pinned `tls.server_name` to the URL's host.
+//! target with its own `tls` or `proxy` settings (built on first use, kept until those change).
+//! Every client carries the connection-timing hooks (`connection.rs`) and the probe's own TLS
+//! config (`tls.rs`), and sends a pinned `tls.server_name` to the URL's host.
 //!
 //! Does not: send requests (`request.rs`) or decide when they start (`burst.rs`).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 use crate::config::{Proxy, Target, Tls};
 
 use super::ConnectionMode;
+use super::connection::{TimedResolver, TimingLayer};
 use super::request::error_chain;
+use super::tls;
 
 /// The HTTP clients, shared by every burst: one pooled (connections reused across requests,
 /// with no cap on idle connections per host, so a pool as large as the concurrency forms), one
@@ -33,10 +33,19 @@ pub struct Client {
     own: Arc<Mutex<HashMap<String, OwnClient>>>,
 }
 
+/// What a target's requests are sent with: its client, and one that always opens a new
+/// connection, for the one retry of a request whose reused keep-alive connection failed before
+/// any response byte (the same client when the target uses fresh connections anyway).
+#[derive(Clone)]
+pub(crate) struct TargetClient {
+    pub(crate) http: reqwest::Client,
+    pub(crate) fresh: reqwest::Client,
+}
+
 struct OwnClient {
     transport: Transport,
     /// A build failure is kept too: the same settings fail the same way every time.
-    http: Result<reqwest::Client, Arc<str>>,
+    http: Result<TargetClient, Arc<str>>,
 }
 
 /// What a target's own client is built from; equal settings, same client.
@@ -49,20 +58,20 @@ struct Transport {
 
 /// The HTTP client could not be built (TLS backend initialisation).
 #[derive(Debug, thiserror::Error)]
-#[error("cannot build the HTTP client")]
-pub struct ClientError(#[source] reqwest::Error);
+#[error("cannot build the HTTP client: {0}")]
+pub struct ClientError(String);
 
 impl Client {
     pub fn new() -> Result<Self, ClientError> {
-        let pooled = builder(ConnectionMode::Reused)
-            .build()
-            .map_err(ClientError)?;
-        let fresh = builder(ConnectionMode::Fresh)
-            .build()
-            .map_err(ClientError)?;
+        let build = |mode| {
+            let tls = tls::client_config(None).map_err(ClientError)?;
+            builder(mode, tls)
+                .build()
+                .map_err(|e| ClientError(error_chain(&e)))
+        };
         Ok(Client {
-            pooled,
-            fresh,
+            pooled: build(ConnectionMode::Reused)?,
+            fresh: build(ConnectionMode::Fresh)?,
             own: Arc::default(),
         })
     }
@@ -72,7 +81,7 @@ impl Client {
     pub(super) fn for_target(
         &self,
         target: &Target,
-    ) -> (Result<reqwest::Client, Arc<str>>, ConnectionMode) {
+    ) -> (Result<TargetClient, Arc<str>>, ConnectionMode) {
         let mode = if target.fresh_connections {
             ConnectionMode::Fresh
         } else {
@@ -83,7 +92,11 @@ impl Client {
                 ConnectionMode::Fresh => &self.fresh,
                 ConnectionMode::Reused => &self.pooled,
             };
-            return (Ok(shared.clone()), mode);
+            let client = TargetClient {
+                http: shared.clone(),
+                fresh: self.fresh.clone(),
+            };
+            return (Ok(client), mode);
         }
         let transport = Transport {
             tls: target.tls.clone(),
@@ -96,7 +109,7 @@ impl Client {
         {
             return (existing.http.clone(), mode);
         }
-        let http = build_own(&transport).map_err(Arc::from);
+        let http = build_target(&transport).map_err(Arc::from);
         own.insert(
             target.name.clone(),
             OwnClient {
@@ -108,58 +121,57 @@ impl Client {
     }
 }
 
-/// What every client shares: user agent, no Nagle delay, pool policy per connection mode.
-fn builder(mode: ConnectionMode) -> reqwest::ClientBuilder {
+/// What every client shares: user agent, no Nagle delay, pool policy per connection mode, the
+/// connection-timing layer and resolver, and the probe's TLS config.
+fn builder(mode: ConnectionMode, tls: tls::TlsConfig) -> reqwest::ClientBuilder {
     let builder = reqwest::Client::builder()
         .user_agent(concat!("streamprobe/", env!("CARGO_PKG_VERSION")))
         .tcp_nodelay(true)
-        .pool_idle_timeout(Duration::from_secs(90));
+        .pool_idle_timeout(Duration::from_secs(90))
+        .connector_layer(TimingLayer)
+        .dns_resolver(Arc::new(TimedResolver::default()))
+        .use_preconfigured_tls(tls);
     match mode {
         ConnectionMode::Reused => builder.pool_max_idle_per_host(usize::MAX),
         ConnectionMode::Fresh => builder.pool_max_idle_per_host(0),
     }
 }
 
+/// A target's own clients (its pool and its fresh-connection retry client), which share one
+/// TLS config and session cache.
+fn build_target(transport: &Transport) -> Result<TargetClient, String> {
+    let tls = tls::client_config(transport.tls.as_ref())?;
+    let http = build_own(transport, transport.mode, tls.clone())?;
+    let fresh = match transport.mode {
+        ConnectionMode::Fresh => http.clone(),
+        ConnectionMode::Reused => build_own(transport, ConnectionMode::Fresh, tls)?,
+    };
+    Ok(TargetClient { http, fresh })
+}
+
 /// A client with a target's own TLS and proxy settings. Messages name files, never contents,
 /// and show the proxy redacted.
-fn build_own(transport: &Transport) -> Result<reqwest::Client, String> {
-    let mut builder = builder(transport.mode);
-    if let Some(tls) = &transport.tls {
-        if let Some(ca) = &tls.ca {
-            // `ca_file` replaces the built-in roots, as curl's --cacert does: a private CA is
-            // what the target is meant to be verified against.
-            builder = builder.tls_built_in_root_certs(false);
-            let certs = reqwest::Certificate::from_pem_bundle(&ca.pem)
-                .map_err(|e| format!("tls.ca_file {}: {}", ca.path.display(), error_chain(&e)))?;
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        if let Some(client) = &tls.client_cert {
-            let identity = reqwest::Identity::from_pem(&client.identity_pem()).map_err(|e| {
-                format!(
-                    "tls.cert_file {} with key_file {}: {}",
-                    client.cert.path.display(),
-                    client.key.path.display(),
-                    error_chain(&e)
-                )
-            })?;
-            builder = builder.identity(identity);
-        }
-        if tls.insecure_skip_verify {
-            builder = builder.danger_accept_invalid_certs(true);
-        }
-        if let Some(name) = tls.server_name.as_ref().filter(|n| n.redirects()) {
-            // Requests name `server_name` (see `request::build`); this resolver sends that
-            // name to the URL's host. Proxies from the environment would resolve the name
-            // themselves, so they are off for such a target (a `proxy:` is a config error).
-            builder = builder
-                .dns_resolver(Arc::new(PinnedName {
-                    name: name.name.clone(),
-                    connect_host: name.connect_host.clone(),
-                }))
-                .no_proxy();
-        }
+fn build_own(
+    transport: &Transport,
+    mode: ConnectionMode,
+    tls: tls::TlsConfig,
+) -> Result<reqwest::Client, String> {
+    let mut builder = builder(mode, tls);
+    if let Some(name) = transport
+        .tls
+        .as_ref()
+        .and_then(|t| t.server_name.as_ref())
+        .filter(|n| n.redirects())
+    {
+        // Requests name `server_name` (see `request::build`); this resolver sends that name to
+        // the URL's host. Proxies from the environment would resolve the name themselves, so
+        // they are off for such a target (a `proxy:` is a config error).
+        builder = builder
+            .dns_resolver(Arc::new(TimedResolver::pinned(
+                name.name.clone(),
+                name.connect_host.clone(),
+            )))
+            .no_proxy();
     }
     if let Some(proxy) = &transport.proxy {
         // A target's own proxy replaces the environment's, NO_PROXY included.
@@ -170,27 +182,4 @@ fn build_own(transport: &Transport) -> Result<reqwest::Client, String> {
     builder
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))
-}
-
-/// Resolves `name` (a target's `tls.server_name`) to `connect_host`'s addresses, any other
-/// name as usual (getaddrinfo on the blocking pool, like reqwest's default resolver).
-struct PinnedName {
-    name: String,
-    connect_host: String,
-}
-
-impl Resolve for PinnedName {
-    fn resolve(&self, name: Name) -> Resolving {
-        let host = if name.as_str().eq_ignore_ascii_case(&self.name) {
-            self.connect_host.clone()
-        } else {
-            name.as_str().to_owned()
-        };
-        Box::pin(async move {
-            // Port 0: the connector puts the URL's port on every address.
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            Ok(Box::new(addrs.into_iter()) as Addrs)
-        })
-    }
 }

@@ -9,11 +9,15 @@ use std::time::{Duration, SystemTime};
 
 mod burst;
 mod client;
+mod connection;
+pub mod headers;
 mod outcome;
 mod request;
+mod tls;
 
 pub use burst::{BurstOptions, BurstPlan, Pacing, new_burst_id, run_burst};
 pub use client::{Client, ClientError};
+pub use headers::{Limit, RateLimits, Resource};
 pub use outcome::Outcome;
 
 /// Where an output-token count came from.
@@ -70,6 +74,20 @@ pub struct RequestRecord {
     pub tpot: Option<Duration>,
     /// The streamed text (text channel), when asked for.
     pub text: Option<String>,
+    /// Whether the request paid for opening its connection; `None` when it never got one to
+    /// (it failed before sending, or was cut off with no connect of its own under way).
+    pub connection: Option<Connection>,
+    /// Where the time from `t0` to the end went; they add up to `duration`.
+    pub phases: Phases,
+    /// Sent a second time, on a new connection, after its reused keep-alive connection failed
+    /// before any response byte. Every timing belongs to the second attempt.
+    pub retried: bool,
+    /// The rate limits and `retry-after` the response stated.
+    pub ratelimit: RateLimits,
+    /// The provider's id for the request (`x-request-id`, `request-id`, `cf-ray`, ...).
+    pub provider_request_id: Option<String>,
+    /// The target's `capture_headers` that the response carried, lower-case names.
+    pub captured_headers: Vec<(String, String)>,
 }
 
 impl RequestRecord {
@@ -81,6 +99,100 @@ impl RequestRecord {
         } else {
             0.0
         }
+    }
+}
+
+/// How a request got its connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Connection {
+    /// Opened for this request: DNS, TCP and TLS are part of its duration.
+    New,
+    /// Already open (a pooled keep-alive connection, or a shared HTTP/2 connection).
+    Reused,
+}
+
+impl Connection {
+    pub const ALL: [Connection; 2] = [Connection::New, Connection::Reused];
+
+    /// The `kind` label and the result file's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Connection::New => "new",
+            Connection::Reused => "reused",
+        }
+    }
+}
+
+/// One stretch of a request's life (DESIGN §11), in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Phase {
+    /// `t0` → the DNS answer (new connections to a host name).
+    Resolve,
+    /// → the TCP connection (new connections; with a proxy, its tunnel too).
+    Connect,
+    /// → the TLS handshake done (new HTTPS connections).
+    Tls,
+    /// Request sent → response headers: the server's queue and prefill.
+    Headers,
+    /// Headers → the first token.
+    FirstToken,
+    /// First token → end of stream.
+    Generation,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 6] = [
+        Phase::Resolve,
+        Phase::Connect,
+        Phase::Tls,
+        Phase::Headers,
+        Phase::FirstToken,
+        Phase::Generation,
+    ];
+
+    /// The `phase` label and the result file's key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Resolve => "resolve",
+            Phase::Connect => "connect",
+            Phase::Tls => "tls",
+            Phase::Headers => "headers",
+            Phase::FirstToken => "first_token",
+            Phase::Generation => "generation",
+        }
+    }
+}
+
+/// A request's phases; `None` where the request did not go through one (a reused connection
+/// has no `connect`; a request that failed stops at the phase it failed in). Consecutive:
+/// they add up to the request's duration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Phases {
+    pub resolve: Option<Duration>,
+    pub connect: Option<Duration>,
+    pub tls: Option<Duration>,
+    pub headers: Option<Duration>,
+    pub first_token: Option<Duration>,
+    pub generation: Option<Duration>,
+}
+
+impl Phases {
+    pub fn get(&self, phase: Phase) -> Option<Duration> {
+        match phase {
+            Phase::Resolve => self.resolve,
+            Phase::Connect => self.connect,
+            Phase::Tls => self.tls,
+            Phase::Headers => self.headers,
+            Phase::FirstToken => self.first_token,
+            Phase::Generation => self.generation,
+        }
+    }
+
+    /// The phases the request went through, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (Phase, Duration)> + '_ {
+        Phase::ALL
+            .into_iter()
+            .filter_map(|p| self.get(p).map(|d| (p, d)))
     }
 }
 

@@ -2,17 +2,23 @@
 //! enforce the timeouts and the size cap, and classify the outcome.
 //!
 //! Timestamps are taken when bytes arrive, before any decoding; every event decoded from a
-//! chunk is attributed to that chunk's arrival. Does not: print, log above debug, or retry.
+//! chunk is attributed to that chunk's arrival. The one retry: a request whose reused
+//! keep-alive connection failed before any response byte is sent again on a new connection
+//! (the server closed the idle connection as the request went out, which HTTP/1.1 allows), as
+//! browsers do. Does not: print, log above debug, or retry anything else.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use tokio::time::{Instant, sleep_until};
 
-use crate::config::{Body, Protocol, Target};
+use crate::config::{CacheBust, Protocol, Target};
 use crate::stream::{self, Channel, DecodeError, Decoder, DecoderOptions, Event};
 
-use super::{Outcome, RequestRecord, TokenSource};
+use super::client::TargetClient;
+use super::connection::{self, ConnectLog, Milestones, Settled};
+use super::{Connection, Outcome, RequestRecord, TokenSource, headers};
 
 /// How long a non-2xx body may take to read for its error message, and how much of it.
 const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -113,7 +119,35 @@ impl Tokens {
 struct Failure(Outcome, String);
 
 /// Sends one request and measures it. Never panics on what the server does.
-pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) -> Measured {
+pub(crate) async fn measure(client: &TargetClient, spec: &RequestSpec<'_>) -> Measured {
+    match attempt(&client.http, spec, Retry::Allowed).await {
+        Attempt::Measured(m) => m,
+        Attempt::RetryOnNewConnection => {
+            let mut m = match attempt(&client.fresh, spec, Retry::Spent).await {
+                Attempt::Measured(m) => m,
+                // Never asked for with `Retry::Spent`.
+                Attempt::RetryOnNewConnection => unreachable!("a retry is never retried"),
+            };
+            m.record.retried = true;
+            m
+        }
+    }
+}
+
+/// Whether a send failure on a reused connection may still be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    Allowed,
+    Spent,
+}
+
+enum Attempt {
+    Measured(Measured),
+    RetryOnNewConnection,
+}
+
+/// One attempt at the request, timed from its own `t0`.
+async fn attempt(client: &reqwest::Client, spec: &RequestSpec<'_>, retry: Retry) -> Attempt {
     let target = spec.target;
     let row = target.data.as_ref().map(|d| d.row(spec.sequence));
     let url = target.url.render_to_string(row);
@@ -128,35 +162,75 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
         Err(message) => {
             record.outcome = Outcome::Connect;
             record.error = Some(message);
-            return Measured {
+            return Attempt::Measured(Measured {
                 record,
                 protocol: None,
-            };
+            });
         }
     };
 
     let total_deadline = t0 + target.timeout;
     let first_token_deadline = t0 + target.first_token_timeout.min(target.timeout);
     let mut protocol = None;
+    let mut headers_at = None;
+
+    // Headers: bounded by the first-token deadline (headers come before any token).
+    let log = Arc::new(ConnectLog::default());
+    let sent = tokio::select! {
+        biased;
+        r = connection::track(log.clone(), client.execute(request)) => Some(r),
+        _ = sleep_until(first_token_deadline) => None,
+    };
+    let settled: Settled;
+    let response = match sent {
+        Some(Ok(response)) => {
+            settled = log.settle(connection::response_local_addr(&response));
+            Ok(response)
+        }
+        Some(Err(e)) => {
+            settled = log.settle(connection::failed_on(&e));
+            if retry == Retry::Allowed && settled.connection == Some(Connection::Reused) {
+                return Attempt::RetryOnNewConnection;
+            }
+            Err(classify_send_error(&e))
+        }
+        None => {
+            // Cut off: a connect of its own still under way makes the connection new.
+            settled = log.settle(connection::Used::NotConnected);
+            let outcome = if first_token_deadline >= total_deadline {
+                Outcome::TimeoutTotal
+            } else {
+                Outcome::TimeoutHeaders
+            };
+            Err(Failure(
+                outcome,
+                "no response headers before the deadline".into(),
+            ))
+        }
+    };
 
     let outcome = async {
-        // Headers: bounded by the first-token deadline (headers come before any token).
-        let response = tokio::select! {
-            biased;
-            r = client.execute(request) => r.map_err(|e| classify_send_error(&e))?,
-            _ = sleep_until(first_token_deadline) => {
-                let outcome = if first_token_deadline >= total_deadline {
-                    Outcome::TimeoutTotal
-                } else {
-                    Outcome::TimeoutHeaders
-                };
-                return Err(Failure(outcome, "no response headers before the deadline".into()));
-            }
-        };
-        let headers_at = Instant::now();
-        record.time_to_headers = Some(headers_at - t0);
+        let response = response?;
+        let at = Instant::now();
+        headers_at = Some(at);
+        record.time_to_headers = Some(at - t0);
         let status = response.status().as_u16();
         record.status = Some(status);
+        let provider = headers::read(
+            response.headers(),
+            &target.capture_headers,
+            SystemTime::now(),
+        );
+        if !provider.malformed.is_empty() {
+            tracing::debug!(
+                target = %target.name,
+                headers = ?provider.malformed,
+                "ignored malformed provider response header values"
+            );
+        }
+        record.ratelimit = provider.ratelimit;
+        record.provider_request_id = provider.request_id;
+        record.captured_headers = provider.captured;
         if !response.status().is_success() {
             let detail = error_body(response).await;
             let reason = match detail {
@@ -215,6 +289,14 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
     // The stream ends at its terminal event when there is one, even if the connection lingers.
     let end = tokens.done_at.unwrap_or_else(Instant::now);
     record.duration = end - t0;
+    record.connection = settled.connection;
+    record.phases = connection::phases(&Milestones {
+        t0,
+        opened: settled.opened,
+        headers: headers_at,
+        first_token: tokens.first_any,
+        end,
+    });
     let (n_out, source) = tokens.output_tokens();
     record.output_tokens = n_out;
     record.token_source = source;
@@ -242,7 +324,7 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
     if !spec.keep_text {
         record.text = None;
     }
-    Measured { record, protocol }
+    Attempt::Measured(Measured { record, protocol })
 }
 
 /// A request that failed before anything was sent: the target's HTTP client could not be
@@ -278,6 +360,12 @@ fn blank_record(spec: &RequestSpec<'_>, t0: Instant) -> RequestRecord {
         itl: Vec::new(),
         tpot: None,
         text: None,
+        connection: None,
+        phases: Default::default(),
+        retried: false,
+        ratelimit: Default::default(),
+        provider_request_id: None,
+        captured_headers: Vec::new(),
     }
 }
 
@@ -453,9 +541,12 @@ fn build(
     }
     let mut builder = client.request(method, url).headers(headers);
     if let Some(body) = &target.body {
-        let text = match body {
-            Body::Json(t) | Body::Text(t) => t.render_to_string(row),
-        };
+        // `cache_bust: prefix`: the same id as `request_id_header`, so server logs join too.
+        let nonce = (target.cache_bust == CacheBust::Prefix)
+            .then(|| format!("{}-{}", spec.burst_id, spec.sequence + 1));
+        let mut text = String::new();
+        body.template()
+            .render_with_nonce(row, nonce.as_deref(), &mut text);
         builder = builder.body(text);
     }
     builder.build().map_err(|e| error_chain(&e))

@@ -314,6 +314,12 @@ fn a_record_reduces_itl_to_its_mean_as_a_result_file_does() {
         itl: vec![ms(10), ms(20), ms(60)],
         tpot: Some(ms(30)),
         text: None,
+        connection: None,
+        phases: Default::default(),
+        retried: false,
+        ratelimit: Default::default(),
+        provider_request_id: None,
+        captured_headers: Vec::new(),
     };
     let s = RequestSample::from_record(&record);
     assert!(s.success);

@@ -22,6 +22,9 @@ type Result<T> = std::result::Result<T, Problem>;
 pub(super) struct Compiler<'a> {
     pub(super) base_dir: &'a Path,
     pub(super) env: &'a Env,
+    /// The field path of the body string that starts with the cache-bust nonce
+    /// (`cache_bust: prefix`), as `json` spells paths.
+    pub(super) nonce_at: Option<&'a str>,
 }
 
 impl Compiler<'_> {
@@ -76,6 +79,9 @@ impl Compiler<'_> {
             Value::Number(n) => out.literal(&json_number(n, path)?.to_string()),
             Value::String(s) => {
                 out.literal("\"");
+                if self.nonce_at == Some(path) {
+                    out.nonce();
+                }
                 self.string_parts(s, path, data, true, out)?;
                 out.literal("\"");
             }

@@ -13,6 +13,7 @@
 
 mod compile;
 mod limits;
+mod prompt;
 mod request;
 mod response;
 mod transport;
@@ -27,11 +28,11 @@ use self::compile::Compiler;
 use self::limits::nonzero;
 use self::request::DataSources;
 use crate::config::error::{ConfigError, Problem, problem};
-use crate::config::model::{Buckets, Config, Results, Server, Target};
+use crate::config::model::{Buckets, Config, LatencyPreset, Results, Server, Target};
 use crate::config::overrides::RunOverrides;
 use crate::config::raw::{
     DurationValue, RawBuckets, RawConfig, RawDefaults, RawFile, RawLegacy, RawResults, RawServer,
-    RawTarget, TargetFields, join,
+    RawTarget, TargetFields, Value, join,
 };
 use crate::config::secret::Env;
 use crate::config::units::DURATION_HINT;
@@ -238,6 +239,7 @@ impl Loader<'_> {
         let compiler = Compiler {
             base_dir: &self.base_dir,
             env: self.env,
+            nonce_at: None,
         };
 
         let transport = transport::transport(&f, at, data, compiler)?;
@@ -247,6 +249,7 @@ impl Loader<'_> {
         let limits = limits::limits(&f)?;
         let model = request::model(&f)?;
         let request_id_header = request::request_id_header(&f)?;
+        let capture_headers = request::capture_headers(&f)?;
         let slo = response::slo(&f)?;
         let expect = response::expect(&f)?;
         Ok(Target {
@@ -275,6 +278,8 @@ impl Loader<'_> {
                 .fresh_connections
                 .as_ref()
                 .map_or(DEFAULT_FRESH_CONNECTIONS, |s| s.value),
+            cache_bust: request.cache_bust,
+            capture_headers,
             tls: transport.tls,
             proxy: transport.proxy,
             slo,
@@ -354,8 +359,12 @@ fn buckets(raw: Option<&RawBuckets>) -> Result<Buckets> {
     let Some(raw) = raw else {
         return Ok(buckets);
     };
+    let latency = match &raw.latency {
+        Some(value) => Some(latency_buckets(value)?),
+        None => None,
+    };
     for (list, field, target) in [
-        (&raw.latency, "latency", &mut buckets.latency),
+        (&latency, "latency", &mut buckets.latency),
         (&raw.per_token, "per_token", &mut buckets.token),
     ] {
         let Some(list) = list else { continue };
@@ -381,4 +390,52 @@ fn buckets(raw: Option<&RawBuckets>) -> Result<Buckets> {
         *target = list.clone();
     }
     Ok(buckets)
+}
+
+/// `defaults.buckets.latency`: a preset name or a list of boundaries (checked by the caller).
+fn latency_buckets(value: &Value) -> Result<Vec<f64>> {
+    const PATH: &str = "defaults.buckets.latency";
+    let presets = || {
+        LatencyPreset::ALL
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(" or ")
+    };
+    match value {
+        Value::String(name) => LatencyPreset::ALL
+            .into_iter()
+            .find(|p| p.as_str() == name.trim())
+            .map(LatencyPreset::boundaries)
+            .ok_or_else(|| {
+                problem(
+                    PATH,
+                    format!(
+                        "unknown preset {name:?}; use {} (up to 655 s, for reasoning models) or a list of boundaries in seconds",
+                        presets()
+                    ),
+                )
+            }),
+        Value::Sequence(items) => items
+            .iter()
+            .map(|item| match item {
+                Value::Number(n) => n.as_f64().ok_or(()),
+                _ => Err(()),
+            })
+            .collect::<std::result::Result<Vec<f64>, ()>>()
+            .map_err(|()| {
+                problem(
+                    PATH,
+                    "boundaries must be numbers of seconds, e.g. [0.1, 0.5, 1, 5]",
+                )
+            }),
+        other => Err(problem(
+            PATH,
+            format!(
+                "must be {} or a list of boundaries in seconds, got {}",
+                presets(),
+                compile::scalar_text(other)
+            ),
+        )),
+    }
 }

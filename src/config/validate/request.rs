@@ -1,6 +1,6 @@
 //! Request checks for a target: the data source (read here, once per file), method, headers
-//! (target headers replace same-named default headers), body (text, or YAML sent as JSON),
-//! `model` and `request_id_header`.
+//! (target headers replace same-named default headers), body (text, or YAML sent as JSON) and
+//! its `cache_bust`, `model`, `request_id_header` and `capture_headers`.
 //!
 //! Does not: compile strings into templates (`compile.rs`), or check the URL (`transport.rs`).
 
@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::compile::{Compiler, scalar_text};
+use super::prompt::{PROMPT_FIELDS, prompt_path};
 use crate::config::error::{Problem, problem};
-use crate::config::model::{Body, Header};
+use crate::config::model::{Body, CacheBust, Header};
 use crate::config::raw::{
     Mapping, RawDataSource, RawDefaults, RawTarget, Sourced, TargetFields, Value, join,
 };
@@ -33,6 +34,7 @@ pub(super) struct Request {
     pub(super) method: String,
     pub(super) headers: Vec<Header>,
     pub(super) body: Option<Body>,
+    pub(super) cache_bust: CacheBust,
 }
 
 /// Checks headers, body and method, in that order. `raw` is the target as written (after
@@ -55,7 +57,8 @@ pub(super) fn request(
         headers.extend(own);
     }
 
-    let body = body(f.body.as_ref(), data, compiler)?;
+    let cache_bust = cache_bust(f)?;
+    let body = body(f.body.as_ref(), data, compiler, cache_bust, f)?;
     if matches!(body, Some(Body::Json(_)))
         && !headers
             .iter()
@@ -85,7 +88,24 @@ pub(super) fn request(
         method,
         headers,
         body,
+        cache_bust,
     })
+}
+
+fn cache_bust(f: &TargetFields) -> Result<CacheBust> {
+    let Some(c) = &f.cache_bust else {
+        return Ok(CacheBust::Off);
+    };
+    match c.value.trim() {
+        "prefix" => Ok(CacheBust::Prefix),
+        "off" => Ok(CacheBust::Off),
+        other => Err(problem(
+            &c.path,
+            format!(
+                "must be prefix or off, got {other:?}; prefix starts every prompt with a unique nonce so prefix caches cannot serve it"
+            ),
+        )),
+    }
 }
 
 fn headers(
@@ -135,12 +155,26 @@ fn headers(
     Ok(headers)
 }
 
-/// A text body is sent as is; any other YAML value is compiled into JSON text.
+/// A text body is sent as is; any other YAML value is compiled into JSON text, with the place
+/// of the cache-bust nonce at the start of its prompt when `cache_bust` is `prefix`.
 fn body(
     raw: Option<&Sourced<Value>>,
     data: Option<&Dataset>,
     compiler: Compiler,
+    cache_bust: CacheBust,
+    f: &TargetFields,
 ) -> Result<Option<Body>> {
+    let nonce_at = match (cache_bust, raw) {
+        (CacheBust::Off, _) => None,
+        (CacheBust::Prefix, Some(Sourced { value, path })) => {
+            Some(prompt_path(value, path).ok_or_else(|| no_prompt(f, Some(path)))?)
+        }
+        (CacheBust::Prefix, None) => return Err(no_prompt(f, None)),
+    };
+    let compiler = Compiler {
+        nonce_at: nonce_at.as_deref(),
+        ..compiler
+    };
     Ok(match raw {
         None => None,
         Some(Sourced {
@@ -158,6 +192,61 @@ fn body(
             Some(Body::Json(builder.build()))
         }
     })
+}
+
+/// `cache_bust: prefix` without a prompt to put the nonce in front of.
+fn no_prompt(f: &TargetFields, body_path: Option<&str>) -> Problem {
+    let path = f
+        .cache_bust
+        .as_ref()
+        .map_or("cache_bust", |c| c.path.as_str());
+    let found = match body_path {
+        Some(body) => format!("{body} has none"),
+        None => "the target has no body".to_owned(),
+    };
+    problem(
+        path,
+        format!(
+            "prefix needs a YAML/JSON body with a prompt ({PROMPT_FIELDS}) to put the nonce in front of, but {found}; set cache_bust: off or add the prompt"
+        ),
+    )
+}
+
+/// `capture_headers`: response header names copied into result files, lower case.
+pub(super) fn capture_headers(f: &TargetFields) -> Result<Vec<String>> {
+    /// Headers that carry credentials: a result file never holds them.
+    const CREDENTIALS: [&str; 4] = [
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+    ];
+    let Some(list) = &f.capture_headers else {
+        return Ok(Vec::new());
+    };
+    let mut names: Vec<String> = Vec::with_capacity(list.value.len());
+    for (i, name) in list.value.iter().enumerate() {
+        let path = format!("{}[{i}]", list.path);
+        let lower = name.trim().to_ascii_lowercase();
+        if lower.is_empty() || !lower.bytes().all(is_token_byte) {
+            return Err(problem(
+                &path,
+                format!("not a valid header name, got {name:?}; use e.g. x-served-by"),
+            ));
+        }
+        if CREDENTIALS.contains(&lower.as_str()) {
+            return Err(problem(
+                &path,
+                format!(
+                    "{lower} carries credentials and is never stored in result files; remove it"
+                ),
+            ));
+        }
+        if !names.contains(&lower) {
+            names.push(lower);
+        }
+    }
+    Ok(names)
 }
 
 /// `model`, else the body's `model` when it is plain text (for `target_info`).
