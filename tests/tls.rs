@@ -31,7 +31,8 @@ use tokio_rustls::rustls::{self, RootCertStore, ServerConfig};
 
 use streamprobe::config::{self, Env, Target};
 use streamprobe::probe::{
-    BurstOptions, BurstPlan, BurstResult, Client, Outcome, TokenSource, run_burst,
+    BurstOptions, BurstPlan, BurstResult, Client, Connection, Outcome, Phase, TokenSource,
+    run_burst,
 };
 
 mod common;
@@ -622,6 +623,65 @@ async fn server_name_verifies_and_names_a_server_reached_by_address() {
 
 // ---------------------------------------------------------------------------------------------
 // HTTP/2 and client reuse
+
+/// `fresh_connections: true` over TLS to a host name: every request opens its own connection
+/// and goes through every phase (DNS, TCP, TLS, headers, first token, generation), and the
+/// phases add up to the request's duration.
+#[tokio::test]
+async fn fresh_tls_connections_show_every_phase() {
+    let pki = Pki::new();
+    let server = tls_server(&pki.server(&["localhost"]), Serve::default()).await;
+    let target = pki.target(
+        &server.url("localhost"),
+        "    fresh_connections: true\n    tls: {ca_file: ca.pem}\n",
+    );
+    let result = burst_new_client(target).await;
+    assert_streamed(&result);
+    assert_eq!(server.log.connections.load(Ordering::SeqCst), 2);
+    for r in &result.records {
+        assert_eq!(r.connection, Some(Connection::New), "{r:?}");
+        for phase in Phase::ALL {
+            assert!(
+                r.phases.get(phase).is_some(),
+                "no {phase:?} in {:?}",
+                r.phases
+            );
+        }
+        let sum: Duration = r.phases.iter().map(|(_, d)| d).sum();
+        assert!(
+            sum.abs_diff(r.duration) <= Duration::from_millis(1),
+            "{sum:?} vs {:?}",
+            r.duration
+        );
+        // The handshake is real work: a TLS phase of zero would mean the stamp is misplaced.
+        assert!(r.phases.tls.unwrap() > Duration::ZERO);
+    }
+}
+
+/// With the pool, the first request opens the connection and the second reuses it: no
+/// connect phases, its `headers` phase starts at `t0`.
+#[tokio::test]
+async fn a_pooled_tls_connection_is_new_once_then_reused() {
+    let pki = Pki::new();
+    let server = tls_server(&pki.server(&["localhost"]), Serve::default()).await;
+    let target = pki.target(&server.url("localhost"), "    tls: {ca_file: ca.pem}\n");
+    let result = burst_new_client(target).await;
+    assert_streamed(&result);
+    assert_eq!(server.log.connections.load(Ordering::SeqCst), 1);
+    let (first, second) = (&result.records[0], &result.records[1]);
+    assert_eq!(first.connection, Some(Connection::New));
+    assert!(first.phases.tls.is_some() && first.phases.resolve.is_some());
+    assert_eq!(second.connection, Some(Connection::Reused));
+    assert_eq!(
+        (
+            second.phases.resolve,
+            second.phases.connect,
+            second.phases.tls
+        ),
+        (None, None, None)
+    );
+    assert_eq!(second.phases.headers, second.time_to_headers);
+}
 
 #[tokio::test]
 async fn http2_is_negotiated_by_alpn() {
