@@ -2,7 +2,7 @@
 //! constructor, plus the process collector. The only prometheus user.
 //!
 //! Labels come only from config names and closed enums (`Outcome`, `TokenSource`, `SloKind`,
-//! `Skip`); never a URL, prompt, request id or error text. A burst's requests arrive live
+//! `Skip`, `Phase`, `Connection`, `Resource`); never a URL, prompt, request id or error text. A burst's requests arrive live
 //! through `BurstRecorder`, the engine's sink. Does not: start requests or serve HTTP.
 
 use std::collections::HashMap;
@@ -15,7 +15,10 @@ use prometheus::{
 };
 
 use crate::config::{Buckets, Target};
-use crate::probe::{BurstEvent, BurstResult, BurstSink, Outcome, RequestRecord, TokenSource};
+use crate::probe::{
+    BurstEvent, BurstResult, BurstSink, Connection, Outcome, Phase, RequestRecord, Resource,
+    TokenSource,
+};
 use crate::schedule::Skip;
 use crate::stats::{BurstSummary, SloKind, slo_good};
 
@@ -24,6 +27,8 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 const BURST_RESULTS: [&str; 3] = ["success", "partial", "failed"];
 const QUANTILES: [&str; 4] = ["0.5", "0.9", "0.95", "0.99"];
+/// Phase boundaries below the latency buckets: DNS, TCP and TLS take milliseconds.
+const FAST_PHASE_BUCKETS: [f64; 3] = [0.001, 0.0025, 0.005];
 
 /// Every family streamprobe exports.
 pub struct Metrics {
@@ -35,6 +40,12 @@ pub struct Metrics {
     duration: HistogramVec,
     requests: IntCounterVec,
     output_tokens: IntCounterVec,
+    phase: HistogramVec,
+    connections: IntCounterVec,
+    connection_retries: IntCounterVec,
+    ratelimit_remaining: GaugeVec,
+    ratelimit_limit: GaugeVec,
+    retry_after: GaugeVec,
     slo: IntCounterVec,
     bursts: IntCounterVec,
     bursts_skipped: IntCounterVec,
@@ -82,6 +93,12 @@ impl Metrics {
         };
         let lat = &buckets.latency;
         let tok = &buckets.token;
+        let phase_buckets: Vec<f64> = FAST_PHASE_BUCKETS
+            .iter()
+            .copied()
+            .filter(|b| lat.first().is_none_or(|first| b < first))
+            .chain(lat.iter().copied())
+            .collect();
         let metrics = Metrics {
             ttft: histogram(
                 "time_to_first_token_seconds",
@@ -122,6 +139,37 @@ impl Metrics {
                 "output_tokens_total",
                 "Output tokens of successful requests, by where the count came from.",
                 &["target", "source"],
+            )?,
+            phase: histogram(
+                "phase_seconds",
+                "Where a successful request's time went: resolve, connect, tls (new connections), headers, first_token, generation; they add up to its duration.",
+                &phase_buckets,
+                &["target", "phase"],
+            )?,
+            connections: counter(
+                "connections_total",
+                "Requests by connection: new (opened for the request, DNS/TCP/TLS in its duration) or reused.",
+                &["target", "kind"],
+            )?,
+            connection_retries: counter(
+                "connection_retries_total",
+                "Requests sent again on a new connection after their reused keep-alive connection failed before any response byte.",
+                &["target"],
+            )?,
+            ratelimit_remaining: gauge(
+                "ratelimit_remaining",
+                "Remaining quota the provider stated in its last response that carried it.",
+                &["target", "resource"],
+            )?,
+            ratelimit_limit: gauge(
+                "ratelimit_limit",
+                "Quota limit the provider stated in its last response that carried it.",
+                &["target", "resource"],
+            )?,
+            retry_after: gauge(
+                "retry_after_seconds",
+                "The retry-after delay of the last 429 or 503 response that carried one.",
+                &["target"],
             )?,
             slo: counter(
                 "slo_requests_total",
@@ -298,6 +346,12 @@ impl Metrics {
         }
         self.result_write_failures
             .with_label_values(&[target.name.as_str()]);
+        for kind in Connection::ALL {
+            self.connections
+                .with_label_values(&[target.name.as_str(), kind.as_str()]);
+        }
+        self.connection_retries
+            .with_label_values(&[target.name.as_str()]);
         self.in_flight.with_label_values(&[target.name.as_str()]);
         for slo in SloKind::ALL {
             if slo.limit(&target.slo).is_some() {
@@ -349,6 +403,22 @@ impl Metrics {
         }
         let _ = self.in_flight.remove_label_values(&[name]);
         let _ = self.result_write_failures.remove_label_values(&[name]);
+        for phase in Phase::ALL {
+            let _ = self.phase.remove_label_values(&[name, phase.as_str()]);
+        }
+        for kind in Connection::ALL {
+            let _ = self.connections.remove_label_values(&[name, kind.as_str()]);
+        }
+        let _ = self.connection_retries.remove_label_values(&[name]);
+        for resource in Resource::ALL {
+            let _ = self
+                .ratelimit_remaining
+                .remove_label_values(&[name, resource.as_str()]);
+            let _ = self
+                .ratelimit_limit
+                .remove_label_values(&[name, resource.as_str()]);
+        }
+        let _ = self.retry_after.remove_label_values(&[name]);
         let mut info = self.info_labels.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = info.remove(name) {
             let _ = self
@@ -370,6 +440,33 @@ impl Metrics {
         self.duration
             .with_label_values(&[name, outcome])
             .observe(record.duration.as_secs_f64());
+        if let Some(kind) = record.connection {
+            self.connections
+                .with_label_values(&[name, kind.as_str()])
+                .inc();
+        }
+        if record.retried {
+            self.connection_retries.with_label_values(&[name]).inc();
+        }
+        // Any response may state limits; a 429 is exactly when they matter.
+        for resource in Resource::ALL {
+            let stated = record.ratelimit.get(resource);
+            if let Some(n) = stated.remaining {
+                self.ratelimit_remaining
+                    .with_label_values(&[name, resource.as_str()])
+                    .set(n as f64);
+            }
+            if let Some(n) = stated.limit {
+                self.ratelimit_limit
+                    .with_label_values(&[name, resource.as_str()])
+                    .set(n as f64);
+            }
+        }
+        if let (Some(429 | 503), Some(wait)) = (record.status, record.ratelimit.retry_after) {
+            self.retry_after
+                .with_label_values(&[name])
+                .set(wait.as_secs_f64());
+        }
         // A failed request is bad for every configured SLO.
         for (slo, good) in slo_good(record, &target.slo) {
             let result = if good { "good" } else { "bad" };
@@ -398,6 +495,11 @@ impl Metrics {
             self.tpot
                 .with_label_values(&[name])
                 .observe(t.as_secs_f64());
+        }
+        for (phase, took) in record.phases.iter() {
+            self.phase
+                .with_label_values(&[name, phase.as_str()])
+                .observe(took.as_secs_f64());
         }
         self.output_tokens
             .with_label_values(&[name, record.token_source.as_str()])

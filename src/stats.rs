@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::config::Slo;
-use crate::probe::{BurstResult, Outcome, RequestRecord};
+use crate::probe::{BurstResult, Connection, Outcome, Phase, RequestRecord, Resource};
 
 /// Statistics of one sample set, in seconds (or the sample's unit).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -112,6 +112,77 @@ pub struct BurstSummary {
     pub output_tokens: u64,
     /// Successful requests per token-count source label (`usage`, `events`).
     pub token_source: BTreeMap<&'static str, u64>,
+    /// Where the time went and what the provider said (DESIGN §11).
+    pub diagnostics: Diagnostics,
+}
+
+/// A burst's phases, connections and provider rate limits.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Diagnostics {
+    /// Per phase, over the successful requests that went through it (seconds).
+    pub phases: BTreeMap<Phase, Summary>,
+    /// Requests (any outcome) per connection kind.
+    pub connections: BTreeMap<Connection, u64>,
+    /// Requests sent a second time on a new connection.
+    pub retried: u64,
+    /// Per resource, what the responses (any status) stated.
+    pub ratelimit: BTreeMap<Resource, LimitSeen>,
+    /// The longest `retry-after` any response asked for, and how many responses carried one.
+    pub retry_after: Option<(Duration, u64)>,
+}
+
+/// One rate-limited resource over a burst.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitSeen {
+    /// The limit the last response that stated one gave.
+    pub limit: Option<u64>,
+    /// The least remaining quota any response stated.
+    pub lowest_remaining: Option<u64>,
+    /// Responses that stated anything about this resource.
+    pub responses: u64,
+}
+
+impl Diagnostics {
+    fn from_records(records: &[RequestRecord]) -> Diagnostics {
+        let mut d = Diagnostics::default();
+        let mut phases: BTreeMap<Phase, Vec<f64>> = BTreeMap::new();
+        for r in records {
+            if let Some(c) = r.connection {
+                *d.connections.entry(c).or_insert(0) += 1;
+            }
+            d.retried += u64::from(r.retried);
+            for resource in Resource::ALL {
+                let stated = r.ratelimit.get(resource);
+                if stated.is_empty() {
+                    continue;
+                }
+                let seen = d.ratelimit.entry(resource).or_default();
+                seen.responses += 1;
+                seen.limit = stated.limit.or(seen.limit);
+                if let Some(remaining) = stated.remaining {
+                    seen.lowest_remaining = Some(
+                        seen.lowest_remaining
+                            .map_or(remaining, |l| l.min(remaining)),
+                    );
+                }
+            }
+            if let Some(wait) = r.ratelimit.retry_after {
+                let (longest, n) = d.retry_after.get_or_insert((wait, 0));
+                *longest = (*longest).max(wait);
+                *n += 1;
+            }
+            if r.outcome.is_success() {
+                for (phase, took) in r.phases.iter() {
+                    phases.entry(phase).or_default().push(secs(took));
+                }
+            }
+        }
+        d.phases = phases
+            .into_iter()
+            .filter_map(|(phase, samples)| summarize(&samples).map(|s| (phase, s)))
+            .collect();
+        d
+    }
 }
 
 impl BurstSummary {
@@ -178,6 +249,7 @@ impl BurstSummary {
             first_visible_token: summarize(&visible),
             output_tokens,
             token_source,
+            diagnostics: Diagnostics::from_records(&burst.records),
         }
     }
 
@@ -511,5 +583,63 @@ mod tests {
             ..Slo::default()
         };
         assert_eq!(slo_good(&ok, &slow), [("duration", false)]);
+    }
+
+    #[test]
+    fn diagnostics_pool_phases_of_successes_and_count_connections_and_limits() {
+        use crate::probe::{Limit, Phases, RateLimits};
+        let mut new = record(1, Outcome::Success);
+        new.connection = Some(Connection::New);
+        new.phases = Phases {
+            connect: Some(ms(10)),
+            headers: Some(ms(90)),
+            first_token: Some(ms(100)),
+            generation: Some(ms(800)),
+            ..Phases::default()
+        };
+        let mut reused = record(2, Outcome::Success);
+        reused.connection = Some(Connection::Reused);
+        reused.retried = true;
+        reused.phases = Phases {
+            headers: Some(ms(50)),
+            first_token: Some(ms(150)),
+            generation: Some(ms(800)),
+            ..Phases::default()
+        };
+        let mut limits = RateLimits::default();
+        limits.retry_after = Some(Duration::from_secs(7));
+        limits.set(
+            Resource::Requests,
+            Limit {
+                limit: Some(500),
+                remaining: Some(0),
+                reset: None,
+            },
+        );
+        let mut limited = record(3, Outcome::Http429);
+        limited.connection = Some(Connection::Reused);
+        limited.phases.headers = Some(ms(5000));
+        limited.ratelimit = limits;
+        let summary = BurstSummary::from_burst(&burst(vec![new, reused, limited]));
+        let d = &summary.diagnostics;
+        assert_eq!(d.connections[&Connection::New], 1);
+        assert_eq!(d.connections[&Connection::Reused], 2);
+        assert_eq!(d.retried, 1);
+        // The failed request's 5 s `headers` phase is not a sample.
+        assert_eq!(d.phases[&Phase::Headers].count, 2);
+        assert_eq!(d.phases[&Phase::Headers].max, 0.09);
+        assert_eq!(d.phases[&Phase::Connect].count, 1);
+        assert!(!d.phases.contains_key(&Phase::Tls));
+        assert_eq!(d.retry_after, Some((Duration::from_secs(7), 1)));
+        let requests = d.ratelimit[&Resource::Requests];
+        assert_eq!(
+            (
+                requests.limit,
+                requests.lowest_remaining,
+                requests.responses
+            ),
+            (Some(500), Some(0), 1)
+        );
+        assert!(!d.ratelimit.contains_key(&Resource::Tokens));
     }
 }

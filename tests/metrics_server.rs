@@ -11,7 +11,10 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use streamprobe::config::{self, Target};
 use streamprobe::metrics::{CONTENT_TYPE, Metrics};
-use streamprobe::probe::{BurstResult, ConnectionMode, Outcome, RequestRecord, TokenSource};
+use streamprobe::probe::{
+    BurstResult, Connection, ConnectionMode, Limit, Outcome, Phases, RateLimits, RequestRecord,
+    Resource, TokenSource,
+};
 use streamprobe::schedule::Skip;
 use streamprobe::server::{AdminCommand, ServerState, router};
 use streamprobe::stats::BurstSummary;
@@ -267,6 +270,171 @@ fn removing_a_target_deletes_its_series_and_keeps_the_others() {
         ),
         Some(1.0)
     );
+}
+
+/// A request with DESIGN §11's diagnostics: a new connection, its phases, a retry and rate
+/// limits (`status` decides whether `retry-after` counts).
+fn diagnosed(outcome: Outcome, status: u16, remaining: u64) -> RequestRecord {
+    let mut ratelimit = RateLimits::default();
+    ratelimit.set(
+        Resource::Tokens,
+        Limit {
+            limit: Some(30_000),
+            remaining: Some(remaining),
+            reset: Some(Duration::from_secs(60)),
+        },
+    );
+    ratelimit.retry_after = Some(Duration::from_secs(7));
+    RequestRecord {
+        status: Some(status),
+        connection: Some(Connection::New),
+        phases: Phases {
+            resolve: Some(Duration::from_micros(1_500)),
+            connect: Some(Duration::from_millis(4)),
+            tls: Some(Duration::from_millis(30)),
+            headers: Some(Duration::from_millis(200)),
+            first_token: Some(Duration::from_millis(65)),
+            generation: Some(Duration::from_millis(700)),
+        },
+        retried: true,
+        ratelimit,
+        ..record(1, outcome, 300)
+    }
+}
+
+#[test]
+fn phases_connections_retries_and_rate_limits() {
+    let targets = targets();
+    let (alpha, beta) = (&targets[0], &targets[1]);
+    let metrics = Metrics::new(&Default::default()).unwrap();
+    metrics.declare_target(alpha, "e", None);
+    metrics.declare_target(beta, "e", None);
+    let e = Exposition::parse(&text(&metrics));
+    for kind in ["new", "reused"] {
+        assert_eq!(
+            e.get(
+                "streamprobe_connections_total",
+                &[("target", "alpha"), ("kind", kind)]
+            ),
+            Some(0.0),
+            "{kind} exists at 0"
+        );
+    }
+    assert_eq!(
+        e.get(
+            "streamprobe_connection_retries_total",
+            &[("target", "alpha")]
+        ),
+        Some(0.0)
+    );
+    // No provider has spoken yet: no rate-limit series.
+    assert_eq!(
+        e.get(
+            "streamprobe_ratelimit_remaining",
+            &[("target", "alpha"), ("resource", "tokens")]
+        ),
+        None
+    );
+
+    for t in [alpha, beta] {
+        metrics.request_started(&t.name);
+        metrics.request_finished(t, &diagnosed(Outcome::Success, 200, 29_000));
+    }
+    // A 429 states the lowest remaining and a retry-after; its phases give no samples.
+    metrics.request_started("alpha");
+    metrics.request_finished(alpha, &diagnosed(Outcome::Http429, 429, 0));
+    let mut reused = record(3, Outcome::Success, 100);
+    reused.connection = Some(Connection::Reused);
+    metrics.request_started("alpha");
+    metrics.request_finished(alpha, &reused);
+
+    let e = Exposition::parse(&text(&metrics));
+    let alpha_l = [("target", "alpha")];
+    assert_eq!(
+        e.get(
+            "streamprobe_connections_total",
+            &[("target", "alpha"), ("kind", "new")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        e.get(
+            "streamprobe_connections_total",
+            &[("target", "alpha"), ("kind", "reused")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        e.get("streamprobe_connection_retries_total", &alpha_l),
+        Some(2.0)
+    );
+    for phase in [
+        "resolve",
+        "connect",
+        "tls",
+        "headers",
+        "first_token",
+        "generation",
+    ] {
+        assert_eq!(
+            e.get(
+                "streamprobe_phase_seconds_count",
+                &[("target", "alpha"), ("phase", phase)]
+            ),
+            Some(1.0),
+            "{phase}: one successful request"
+        );
+    }
+    // Phases below the latency buckets land in their own (1.5 ms ≤ 2.5 ms).
+    assert_eq!(
+        e.get(
+            "streamprobe_phase_seconds_bucket",
+            &[("target", "alpha"), ("phase", "resolve"), ("le", "0.0025")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        e.get(
+            "streamprobe_ratelimit_remaining",
+            &[("target", "alpha"), ("resource", "tokens")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        e.get(
+            "streamprobe_ratelimit_limit",
+            &[("target", "alpha"), ("resource", "tokens")]
+        ),
+        Some(30_000.0)
+    );
+    assert_eq!(
+        e.get(
+            "streamprobe_ratelimit_remaining",
+            &[("target", "beta"), ("resource", "tokens")]
+        ),
+        Some(29_000.0)
+    );
+    assert_eq!(
+        e.get(
+            "streamprobe_ratelimit_remaining",
+            &[("target", "alpha"), ("resource", "requests")]
+        ),
+        None
+    );
+    // Only a 429/503 sets retry-after: beta's 200 carried one, it does not count.
+    assert_eq!(
+        e.get("streamprobe_retry_after_seconds", &alpha_l),
+        Some(7.0)
+    );
+    assert_eq!(
+        e.get("streamprobe_retry_after_seconds", &[("target", "beta")]),
+        None
+    );
+
+    metrics.remove_target("alpha");
+    let e = Exposition::parse(&text(&metrics));
+    assert!(!e.mentions_target("alpha"));
+    assert!(e.mentions_target("beta"));
 }
 
 #[test]

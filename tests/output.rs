@@ -10,10 +10,13 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 use streamprobe::config::Template;
-use streamprobe::config::{Expect, Header, Overlap, Protocol, Slo, Target};
+use streamprobe::config::{CacheBust, Expect, Header, Overlap, Protocol, Slo, Target};
 use streamprobe::output::result::ResultDocument;
 use streamprobe::output::write::{prune, result_path, write_atomic};
-use streamprobe::probe::{BurstResult, ConnectionMode, Outcome, RequestRecord, TokenSource};
+use streamprobe::probe::{
+    BurstResult, Connection, ConnectionMode, Limit, Outcome, Phases, RateLimits, RequestRecord,
+    Resource, TokenSource,
+};
 use streamprobe::stats::BurstSummary;
 
 /// 2026-11-27T10:15:00Z
@@ -58,6 +61,8 @@ fn target() -> Target {
         model: Some("gpt-4o-mini".into()),
         request_id_header: None,
         fresh_connections: false,
+        cache_bust: CacheBust::Off,
+        capture_headers: Vec::new(),
         tls: None,
         proxy: None,
         slo: Slo::default(),
@@ -156,6 +161,101 @@ fn document_validates_against_the_schema() {
         let doc = document(include_text);
         assert_eq!(validate(&doc), Vec::<String>::new());
     }
+}
+
+/// A request with every diagnostic (DESIGN §11): new connection, phases, retry, rate limits,
+/// provider request id and captured headers.
+fn diagnosed(index: u64) -> RequestRecord {
+    let mut ratelimit = RateLimits::default();
+    ratelimit.set(
+        Resource::Requests,
+        Limit {
+            limit: Some(500),
+            remaining: Some(499),
+            reset: Some(ms(120)),
+        },
+    );
+    ratelimit.set(
+        Resource::OutputTokens,
+        Limit {
+            limit: None,
+            remaining: Some(900),
+            reset: None,
+        },
+    );
+    ratelimit.retry_after = Some(Duration::from_secs(7));
+    RequestRecord {
+        connection: Some(Connection::New),
+        phases: Phases {
+            resolve: Some(ms(2)),
+            connect: Some(ms(3)),
+            tls: Some(ms(10)),
+            headers: Some(ms(86)),
+            first_token: Some(ms(133)),
+            generation: Some(ms(2222)),
+        },
+        retried: true,
+        ratelimit,
+        provider_request_id: Some("req_7f3a".into()),
+        captured_headers: vec![("x-served-by".into(), "cache-fra-1".into())],
+        ..success(index)
+    }
+}
+
+#[test]
+fn diagnostics_keys_validate_and_read_as_the_design_says() {
+    let mut burst = burst();
+    burst.records.push(diagnosed(4));
+    let summary = BurstSummary::from_burst(&burst);
+    let doc = ResultDocument::new(&target(), &burst, &summary, false);
+    let doc: Value = serde_json::from_slice(&doc.to_json()).unwrap();
+    assert_eq!(validate(&doc), Vec::<String>::new());
+
+    let r = &doc["metrics"][3];
+    assert_eq!(r["connection"], "new");
+    assert_eq!(r["retried"], true);
+    assert_eq!(
+        r["phases"],
+        json!({"resolve": 0.002, "connect": 0.003, "tls": 0.01, "headers": 0.086,
+               "first_token": 0.133, "generation": 2.222})
+    );
+    assert_eq!(
+        r["ratelimit"],
+        json!({"limit_requests": 500, "remaining_requests": 499, "reset_requests": 0.12,
+               "remaining_output_tokens": 900, "retry_after": 7.0})
+    );
+    assert_eq!(r["provider_request_id"], "req_7f3a");
+    assert_eq!(r["captured_headers"], json!({"x-served-by": "cache-fra-1"}));
+    // A request without diagnostics has none of the keys.
+    let plain = doc["metrics"][0].as_object().unwrap();
+    for key in [
+        "connection",
+        "phases",
+        "retried",
+        "ratelimit",
+        "provider_request_id",
+        "captured_headers",
+    ] {
+        assert!(!plain.contains_key(key), "{key}");
+    }
+
+    let s = &doc["summary"];
+    assert_eq!(s["connections"], json!({"new": 1}));
+    assert_eq!(s["retried"], 1);
+    assert_eq!(s["phases"]["tls"]["count"], 1);
+    assert_eq!(s["phases"]["generation"]["p50"], 2.222);
+    assert_eq!(
+        s["ratelimit"],
+        json!({"requests": {"limit": 500, "lowest_remaining": 499, "responses": 1},
+               "output_tokens": {"limit": null, "lowest_remaining": 900, "responses": 1}})
+    );
+
+    // The schema holds the closed sets.
+    let mut bad = doc.clone();
+    bad["metrics"][3]["phases"]["queue"] = json!(0.1);
+    bad["metrics"][3]["ratelimit"]["remaining_cats"] = json!(1);
+    bad["metrics"][3]["connection"] = json!("borrowed");
+    assert_eq!(validate(&bad).len(), 3, "{:#?}", validate(&bad));
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The final text report of one burst: a pure function of a `BurstSummary` and a little context,
 //! in fixed-width English. Keeps the old script's sections (overall, TTFT, total time,
-//! generation rate) and adds time to headers, ITL, TPOT, output tokens and failures by outcome,
-//! each with its sample count and the percentile method.
+//! generation rate) and adds time to headers, ITL, TPOT, output tokens, where the time went
+//! (phases, connections), the provider's rate limits and failures by outcome, each with its
+//! sample count and the percentile method.
 //!
 //! Does not: print (the caller decides where the text goes), or compute statistics.
 
@@ -9,8 +10,8 @@ use std::fmt::Write;
 use std::path::Path;
 
 use crate::config::Protocol;
-use crate::probe::Outcome;
-use crate::stats::{BurstSummary, Summary};
+use crate::probe::{Connection, Outcome};
+use crate::stats::{BurstSummary, Diagnostics, Summary};
 
 /// What the report says about the burst besides its numbers.
 #[derive(Debug, Clone, Copy)]
@@ -177,6 +178,9 @@ pub fn render(summary: &BurstSummary, ctx: &ReportContext<'_>) -> String {
         field(o, "Counted from", &sources.join(", "));
     }
 
+    phases(o, &summary.diagnostics);
+    rate_limits(o, &summary.diagnostics);
+
     if summary.failed_count > 0 {
         section(o, "Failures by outcome");
         // Closed-set order (connect, tls, http_4xx, ...), not alphabetical: it follows the
@@ -252,6 +256,81 @@ fn stats(o: &mut String, title: &str, s: Option<Summary>, unit: Unit, n_ok: u64)
     }
 }
 
+/// Phase p50/p95 and the connections: which part of TTFT and duration grew, at a glance.
+fn phases(o: &mut String, d: &Diagnostics) {
+    if d.phases.is_empty() && d.connections.is_empty() {
+        return;
+    }
+    section(o, "Where the time went (successful requests)");
+    if !d.phases.is_empty() {
+        let _ = writeln!(o, "  {:<20}{:>12}{:>12}{:>8}", "phase", "p50", "p95", "n");
+        for (phase, s) in &d.phases {
+            let _ = writeln!(
+                o,
+                "  {:<20}{:>12}{:>12}{:>8}",
+                phase.as_str(),
+                short_duration(s.p50),
+                short_duration(s.p95),
+                s.count
+            );
+        }
+    }
+    let count = |c| d.connections.get(&c).copied().unwrap_or(0);
+    let mut connections = format!(
+        "{} new, {} reused (all requests)",
+        count(Connection::New),
+        count(Connection::Reused)
+    );
+    if d.retried > 0 {
+        let _ = write!(connections, "; {} retried on a new connection", d.retried);
+    }
+    field(o, "Connections", &connections);
+}
+
+/// What the provider's rate-limit headers said over the burst.
+fn rate_limits(o: &mut String, d: &Diagnostics) {
+    if d.ratelimit.is_empty() && d.retry_after.is_none() {
+        return;
+    }
+    section(o, "Rate limits (as the provider stated them)");
+    for (resource, seen) in &d.ratelimit {
+        let mut parts = Vec::new();
+        if let Some(limit) = seen.limit {
+            parts.push(format!("limit {limit}"));
+        }
+        if let Some(low) = seen.lowest_remaining {
+            parts.push(format!("lowest remaining {low}"));
+        }
+        let n = seen.responses;
+        let text = format!(
+            "{} ({n} response{})",
+            parts.join(", "),
+            if n == 1 { "" } else { "s" }
+        );
+        field(o, resource.as_str(), &text);
+    }
+    if let Some((longest, n)) = d.retry_after {
+        field(
+            o,
+            "retry-after",
+            &format!(
+                "up to {} ({n} response{})",
+                short_duration(longest.as_secs_f64()),
+                if n == 1 { "" } else { "s" }
+            ),
+        );
+    }
+}
+
+/// Milliseconds below a second (phases span DNS lookups to long generations), seconds above.
+fn short_duration(seconds: f64) -> String {
+    if seconds < 1.0 {
+        format!("{:.1} ms", seconds * 1000.0)
+    } else {
+        format!("{seconds:.3} s")
+    }
+}
+
 fn percent(n: u64, total: u64) -> String {
     if total == 0 {
         "-".to_string()
@@ -300,6 +379,7 @@ mod tests {
             first_visible_token: s(&[0.234]),
             output_tokens: 4890,
             token_source: BTreeMap::from([("usage", 97), ("events", 1)]),
+            diagnostics: Diagnostics::default(),
         }
     }
 
@@ -307,6 +387,46 @@ mod tests {
     fn report_of_a_mixed_burst() {
         let path = Path::new("results/openai-gpt-4o-mini/20261127T101500Z-b1.json");
         insta::assert_snapshot!(render(&summary(), &ctx(Some(path))));
+    }
+
+    #[test]
+    fn report_with_phases_connections_and_rate_limits() {
+        use crate::probe::{Phase, Resource};
+        use crate::stats::LimitSeen;
+        let s = |xs: &[f64]| summarize(xs).unwrap();
+        let mut summary = summary();
+        summary.diagnostics = Diagnostics {
+            phases: BTreeMap::from([
+                (Phase::Resolve, s(&[0.0012, 0.0031])),
+                (Phase::Connect, s(&[0.0009, 0.0011])),
+                (Phase::Tls, s(&[0.021, 0.034])),
+                (Phase::Headers, s(&[0.08, 0.1, 0.12, 0.4])),
+                (Phase::FirstToken, s(&[0.11, 0.13, 0.15, 0.9])),
+                (Phase::Generation, s(&[2.1, 2.2, 2.3, 2.9])),
+            ]),
+            connections: BTreeMap::from([(Connection::New, 2), (Connection::Reused, 98)]),
+            retried: 1,
+            ratelimit: BTreeMap::from([
+                (
+                    Resource::Requests,
+                    LimitSeen {
+                        limit: Some(500),
+                        lowest_remaining: Some(401),
+                        responses: 100,
+                    },
+                ),
+                (
+                    Resource::Tokens,
+                    LimitSeen {
+                        limit: None,
+                        lowest_remaining: Some(0),
+                        responses: 1,
+                    },
+                ),
+            ]),
+            retry_after: Some((Duration::from_secs(7), 1)),
+        };
+        insta::assert_snapshot!(render(&summary, &ctx(None)));
     }
 
     #[test]
@@ -329,6 +449,7 @@ mod tests {
             first_visible_token: None,
             output_tokens: 0,
             token_source: BTreeMap::new(),
+            diagnostics: Diagnostics::default(),
         };
         let ctx = ReportContext {
             interrupted: true,

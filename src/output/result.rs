@@ -4,6 +4,10 @@
 //! `summary.failed_count`, and per request `request_id`, `ttft`, `total_time`, `total_tokens`,
 //! `total_bytes`, `tokens_per_second`, `error`) stay where they were.
 //!
+//! Diagnostics (DESIGN §11) add per request `connection`, `phases`, `retried`, `ratelimit`,
+//! `provider_request_id` and `captured_headers`, and per burst `summary.phases`,
+//! `summary.connections`, `summary.retried` and `summary.ratelimit`; absent when empty.
+//!
 //! Durations are `f64` seconds rounded to microseconds; statistics with no samples are `null`.
 //! Secrets never reach this document: URLs and headers are rendered redacted.
 //! Does not: compute statistics, or write files (see `write.rs`).
@@ -12,11 +16,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 
 use crate::config::Target;
 use crate::output::round6;
-use crate::probe::{BurstResult, RequestRecord};
-use crate::stats::{BurstSummary, Summary};
+use crate::probe::{BurstResult, Phase, Phases, RateLimits, RequestRecord, Resource};
+use crate::stats::{BurstSummary, Diagnostics, Summary};
 
 /// Bumped when a key changes meaning or disappears (adding keys does not bump it).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -78,6 +83,29 @@ pub struct SummaryDto {
     pub first_visible_token: StatsDto,
     pub output_tokens: u64,
     pub token_source: BTreeMap<&'static str, u64>,
+    /// Per phase (`resolve` … `generation`), over the successful requests that went through it.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub phases: BTreeMap<&'static str, StatsDto>,
+    /// Requests per connection kind (`new`, `reused`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub connections: BTreeMap<&'static str, u64>,
+    /// Requests retried once on a new connection after a reused one failed; absent when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub retried: u64,
+    /// Per resource, what the provider's rate-limit headers stated over the burst.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub ratelimit: BTreeMap<&'static str, LimitSeenDto>,
+}
+
+/// One rate-limited resource over a burst.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct LimitSeenDto {
+    /// The limit the last response that stated one gave.
+    pub limit: Option<u64>,
+    /// The least remaining quota any response stated.
+    pub lowest_remaining: Option<u64>,
+    /// Responses that stated anything about the resource.
+    pub responses: u64,
 }
 
 /// One statistics block; every number is `null` when `count` is 0.
@@ -139,9 +167,106 @@ pub struct RequestDto {
     pub tpot: Option<f64>,
     pub client_wait: f64,
     pub start_offset: f64,
+    /// `new` (opened for this request) or `reused`; absent when the request never got one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<&'static str>,
+    /// Seconds per phase the request went through; they add up to `total_time`.
+    #[serde(skip_serializing_if = "PhasesDto::is_empty")]
+    pub phases: PhasesDto,
+    /// Present (true) when the request was sent again on a new connection.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub retried: bool,
+    /// What the provider's rate-limit headers stated (present keys only).
+    #[serde(skip_serializing_if = "RateLimitDto::is_empty")]
+    pub ratelimit: RateLimitDto,
+    /// The provider's id for the request (`x-request-id`, `request-id`, `cf-ray`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_request_id: Option<String>,
+    /// The target's `capture_headers` the response carried.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub captured_headers: BTreeMap<String, String>,
     /// Present only when text saving is on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_text: Option<String>,
+}
+
+/// A request's phases in seconds, absent where it did not go through one.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct PhasesDto {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolve: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headers: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_token: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation: Option<f64>,
+}
+
+impl PhasesDto {
+    fn new(p: &Phases) -> PhasesDto {
+        let s = |phase| p.get(phase).map(secs);
+        PhasesDto {
+            resolve: s(Phase::Resolve),
+            connect: s(Phase::Connect),
+            tls: s(Phase::Tls),
+            headers: s(Phase::Headers),
+            first_token: s(Phase::FirstToken),
+            generation: s(Phase::Generation),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        [
+            self.resolve,
+            self.connect,
+            self.tls,
+            self.headers,
+            self.first_token,
+            self.generation,
+        ]
+        .iter()
+        .all(Option::is_none)
+    }
+}
+
+/// `ratelimit` (DESIGN §6): `limit_<resource>`, `remaining_<resource>`, `reset_<resource>`
+/// (seconds from the response) for requests, tokens, input_tokens and output_tokens, and
+/// `retry_after` (seconds); present keys only.
+#[derive(Debug, Clone, Default)]
+pub struct RateLimitDto(RateLimits);
+
+impl RateLimitDto {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for RateLimitDto {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for resource in Resource::ALL {
+            let stated = self.0.get(resource);
+            let name = resource.as_str();
+            if let Some(n) = stated.limit {
+                map.serialize_entry(&format!("limit_{name}"), &n)?;
+            }
+            if let Some(n) = stated.remaining {
+                map.serialize_entry(&format!("remaining_{name}"), &n)?;
+            }
+            if let Some(d) = stated.reset {
+                map.serialize_entry(&format!("reset_{name}"), &secs(d))?;
+            }
+        }
+        if let Some(d) = self.0.retry_after {
+            map.serialize_entry("retry_after", &secs(d))?;
+        }
+        map.end()
+    }
 }
 
 impl ResultDocument {
@@ -225,8 +350,36 @@ impl SummaryDto {
             first_visible_token: s.first_visible_token.into(),
             output_tokens: s.output_tokens,
             token_source: s.token_source.clone(),
+            phases: phase_stats(&s.diagnostics),
+            connections: s
+                .diagnostics
+                .connections
+                .iter()
+                .map(|(kind, n)| (kind.as_str(), *n))
+                .collect(),
+            retried: s.diagnostics.retried,
+            ratelimit: s
+                .diagnostics
+                .ratelimit
+                .iter()
+                .map(|(resource, seen)| {
+                    let dto = LimitSeenDto {
+                        limit: seen.limit,
+                        lowest_remaining: seen.lowest_remaining,
+                        responses: seen.responses,
+                    };
+                    (resource.as_str(), dto)
+                })
+                .collect(),
         }
     }
+}
+
+fn phase_stats(d: &Diagnostics) -> BTreeMap<&'static str, StatsDto> {
+    d.phases
+        .iter()
+        .map(|(phase, s)| (phase.as_str(), Some(*s).into()))
+        .collect()
 }
 
 impl RequestDto {
@@ -254,9 +407,19 @@ impl RequestDto {
             tpot: r.tpot.map(secs),
             client_wait: secs(r.client_wait),
             start_offset: secs(r.start_offset),
+            connection: r.connection.map(|c| c.as_str()),
+            phases: PhasesDto::new(&r.phases),
+            retried: r.retried,
+            ratelimit: RateLimitDto(r.ratelimit.clone()),
+            provider_request_id: r.provider_request_id.clone(),
+            captured_headers: r.captured_headers.iter().cloned().collect(),
             output_text: include_text.then(|| r.text.clone().unwrap_or_default()),
         }
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn secs(d: Duration) -> f64 {

@@ -82,6 +82,10 @@ impl RateLimits {
         &self.limits[resource as usize]
     }
 
+    pub fn set(&mut self, resource: Resource, limit: Limit) {
+        self.limits[resource as usize] = limit;
+    }
+
     fn get_mut(&mut self, resource: Resource) -> &mut Limit {
         &mut self.limits[resource as usize]
     }

@@ -121,12 +121,12 @@ struct Failure(Outcome, String);
 /// Sends one request and measures it. Never panics on what the server does.
 pub(crate) async fn measure(client: &TargetClient, spec: &RequestSpec<'_>) -> Measured {
     match attempt(&client.http, spec, Retry::Allowed).await {
-        Attempt::Measured(m) => m,
-        Attempt::RetryOnNewConnection => {
+        Ok(m) => m,
+        Err(RetryOnNewConnection) => {
             let mut m = match attempt(&client.fresh, spec, Retry::Spent).await {
-                Attempt::Measured(m) => m,
+                Ok(m) => m,
                 // Never asked for with `Retry::Spent`.
-                Attempt::RetryOnNewConnection => unreachable!("a retry is never retried"),
+                Err(RetryOnNewConnection) => unreachable!("a retry is never retried"),
             };
             m.record.retried = true;
             m
@@ -141,13 +141,15 @@ enum Retry {
     Spent,
 }
 
-enum Attempt {
-    Measured(Measured),
-    RetryOnNewConnection,
-}
+/// The attempt failed on a reused connection before any response byte: send it again.
+struct RetryOnNewConnection;
 
 /// One attempt at the request, timed from its own `t0`.
-async fn attempt(client: &reqwest::Client, spec: &RequestSpec<'_>, retry: Retry) -> Attempt {
+async fn attempt(
+    client: &reqwest::Client,
+    spec: &RequestSpec<'_>,
+    retry: Retry,
+) -> Result<Measured, RetryOnNewConnection> {
     let target = spec.target;
     let row = target.data.as_ref().map(|d| d.row(spec.sequence));
     let url = target.url.render_to_string(row);
@@ -162,7 +164,7 @@ async fn attempt(client: &reqwest::Client, spec: &RequestSpec<'_>, retry: Retry)
         Err(message) => {
             record.outcome = Outcome::Connect;
             record.error = Some(message);
-            return Attempt::Measured(Measured {
+            return Ok(Measured {
                 record,
                 protocol: None,
             });
@@ -190,7 +192,7 @@ async fn attempt(client: &reqwest::Client, spec: &RequestSpec<'_>, retry: Retry)
         Some(Err(e)) => {
             settled = log.settle(connection::failed_on(&e));
             if retry == Retry::Allowed && settled.connection == Some(Connection::Reused) {
-                return Attempt::RetryOnNewConnection;
+                return Err(RetryOnNewConnection);
             }
             Err(classify_send_error(&e))
         }
@@ -324,7 +326,7 @@ async fn attempt(client: &reqwest::Client, spec: &RequestSpec<'_>, retry: Retry)
     if !spec.keep_text {
         record.text = None;
     }
-    Attempt::Measured(Measured { record, protocol })
+    Ok(Measured { record, protocol })
 }
 
 /// A request that failed before anything was sent: the target's HTTP client could not be
