@@ -7,15 +7,31 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use streamprobe::config::{
-    Body, Config, Env, Overlap, Protocol, Schedule, Secret, check_report, load_str_with_env,
-    load_with_env,
+    Body, CacheBust, Config, Env, Overlap, Protocol, Schedule, Secret, check_report,
+    load_str_with_env, load_with_env,
 };
 
 /// Each invalid file and the exact message `load` gives for it.
 const INVALID: &[(&str, &str)] = &[
     (
+        "invalid-buckets-preset.yaml",
+        "defaults.buckets.latency: unknown preset \"fast\"; use otel or reasoning (up to 655 s, for reasoning models) or a list of boundaries in seconds",
+    ),
+    (
         "invalid-buckets.yaml",
         "defaults.buckets.latency: must be strictly increasing, got 0.25 after 0.5; sort the boundaries and drop duplicates",
+    ),
+    (
+        "invalid-cache-bust-no-prompt.yaml",
+        "targets[0].cache_bust: prefix needs a YAML/JSON body with a prompt (messages, contents, input, prompt, inputs or query) to put the nonce in front of, but targets[0].body has none; set cache_bust: off or add the prompt",
+    ),
+    (
+        "invalid-cache-bust-value.yaml",
+        "targets[0].cache_bust: must be prefix or off, got \"suffix\"; prefix starts every prompt with a unique nonce so prefix caches cannot serve it",
+    ),
+    (
+        "invalid-capture-headers.yaml",
+        "targets[0].capture_headers[1]: set-cookie carries credentials and is never stored in result files; remove it",
     ),
     (
         "invalid-concurrency-zero.yaml",
@@ -447,6 +463,64 @@ targets:
     );
     assert_eq!(config.buckets.latency, [0.1, 1.0, 10.0]);
     assert_eq!(config.buckets.token, [0.01, 0.1]);
+}
+
+#[test]
+fn latency_bucket_presets() {
+    let with = |latency: &str| {
+        load_text(&format!(
+            "defaults:\n  buckets: {{latency: {latency}}}\ntargets:\n  - name: a\n    url: http://127.0.0.1:9/a\n"
+        ))
+        .buckets
+        .latency
+    };
+    assert_eq!(
+        with("otel"),
+        streamprobe::config::Buckets::default().latency
+    );
+    let reasoning = with("reasoning");
+    assert!(*reasoning.last().unwrap() >= 600.0, "{reasoning:?}");
+    assert!(reasoning.starts_with(&with("otel")), "extends the default");
+    assert_eq!(with("[1, 2.5, 700]"), [1.0, 2.5, 700.0]);
+}
+
+#[test]
+fn cache_bust_puts_the_nonce_at_the_start_of_the_prompt_and_capture_headers_are_lower_case() {
+    let config = load_text(
+        r#"
+defaults:
+  cache_bust: prefix
+targets:
+  - name: chat
+    url: http://127.0.0.1:9/v1/chat/completions
+    body: {model: m, messages: [{role: system, content: "be \"brief\""}, {role: user, content: hi}]}
+    capture_headers: [X-Served-By, x-served-by, CF-Cache-Status]
+  - name: plain
+    url: http://127.0.0.1:9/v1/completions
+    body: {model: m, prompt: hi}
+    cache_bust: "off"
+"#,
+    );
+    let [chat, plain] = &config.targets[..] else {
+        panic!()
+    };
+    assert_eq!(chat.cache_bust, CacheBust::Prefix);
+    assert_eq!(plain.cache_bust, CacheBust::Off);
+    let body = chat.body.as_ref().unwrap().template();
+    assert!(body.has_nonce());
+    let mut sent = String::new();
+    body.render_with_nonce(None, Some("b1-7"), &mut sent);
+    let sent: serde_json::Value = serde_json::from_str(&sent).unwrap();
+    assert_eq!(sent["messages"][0]["content"], "be \"brief\"");
+    assert_eq!(sent["messages"][1]["content"], "b1-7 hi");
+    // Without a nonce (and for a target without cache busting) the body is as written.
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body.render_to_string(None)).unwrap()["messages"]
+            [1]["content"],
+        "hi"
+    );
+    assert!(!plain.body.as_ref().unwrap().template().has_nonce());
+    assert_eq!(chat.capture_headers, ["x-served-by", "cf-cache-status"]);
 }
 
 #[test]
