@@ -63,6 +63,12 @@ fn record(index: u64, outcome: Outcome, ttft_ms: u64) -> RequestRecord {
         },
         tpot: ok.then(|| Duration::from_millis(20)),
         text: None,
+        response_model: None,
+        system_fingerprint: None,
+        input_tokens: None,
+        cached_input_tokens: None,
+        reasoning_tokens: None,
+        usage_mismatch: false,
     }
 }
 

@@ -189,7 +189,7 @@ fn check(entry: &Entry, how: &str, d: &Decoded, byte_by_byte: bool) {
         "{ctx}: first content text"
     );
     let usage = d.events.iter().rev().find_map(|e| match e {
-        Event::Usage { output_tokens } => Some(*output_tokens),
+        Event::Usage(u) => u.output_tokens,
         _ => None,
     });
     assert_eq!(

@@ -43,9 +43,10 @@ fn extract(pairs: &[(&str, &str)]) -> Extract {
 }
 
 /// One event as a short string: `text:..`, `reasoning:..`, `tool:..`, `usage:N`, `done`,
-/// `done:reason`, `error:..`.
-fn render(e: &Event<'_>) -> String {
-    match e {
+/// `done:reason`, `error:..`; `None` for what the dialect tests below do not look at (the
+/// response identity, and usage events without an output count): `details` renders those.
+fn render(e: &Event<'_>) -> Option<String> {
+    Some(match e {
         Event::Token { channel, text } => {
             let c = match channel {
                 Channel::Text => "text",
@@ -54,7 +55,8 @@ fn render(e: &Event<'_>) -> String {
             };
             format!("{c}:{text}")
         }
-        Event::Usage { output_tokens } => format!("usage:{output_tokens}"),
+        Event::Usage(u) => format!("usage:{}", u.output_tokens?),
+        Event::Identity { .. } => return None,
         Event::Done {
             finish_reason: None,
         } => "done".to_owned(),
@@ -62,6 +64,27 @@ fn render(e: &Event<'_>) -> String {
             finish_reason: Some(r),
         } => format!("done:{r}"),
         Event::Error { message } => format!("error:{message}"),
+    })
+}
+
+/// The identity and usage events only, in full: `model:M fp:F` and
+/// `usage out=.. in=.. cached=.. reasoning=..` (`-` for an unknown count).
+fn details(e: &Event<'_>) -> Option<String> {
+    let n = |c: Option<u64>| c.map_or_else(|| "-".to_owned(), |c| c.to_string());
+    match e {
+        Event::Identity { model, fingerprint } => Some(format!(
+            "model:{} fp:{}",
+            model.as_deref().unwrap_or("-"),
+            fingerprint.as_deref().unwrap_or("-")
+        )),
+        Event::Usage(u) => Some(format!(
+            "usage out={} in={} cached={} reasoning={}",
+            n(u.output_tokens),
+            n(u.input_tokens),
+            n(u.cached_input_tokens),
+            n(u.reasoning_tokens)
+        )),
+        _ => None,
     }
 }
 
@@ -69,6 +92,8 @@ fn render(e: &Event<'_>) -> String {
 /// each (`usize::MAX` for `finish`), and the first error.
 struct Run {
     events: Vec<(usize, String)>,
+    /// Identity and usage events in full (see `details`).
+    details: Vec<String>,
     result: Result<(), DecodeError>,
     protocol: Protocol,
     has_terminator: bool,
@@ -83,18 +108,26 @@ impl Run {
 fn run_chunks(o: &DecoderOptions, chunks: &[&[u8]]) -> Run {
     let mut d = Decoder::new(o.clone());
     let mut events = Vec::new();
+    let mut details_seen = Vec::new();
     let mut result = Ok(());
     for (i, chunk) in chunks.iter().enumerate() {
-        result = d.feed(chunk, &mut |e| events.push((i, render(&e))));
+        result = d.feed(chunk, &mut |e| {
+            events.extend(render(&e).map(|r| (i, r)));
+            details_seen.extend(details(&e));
+        });
         if result.is_err() {
             break;
         }
     }
     if result.is_ok() {
-        result = d.finish(&mut |e| events.push((usize::MAX, render(&e))));
+        result = d.finish(&mut |e| {
+            events.extend(render(&e).map(|r| (usize::MAX, r)));
+            details_seen.extend(details(&e));
+        });
     }
     Run {
         events,
+        details: details_seen,
         result,
         protocol: d.protocol(),
         has_terminator: d.has_terminator(),
@@ -111,6 +144,7 @@ fn run(o: &DecoderOptions, body: &[u8]) -> Run {
         ("7-byte pieces", run_chunks(o, &sevens)),
     ] {
         assert_eq!(other.events(), whole.events(), "{name}");
+        assert_eq!(other.details, whole.details, "{name}");
         assert_eq!(other.result, whole.result, "{name}");
         assert_eq!(other.protocol, whole.protocol, "{name}");
     }

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use super::json::{bounded, message_of, truthy};
-use super::{Channel, DecodeError, Event, Extract, Frame, Protocol, malformed};
+use super::{Channel, DecodeError, Event, Extract, Frame, Protocol, Usage, malformed};
 
 #[derive(Debug)]
 pub(crate) struct Generic {
@@ -85,7 +85,10 @@ impl Generic {
             });
         }
         if let Some(output_tokens) = at(&x.output_tokens).and_then(Value::as_u64) {
-            sink(Event::Usage { output_tokens });
+            sink(Event::Usage(Usage {
+                output_tokens: Some(output_tokens),
+                ..Usage::default()
+            }));
         }
         if let Some(done) = at(&x.done).filter(|d| truthy(d)) {
             // A string done value (e.g. `/choices/0/finish_reason`) is the finish reason.
