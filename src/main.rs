@@ -4,12 +4,11 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
 use streamprobe::app::{self, AppError, Exit};
 use streamprobe::cli::{Cli, Command, LogFormat};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_env();
     init_logging(&cli.command);
     let result = match runtime() {
         Ok(runtime) => runtime.block_on(dispatch(&cli.command)),
@@ -52,6 +51,7 @@ async fn dispatch(command: &Command) -> Result<Exit, AppError> {
         }
         Command::Mock(args) => app::mock(args).await,
         Command::Demo(args) => app::demo(args).await,
+        Command::Compare(args) => app::compare::run(args),
     }
 }
 

@@ -6,7 +6,8 @@ use std::path::Path;
 use encoding_rs::{GBK, SHIFT_JIS, UTF_8};
 use proptest::prelude::*;
 use streamprobe::config::Secret;
-use streamprobe::dataset::{Dataset, DatasetError, Piece, Template, TemplateBuilder, scan};
+use streamprobe::config::template::{Piece, Template, TemplateBuilder, scan};
+use streamprobe::dataset::{Dataset, DatasetError};
 
 fn csv(name: &str) -> std::path::PathBuf {
     Path::new("tests/data/csv").join(name)

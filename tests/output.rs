@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
+use streamprobe::config::Template;
 use streamprobe::config::{Expect, Header, Overlap, Protocol, Slo, Target};
-use streamprobe::dataset::Template;
 use streamprobe::output::result::ResultDocument;
 use streamprobe::output::write::{prune, result_path, write_atomic};
 use streamprobe::probe::{BurstResult, ConnectionMode, Outcome, RequestRecord, TokenSource};

@@ -1,15 +1,14 @@
-//! Human-readable views of a validated config: what `streamprobe check -c FILE` prints, and the
-//! duration/rate spellings shared with config error messages.
+//! Human-readable views of a validated config: what `streamprobe check -c FILE` prints.
 //!
 //! Does not: print (it returns text), read the clock (the caller passes `now`), or show a secret
 //! (URLs and headers go through `Template::redacted`).
 
-use std::fmt::Write as _;
-use std::time::Duration;
-
 use chrono::{DateTime, SecondsFormat, Utc};
+use std::fmt::Write as _;
 
-use super::{Config, Target, Tls};
+use super::model::{Config, Target};
+use super::tls::Tls;
+use super::units::{format_duration, format_rate};
 
 /// How many upcoming fire times `check` lists per scheduled target.
 const NEXT_FIRES: usize = 3;
@@ -158,60 +157,4 @@ fn describe_tls(tls: &Tls) -> String {
         ));
     }
     parts.join(", ")
-}
-
-/// A duration the way the config spells it: `250ms`, `30s`, `1m30s`, `30d`, `1.5s`.
-pub fn format_duration(d: Duration) -> String {
-    if d.subsec_nanos() != 0 {
-        if d.as_secs() == 0 && d.subsec_nanos() % 1_000_000 == 0 {
-            return format!("{}ms", d.subsec_millis());
-        }
-        return format!("{}s", d.as_secs_f64());
-    }
-    let mut secs = d.as_secs();
-    if secs == 0 {
-        return "0s".to_owned();
-    }
-    let mut out = String::new();
-    for (unit, size) in [("d", 86400), ("h", 3600), ("m", 60), ("s", 1)] {
-        if secs >= size {
-            let _ = write!(out, "{}{unit}", secs / size);
-            secs %= size;
-        }
-    }
-    out
-}
-
-/// A rate in requests per second, spelt in the largest whole unit: `2/s`, `30/m`, `0.25/s`.
-pub fn format_rate(per_second: f64) -> String {
-    for (unit, factor) in [("s", 1.0), ("m", 60.0), ("h", 3600.0)] {
-        let n = per_second * factor;
-        if (n - n.round()).abs() < 1e-9 && n >= 1.0 {
-            return format!("{}/{unit}", n.round());
-        }
-    }
-    format!("{per_second}/s")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_like_config() {
-        assert_eq!(format_duration(Duration::ZERO), "0s");
-        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
-        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
-        assert_eq!(format_duration(Duration::from_secs(300)), "5m");
-        assert_eq!(format_duration(Duration::from_secs(30 * 86400)), "30d");
-    }
-
-    #[test]
-    fn rates_use_the_largest_whole_unit() {
-        assert_eq!(format_rate(2.0), "2/s");
-        assert_eq!(format_rate(0.5), "30/m");
-        assert_eq!(format_rate(1.0 / 120.0), "30/h");
-        assert_eq!(format_rate(0.3), "18/m");
-    }
 }

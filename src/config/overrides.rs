@@ -4,10 +4,9 @@
 //!
 //! Does not: parse the command line (`cli`) or read the body file (`app`).
 
-use std::path::Path;
-
-use super::ConfigError;
+use super::error::ConfigError;
 use super::raw::{self, RateValue, RawLegacy, RawTarget, Value};
+use super::units::parse_rate;
 
 /// Flag values; `None`/empty means "keep the file's".
 #[derive(Debug, Clone, Default)]
@@ -24,42 +23,30 @@ pub struct RunOverrides {
     pub rate: Option<String>,
 }
 
-/// Loads `path` for `run`, or, without a file, builds the one target `-u URL` names (as an
-/// old-format file with only `url` would), then applies the overrides to every target.
-pub fn load_for_run(
-    path: Option<&Path>,
-    overrides: &RunOverrides,
-) -> Result<super::Config, ConfigError> {
-    match path {
-        Some(path) => super::validate::load_with_overrides(path, overrides),
-        None => {
-            let url = overrides.url.clone().ok_or_else(|| {
-                ConfigError("nothing to probe: give -c FILE or -u URL".to_owned())
-            })?;
-            let body = match &overrides.body {
-                Some(_) => None, // the override fills it in
-                None => default_body(&url),
-            };
-            let legacy = RawLegacy {
-                url,
-                method: None,
-                headers: None,
-                body,
-                timeout: None,
-                concurrency: None,
-                total_requests: None,
-                data_source: None,
-            };
-            super::validate::load_legacy_with_overrides(
-                legacy,
-                Path::new("<command line>"),
-                overrides,
-            )
-        }
-    }
-}
-
 impl RunOverrides {
+    /// The one target `-u URL` names when there is no file, as an old-format file with only
+    /// `url` would give it (a well-known API path gets a small streaming body).
+    pub(super) fn command_line_target(&self) -> Result<RawLegacy, ConfigError> {
+        let url = self
+            .url
+            .clone()
+            .ok_or_else(|| ConfigError("nothing to probe: give -c FILE or -u URL".to_owned()))?;
+        let body = match &self.body {
+            Some(_) => None, // the override fills it in
+            None => default_body(&url),
+        };
+        Ok(RawLegacy {
+            url,
+            method: None,
+            headers: None,
+            body,
+            timeout: None,
+            concurrency: None,
+            total_requests: None,
+            data_source: None,
+        })
+    }
+
     /// The target as the flags say it should be.
     pub(super) fn patch(&self, target: &RawTarget) -> Result<RawTarget, ConfigError> {
         let mut t = target.clone();
@@ -103,7 +90,7 @@ impl RunOverrides {
             t.concurrency = Some(c);
         }
         if let Some(rate) = &self.rate {
-            let per_second = raw::parse_rate(rate).ok_or_else(|| {
+            let per_second = parse_rate(rate).ok_or_else(|| {
                 ConfigError(format!(
                     "--rate: expected requests per second or minute like 2/s or 120/m, got {rate:?}"
                 ))

@@ -1,7 +1,8 @@
-//! Raw serde mirror of the config file, `deny_unknown_fields` everywhere; the only serde_yaml
-//! user. Scalar syntax (durations, sizes, rates) is parsed here so that serde_path_to_error can
-//! name the field; everything about meaning (ranges, cross-field rules, defaults, files, secrets)
-//! is `validate.rs`'s job.
+//! Raw serde mirror of the config file, `deny_unknown_fields` everywhere; the only serde_yaml and
+//! serde_path_to_error user (the web config parses through it too). Scalar syntax (durations,
+//! sizes, rates, spelled as `units.rs` says) is parsed here so that serde_path_to_error can name
+//! the field; everything about meaning (ranges, cross-field rules, defaults, files, secrets) is
+//! `validate/`'s job.
 //!
 //! Does not: apply defaults, read files or the environment, or decide what a value means.
 
@@ -10,7 +11,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
-pub use serde_yaml::{Mapping, Value};
+use super::units::{DURATION_HINT, parse_duration, parse_rate, parse_size};
+
+pub use serde_yaml::{Mapping, Number, Value};
 
 /// A whole config file in the current (YAML) format.
 #[derive(Debug, Deserialize)]
@@ -299,10 +302,15 @@ fn syntax_error(err: serde_yaml::Error) -> ParseError {
     }
 }
 
+/// Deserializes a parsed value into `T`, failing with the path of the field and serde's own
+/// message (for files other than the main config, which word their messages themselves).
+pub fn deserialize<T: de::DeserializeOwned>(value: Value) -> Result<T, (String, String)> {
+    serde_path_to_error::deserialize(value)
+        .map_err(|err| (err.path().to_string(), err.inner().to_string()))
+}
+
 fn from_value<T: de::DeserializeOwned>(value: Value) -> Result<T, ParseError> {
-    serde_path_to_error::deserialize(value).map_err(|err| {
-        let path = err.path().to_string();
-        let message = err.inner().to_string();
+    deserialize(value).map_err(|(path, message)| {
         match parse_unknown_field(&message) {
             Some((key, expected)) => ParseError::UnknownKey {
                 // The path ends with the unknown key itself; report the mapping that holds it.
@@ -391,84 +399,6 @@ pub struct SizeValue(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateValue(pub f64);
 
-/// The fix for a bad duration; also used by `validate.rs` for zero durations.
-pub const DURATION_HINT: &str =
-    "use a number with a unit (250ms, 30s, 5m, 1h, 30d) or a bare number of seconds";
-
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if let Ok(seconds) = text.parse::<f64>() {
-        return Duration::try_from_secs_f64(seconds).ok();
-    }
-    let mut rest = text;
-    let mut total = Duration::ZERO;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let number: f64 = rest[..number_len].parse().ok()?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(rest.len());
-        let unit_seconds = match &rest[..unit_len] {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "d" => 86400.0,
-            "w" => 7.0 * 86400.0,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        // Checked: a long sum of large parts must be an error, not an overflow panic.
-        total = total.checked_add(Duration::try_from_secs_f64(number * unit_seconds).ok()?)?;
-    }
-    Some(total)
-}
-
-pub fn parse_size(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let number_len = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let number: f64 = text[..number_len].parse().ok()?;
-    let multiplier: u64 = match text[number_len..].trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kb" | "k" => 1_000,
-        "mb" | "m" => 1_000_000,
-        "gb" | "g" => 1_000_000_000,
-        "kib" => 1 << 10,
-        "mib" => 1 << 20,
-        "gib" => 1 << 30,
-        _ => return None,
-    };
-    let bytes = number * multiplier as f64;
-    (bytes.is_finite() && bytes >= 0.0 && bytes.fract() == 0.0 && bytes < u64::MAX as f64)
-        .then_some(bytes as u64)
-}
-
-pub fn parse_rate(text: &str) -> Option<f64> {
-    let text = text.trim();
-    let (count, per) = match text.split_once('/') {
-        Some((count, unit)) => {
-            let per = match unit.trim() {
-                "s" => 1.0,
-                "m" => 60.0,
-                "h" => 3600.0,
-                _ => return None,
-            };
-            (count.trim().parse::<f64>().ok()?, per)
-        }
-        None => (text.parse::<f64>().ok()?, 1.0),
-    };
-    let rate = count / per;
-    (rate.is_finite() && rate > 0.0).then_some(rate)
-}
-
 /// Shared visitor body: a scalar given as a string or a number, parsed by `parse`.
 struct ScalarVisitor<T> {
     what: &'static str,
@@ -546,42 +476,6 @@ impl<'de> Deserialize<'de> for RateValue {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("30d"), Some(Duration::from_secs(30 * 86400)));
-        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("300"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("0.25"), Some(Duration::from_millis(250)));
-        for bad in ["", "5 min", "5x", "-1", "s", "1s2"] {
-            assert_eq!(parse_duration(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("16MiB"), Some(16 << 20));
-        assert_eq!(parse_size("1KB"), Some(1000));
-        assert_eq!(parse_size("1.5KiB"), Some(1536));
-        assert_eq!(parse_size("512"), Some(512));
-        assert_eq!(parse_size("1.5"), None);
-        assert_eq!(parse_size("12 parsecs"), None);
-    }
-
-    #[test]
-    fn rates() {
-        assert_eq!(parse_rate("2/s"), Some(2.0));
-        assert_eq!(parse_rate("120/m"), Some(2.0));
-        assert_eq!(parse_rate("0.5"), Some(0.5));
-        assert_eq!(parse_rate("0/s"), None);
-        assert_eq!(parse_rate("2 per second"), None);
-        assert_eq!(parse_rate("2/d"), None);
-    }
 
     #[test]
     fn serde_messages_read_like_config_errors() {

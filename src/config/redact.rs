@@ -3,7 +3,7 @@
 //! all). The one place that decides it, for `check`, reports, result files, logs, metrics and the
 //! status page.
 
-use super::{Header, Target};
+use super::model::{Header, Target};
 
 pub const REDACTED: &str = "<redacted>";
 

@@ -1,6 +1,7 @@
-//! When a target fires: parsing cron expressions (croner) and computing the next fire times of a
-//! validated `Schedule`, for `check`, the status page and staleness alerts; how a schedule reads
-//! (`Display`) and when two are the same (`PartialEq`, what a reload compares).
+//! When a target fires: the validated `Schedule` and `Overlap` policy, parsing cron expressions
+//! (croner) and computing the next fire times, for `check`, the status page and staleness alerts;
+//! how a schedule reads (`Display`) and when two are the same (`PartialEq`, what a reload
+//! compares).
 //!
 //! Does not: run timers or apply jitter (that is `src/schedule.rs`, which owns the scheduler).
 
@@ -10,7 +11,52 @@ use chrono::{DateTime, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 
-use super::{Schedule, format_duration};
+use super::units::format_duration;
+
+/// When a target fires. `Cron` is much larger than `Every`; there is one per target, built once
+/// at load, so boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
+pub enum Schedule {
+    Every {
+        every: Duration,
+        jitter: Duration,
+    },
+    Cron {
+        /// The expression as written (5-field expressions get seconds `0` when parsed).
+        expr: String,
+        cron: croner::Cron,
+        timezone: chrono_tz::Tz,
+    },
+}
+
+/// By hand: croner's own Debug dumps every bit of its fields, which would drown any `{:?}` of a
+/// `Config` in a log line.
+impl std::fmt::Debug for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Schedule::Every { every, jitter } => f
+                .debug_struct("Every")
+                .field("every", every)
+                .field("jitter", jitter)
+                .finish(),
+            Schedule::Cron { expr, timezone, .. } => f
+                .debug_struct("Cron")
+                .field("expr", expr)
+                .field("timezone", timezone)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overlap {
+    /// A tick that finds the previous burst still running is skipped and counted.
+    #[default]
+    Skip,
+    /// At most one pending burst waits for the running one.
+    Queue,
+}
 
 /// Parses a 6-field (with seconds) or 5-field (seconds = 0) cron expression.
 pub(crate) fn parse_cron(expr: &str) -> Result<Cron, String> {

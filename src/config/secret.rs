@@ -1,7 +1,7 @@
 //! A resolved secret value (`${VAR}`, `${file:/path}`, `${credential:NAME}`). Its Debug, Display
 //! and Serialize print `<redacted>`; only `expose` gives the value, for the wire.
 //!
-//! Does not: decide where references may appear (that is `validate.rs`), or ever put a value in
+//! Does not: decide where references may appear (that is `validate/`), or ever put a value in
 //! an error message: errors name the reference.
 
 use std::collections::HashMap;

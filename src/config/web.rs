@@ -4,12 +4,12 @@
 //! a `web.yml` written for node_exporter or blackbox_exporter works here unchanged.
 //!
 //! `load` reads the file once, at start-up: it checks every key, reads and parses the PEM files
-//! (paths relative to the web config file), and checks each password is a bcrypt hash. After it
-//! returns, the types guarantee validity. The file is not re-read on reload; changing it needs a
-//! restart. This module owns bcrypt (hash checks and verification) and PEM parsing.
+//! (paths relative to the web config file), and checks each password is a well-formed bcrypt
+//! hash. After it returns, the types guarantee validity. The file is not re-read on reload;
+//! changing it needs a restart.
 //!
-//! Does not: build TLS server state, open sockets, or ever put a password or a key in a message
-//! (`server.rs` turns a `WebConfig` into a rustls acceptor and an auth layer).
+//! Does not: build TLS server state, open sockets, verify passwords, or ever put a password or
+//! a key in a message (`server/` turns a `WebConfig` into a rustls acceptor and an auth layer).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 
-use super::ConfigError;
+use super::error::ConfigError;
 use super::raw::{ParseError, Value};
 use crate::dataset::io_message;
 
@@ -105,25 +105,23 @@ impl TlsVersion {
     }
 }
 
-/// Users and their bcrypt hashes.
+/// Users and their bcrypt hashes, each well-formed with a cost bcrypt accepts.
 pub struct BasicAuthUsers {
     users: BTreeMap<String, String>,
-    /// Checked for unknown users, so a wrong user name costs as much time as a wrong password
-    /// and response times do not reveal which user names exist.
-    decoy: String,
+    /// The highest cost among the hashes.
+    max_cost: u32,
 }
 
 impl BasicAuthUsers {
-    /// Whether `password` is `user`'s. Slow by design (bcrypt): callers cache successes and
-    /// run it off the async threads.
-    pub fn verify(&self, user: &str, password: &[u8]) -> bool {
-        match self.users.get(user) {
-            Some(hash) => bcrypt::verify(password, hash).unwrap_or(false),
-            None => {
-                let _ = bcrypt::verify(password, &self.decoy);
-                false
-            }
-        }
+    /// `user`'s bcrypt hash; `None` for an unknown user.
+    pub fn hash(&self, user: &str) -> Option<&str> {
+        self.users.get(user).map(String::as_str)
+    }
+
+    /// The highest bcrypt cost among the hashes: checking a password against a decoy hash of
+    /// this cost takes as long as checking a real one.
+    pub fn max_cost(&self) -> u32 {
+        self.max_cost
     }
 
     pub fn len(&self) -> usize {
@@ -227,8 +225,8 @@ pub fn load_str(text: &str, path: &Path) -> Result<WebConfig, ConfigError> {
         if value.is_null() {
             RawWebConfig::default()
         } else {
-            serde_path_to_error::deserialize(value)
-                .map_err(|e| field_error(&file, &e.path().to_string(), &e.inner().to_string()))?
+            super::raw::deserialize(value)
+                .map_err(|(path, message)| field_error(&file, &path, &message))?
         }
     };
 
@@ -506,6 +504,7 @@ fn version(text: Option<&str>, default: TlsVersion) -> Result<TlsVersion, String
 }
 
 fn basic_auth_users(users: BTreeMap<String, String>) -> Result<BasicAuthUsers, Problem> {
+    let mut max_cost = 0;
     for (user, hash) in &users {
         let field = format!("basic_auth_users.{user}");
         if user.is_empty() || user.contains(':') {
@@ -531,17 +530,9 @@ fn basic_auth_users(users: BTreeMap<String, String>) -> Result<BasicAuthUsers, P
                 ),
             ));
         }
+        max_cost = max_cost.max(parts.get_cost());
     }
-    let cost = users
-        .values()
-        .filter_map(|h| h.parse::<bcrypt::HashParts>().ok())
-        .map(|p| p.get_cost())
-        .max()
-        .unwrap_or(bcrypt::DEFAULT_COST);
-    // Any hash of the same cost works as the decoy; its password is irrelevant.
-    let decoy = bcrypt::hash("streamprobe-decoy", cost)
-        .map_err(|e| ("basic_auth_users".to_owned(), format!("cannot hash: {e}")))?;
-    Ok(BasicAuthUsers { users, decoy })
+    Ok(BasicAuthUsers { users, max_cost })
 }
 
 #[cfg(test)]
@@ -567,13 +558,15 @@ mod tests {
     }
 
     #[test]
-    fn bcrypt_users_verify() {
-        let hash = bcrypt::hash("s3cret", 4).unwrap();
-        let text = format!("basic_auth_users:\n  alice: '{hash}'\n");
-        let web = load_str(&text, Path::new("web.yml")).unwrap();
-        let users = web.users.unwrap();
-        assert!(users.verify("alice", b"s3cret"));
-        assert!(!users.verify("alice", b"wrong"));
-        assert!(!users.verify("bob", b"s3cret"));
+    fn users_keep_their_hashes_and_the_highest_cost() {
+        let (four, five) = (bcrypt::hash("a", 4).unwrap(), bcrypt::hash("b", 5).unwrap());
+        let text = format!("basic_auth_users:\n  alice: '{four}'\n  bob: '{five}'\n");
+        let users = load_str(&text, Path::new("web.yml"))
+            .unwrap()
+            .users
+            .unwrap();
+        assert_eq!(users.hash("alice"), Some(four.as_str()));
+        assert_eq!(users.hash("carol"), None);
+        assert_eq!(users.max_cost(), 5);
     }
 }

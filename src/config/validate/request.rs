@@ -1,0 +1,273 @@
+//! Request checks for a target: the data source (read here, once per file), method, headers
+//! (target headers replace same-named default headers), body (text, or YAML sent as JSON),
+//! `model` and `request_id_header`.
+//!
+//! Does not: compile strings into templates (`compile.rs`), or check the URL (`transport.rs`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::compile::{Compiler, scalar_text};
+use crate::config::error::{Problem, problem};
+use crate::config::model::{Body, Header};
+use crate::config::raw::{
+    Mapping, RawDataSource, RawDefaults, RawTarget, Sourced, TargetFields, Value, join,
+};
+use crate::config::template::{Template, TemplateBuilder};
+use crate::dataset::{Dataset, DatasetError};
+
+type Result<T> = std::result::Result<T, Problem>;
+
+/// `data_source.encoding` when not set.
+const DEFAULT_ENCODING: &str = "utf-8";
+/// The method when `method` is not set and there is no body.
+const DEFAULT_METHOD: &str = "GET";
+/// The method when `method` is not set and there is a body.
+const DEFAULT_METHOD_WITH_BODY: &str = "POST";
+/// Added for a YAML/JSON body unless the headers set a `Content-Type` of their own.
+const JSON_CONTENT_TYPE: &str = "application/json";
+
+/// What a target sends.
+pub(super) struct Request {
+    pub(super) method: String,
+    pub(super) headers: Vec<Header>,
+    pub(super) body: Option<Body>,
+}
+
+/// Checks headers, body and method, in that order. `raw` is the target as written (after
+/// `run`'s flags), `f` its fields with `defaults:` applied.
+pub(super) fn request(
+    raw: &RawTarget,
+    defaults: &RawDefaults,
+    f: &TargetFields,
+    data: Option<&Dataset>,
+    compiler: Compiler,
+) -> Result<Request> {
+    // Target headers replace same-named default headers; the others are inherited.
+    let mut headers = Vec::new();
+    if let (Some(_), Some(default_headers)) = (&raw.headers, &defaults.headers) {
+        headers = self::headers(default_headers, "defaults.headers", data, compiler)?;
+    }
+    if let Some(own) = &f.headers {
+        let own = self::headers(&own.value, &own.path, data, compiler)?;
+        headers.retain(|h: &Header| !own.iter().any(|o| o.name.eq_ignore_ascii_case(&h.name)));
+        headers.extend(own);
+    }
+
+    let body = body(f.body.as_ref(), data, compiler)?;
+    if matches!(body, Some(Body::Json(_)))
+        && !headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case("content-type"))
+    {
+        headers.push(Header {
+            name: "Content-Type".to_owned(),
+            value: Template::literal(JSON_CONTENT_TYPE),
+        });
+    }
+
+    let method = match &f.method {
+        Some(m) => {
+            let upper = m.value.trim().to_ascii_uppercase();
+            if upper.is_empty() || !upper.bytes().all(is_token_byte) {
+                return Err(problem(
+                    &m.path,
+                    format!("not an HTTP method, got {:?}; use GET, POST, ...", m.value),
+                ));
+            }
+            upper
+        }
+        None if body.is_some() => DEFAULT_METHOD_WITH_BODY.to_owned(),
+        None => DEFAULT_METHOD.to_owned(),
+    };
+    Ok(Request {
+        method,
+        headers,
+        body,
+    })
+}
+
+fn headers(
+    map: &Mapping,
+    at: &str,
+    data: Option<&Dataset>,
+    compiler: Compiler,
+) -> Result<Vec<Header>> {
+    let mut headers = Vec::with_capacity(map.len());
+    for (key, value) in map {
+        let Value::String(name) = key else {
+            return Err(problem(
+                at,
+                format!("header names must be text, got {}", scalar_text(key)),
+            ));
+        };
+        let path = format!("{at}.{name}");
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            return Err(problem(
+                &path,
+                format!("not a valid header name, got {name:?}; use letters, digits and '-'"),
+            ));
+        }
+        let value = match value {
+            Value::String(s) => {
+                if s.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
+                    return Err(problem(
+                        &path,
+                        "header values cannot contain line breaks; put the value on one line",
+                    ));
+                }
+                compiler.string_template(s, &path, data, false)?
+            }
+            Value::Number(_) | Value::Bool(_) => Template::literal(scalar_text(value)),
+            _ => {
+                return Err(problem(
+                    &path,
+                    "header values must be text; quote the value",
+                ));
+            }
+        };
+        headers.push(Header {
+            name: name.clone(),
+            value,
+        });
+    }
+    Ok(headers)
+}
+
+/// A text body is sent as is; any other YAML value is compiled into JSON text.
+fn body(
+    raw: Option<&Sourced<Value>>,
+    data: Option<&Dataset>,
+    compiler: Compiler,
+) -> Result<Option<Body>> {
+    Ok(match raw {
+        None => None,
+        Some(Sourced {
+            value: Value::Null, ..
+        }) => None,
+        Some(Sourced {
+            value: Value::String(text),
+            path,
+        }) => Some(Body::Text(
+            compiler.string_template(text, path, data, false)?,
+        )),
+        Some(Sourced { value, path }) => {
+            let mut builder = TemplateBuilder::new();
+            compiler.json(value, path, data, &mut builder)?;
+            Some(Body::Json(builder.build()))
+        }
+    })
+}
+
+/// `model`, else the body's `model` when it is plain text (for `target_info`).
+pub(super) fn model(f: &TargetFields) -> Result<Option<String>> {
+    Ok(match &f.model {
+        Some(m) if m.value.trim().is_empty() => {
+            return Err(problem(&m.path, "is empty; remove it or name the model"));
+        }
+        Some(m) => Some(m.value.clone()),
+        None => f.body.as_ref().and_then(|b| body_model(&b.value)),
+    })
+}
+
+pub(super) fn request_id_header(f: &TargetFields) -> Result<Option<String>> {
+    Ok(match &f.request_id_header {
+        Some(h) if h.value.is_empty() || !h.value.bytes().all(is_token_byte) => {
+            return Err(problem(
+                &h.path,
+                format!(
+                    "not a valid header name, got {:?}; use e.g. X-Request-Id",
+                    h.value
+                ),
+            ));
+        }
+        Some(h) => Some(h.value.clone()),
+        None => None,
+    })
+}
+
+/// The body's `model` when it is plain text (no placeholder or secret), for `target_info`.
+fn body_model(body: &Value) -> Option<String> {
+    let Value::String(model) = body.as_mapping()?.get("model")? else {
+        return None;
+    };
+    (!model.is_empty() && !model.contains("{{") && !model.contains("${")).then(|| model.clone())
+}
+
+/// RFC 9110 token characters (method and header names).
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+type DatasetKey = (PathBuf, &'static str, Option<String>);
+
+/// Data sources read so far, by (file, encoding, column): targets sharing one (e.g. from
+/// `defaults:`) share the rows.
+#[derive(Default)]
+pub(super) struct DataSources {
+    read: HashMap<DatasetKey, Arc<Dataset>>,
+}
+
+impl DataSources {
+    /// Reads a data source (relative to `base_dir`, the config file's directory), or returns the
+    /// rows read for an earlier target.
+    pub(super) fn read(
+        &mut self,
+        source: &Sourced<RawDataSource>,
+        base_dir: &Path,
+    ) -> Result<Arc<Dataset>> {
+        let at = &source.path;
+        let raw = &source.value;
+        if let Some(kind) = &raw.kind
+            && kind != "csv"
+        {
+            return Err(problem(
+                join(at, "type"),
+                format!("unsupported data source type, got {kind:?}; use csv"),
+            ));
+        }
+        let Some(file) = raw.file.as_deref().filter(|f| !f.trim().is_empty()) else {
+            return Err(problem(
+                join(at, "file"),
+                "is required; name the CSV file (relative to the config file)",
+            ));
+        };
+        let label = raw.encoding.as_deref().unwrap_or(DEFAULT_ENCODING);
+        let Some(encoding) = Dataset::encoding_for_label(label) else {
+            return Err(problem(
+                join(at, "encoding"),
+                format!(
+                    "unknown encoding, got {label:?}; use a WHATWG label such as utf-8, gbk, gb18030, big5 or shift_jis"
+                ),
+            ));
+        };
+        let column = raw.column.as_deref().map(str::trim);
+        let csv_path = base_dir.join(file);
+        let key = (csv_path.clone(), encoding.name(), column.map(str::to_owned));
+        if let Some(data) = self.read.get(&key) {
+            return Ok(Arc::clone(data));
+        }
+        let data =
+            Dataset::from_csv_file(&csv_path, encoding, column).map_err(|err| match err {
+                DatasetError::NoColumn { column, available } => problem(
+                    join(at, "column"),
+                    format!(
+                        "no such column in {}, got {column:?}; the columns are: {available}",
+                        csv_path.display()
+                    ),
+                ),
+                DatasetError::Read(why) => problem(
+                    join(at, "file"),
+                    format!(
+                        "cannot read {}: {why}; the path is relative to the config file",
+                        csv_path.display()
+                    ),
+                ),
+                err => problem(join(at, "file"), format!("{file}: {err}")),
+            })?;
+        let data = Arc::new(data);
+        self.read.insert(key, Arc::clone(&data));
+        Ok(data)
+    }
+}

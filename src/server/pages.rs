@@ -1,0 +1,270 @@
+//! The daemon's HTML pages as pure rendering: each page is a function from plain data (what
+//! the status board holds) to a `String`, snapshot-tested with hand-built input. Every page
+//! shares one frame (head, style, links) and writes text through [`Escaped`], so no value
+//! reaches the page unescaped. Server-rendered HTML, no scripts, no build step.
+//!
+//! Does not: read the status board, the clock or files, or know about HTTP; the handlers in
+//! `mod.rs` gather the data and wrap the string in a response.
+
+use std::fmt::{self, Write as _};
+
+use crate::status::TargetStatus;
+
+/// The status page (`GET /`): one row per target with its schedule, last burst and the TTFT
+/// trend of its recent bursts, and links to their result files.
+pub fn status_page(targets: &[TargetStatus]) -> String {
+    let mut body = String::with_capacity(8 * 1024);
+    if targets.is_empty() {
+        body.push_str("<p>No targets configured.</p>\n");
+    } else {
+        body.push_str(concat!(
+            "<table><tr><th>target</th><th>protocol</th><th>endpoint</th><th>schedule</th>",
+            "<th>next run</th><th>last burst</th><th>success</th><th>TTFT p50</th>",
+            "<th>TTFT p95</th><th>TTFT p50, recent bursts</th><th>results</th></tr>\n"
+        ));
+    }
+    for t in targets {
+        target_row(&mut body, t);
+    }
+    if !targets.is_empty() {
+        body.push_str("</table>\n");
+    }
+    document("streamprobe", &body)
+}
+
+fn target_row(html: &mut String, t: &TargetStatus) {
+    let last = t.recent.back();
+    let _ = write!(
+        html,
+        "<tr><td><b>{}</b>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td>",
+        Escaped(&t.name),
+        if t.running {
+            " <small>(running)</small>"
+        } else {
+            ""
+        },
+        Escaped(&t.protocol),
+        Escaped(&t.endpoint),
+        Escaped(&t.schedule),
+        t.next_run
+            .map_or_else(|| "—".into(), |n| n.format("%H:%M:%S UTC").to_string()),
+        last.map_or_else(
+            || "—".into(),
+            |b| b.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+        ),
+    );
+    match last {
+        Some(b) => {
+            let class = if b.failed_count == 0 { "ok" } else { "bad" };
+            let _ = write!(
+                html,
+                "<td class=\"{class}\">{:.0}% ({}/{})</td><td>{}</td><td>{}</td>",
+                b.success_ratio * 100.0,
+                b.success_count,
+                b.total,
+                seconds(b.ttft_p50),
+                seconds(b.ttft_p95),
+            );
+        }
+        None => html.push_str("<td>—</td><td>—</td><td>—</td>"),
+    }
+    let points: Vec<f64> = t.recent.iter().filter_map(|b| b.ttft_p50).collect();
+    let _ = write!(html, "<td>{}</td><td>", sparkline(&points));
+    for b in t.recent.iter().rev().take(5) {
+        if let Some(file) = &b.file {
+            let _ = write!(
+                html,
+                "<a href=\"/api/v1/results/{}/{}\">{}</a><br>",
+                Escaped(&t.name),
+                Escaped(file),
+                Escaped(&b.burst_id)
+            );
+        }
+    }
+    html.push_str("</td></tr>\n");
+}
+
+/// The frame every page shares: `title` (escaped) as the document title and heading, the
+/// style sheet, a 15 s refresh, and links to the machine-readable endpoints; `body` is HTML.
+fn document(title: &str, body: &str) -> String {
+    let title = Escaped(title);
+    let mut html = String::with_capacity(1024 + body.len());
+    let _ = write!(
+        html,
+        concat!(
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
+            "<title>{title}</title>",
+            "<meta http-equiv=\"refresh\" content=\"15\">",
+            "<style>body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}",
+            "table{{border-collapse:collapse}}td,th{{padding:.3em .8em;border-bottom:1px solid #ddd;",
+            "text-align:left;vertical-align:middle}}th{{background:#f4f4f4}}.bad{{color:#b00}}",
+            ".ok{{color:#070}}code{{font-size:12px}}</style></head><body>\n",
+            "<h1>{title}</h1>\n<p><a href=\"/metrics\">metrics</a> · ",
+            "<a href=\"/api/v1/targets\">api/v1/targets</a></p>\n",
+        ),
+        title = title
+    );
+    html.push_str(body);
+    html.push_str("</body></html>\n");
+    html
+}
+
+/// Seconds with millisecond precision, `—` when there is no value.
+fn seconds(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".into(), |s| format!("{:.3}s", s))
+}
+
+/// An inline SVG polyline of `points` (oldest first), scaled to its own range.
+pub fn sparkline(points: &[f64]) -> String {
+    const W: f64 = 120.0;
+    const H: f64 = 24.0;
+    if points.is_empty() {
+        return "—".into();
+    }
+    let max = points.iter().copied().fold(f64::MIN, f64::max);
+    let min = points.iter().copied().fold(f64::MAX, f64::min);
+    let span = if max > min { max - min } else { 1.0 };
+    let step = if points.len() > 1 {
+        W / (points.len() - 1) as f64
+    } else {
+        0.0
+    };
+    let mut path = String::new();
+    for (i, p) in points.iter().enumerate() {
+        let x = i as f64 * step;
+        let y = H - 2.0 - (p - min) / span * (H - 4.0);
+        let _ = write!(path, "{}{:.1},{:.1}", if i == 0 { "" } else { " " }, x, y);
+    }
+    format!(
+        "<svg width=\"{W}\" height=\"{H}\" viewBox=\"0 0 {W} {H}\" role=\"img\" \
+         aria-label=\"TTFT p50 of recent bursts, {min:.3}s to {max:.3}s\">\
+         <polyline fill=\"none\" stroke=\"#36c\" stroke-width=\"1.5\" points=\"{path}\"/></svg>"
+    )
+}
+
+/// Text made safe for HTML element content and quoted attribute values when displayed:
+/// `write!(html, "<b>{}</b>", Escaped(name))`.
+pub struct Escaped<'a>(pub &'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.0;
+        while let Some(i) = rest.find(['&', '<', '>', '"', '\'']) {
+            f.write_str(&rest[..i])?;
+            f.write_str(match rest.as_bytes()[i] {
+                b'&' => "&amp;",
+                b'<' => "&lt;",
+                b'>' => "&gt;",
+                b'"' => "&quot;",
+                _ => "&#39;",
+            })?;
+            rest = &rest[i + 1..];
+        }
+        f.write_str(rest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::BurstBrief;
+    use chrono::{DateTime, Duration, Utc};
+
+    fn target(name: &str) -> TargetStatus {
+        TargetStatus {
+            name: name.into(),
+            protocol: "openai".into(),
+            endpoint: "http://h/p".into(),
+            model: None,
+            schedule: "every 5m".into(),
+            next_run: None,
+            running: false,
+            recent: Default::default(),
+        }
+    }
+
+    /// A burst started `minutes` after 10:00; `file` says whether its result file was written.
+    fn burst(
+        id: &str,
+        minutes: i64,
+        ok: u64,
+        failed: u64,
+        p50: Option<f64>,
+        file: bool,
+    ) -> BurstBrief {
+        let t0: DateTime<Utc> = "2026-11-27T10:00:00Z".parse().unwrap();
+        BurstBrief {
+            burst_id: id.into(),
+            started_at: t0 + Duration::minutes(minutes),
+            duration_seconds: 3.2,
+            total: ok + failed,
+            success_count: ok,
+            failed_count: failed,
+            success_ratio: ok as f64 / (ok + failed) as f64,
+            ttft_p50: p50,
+            ttft_p95: p50.map(|p| p * 2.0),
+            interrupted: false,
+            file: file.then(|| format!("20261127T10{minutes:02}00Z-0123456789ab.json")),
+        }
+    }
+
+    #[test]
+    fn status_page_of_a_running_and_an_idle_target() {
+        let t0: DateTime<Utc> = "2026-11-27T10:00:00Z".parse().unwrap();
+        let busy = TargetStatus {
+            name: "gpt-4o-mini".into(),
+            endpoint: "https://api.openai.com/v1/chat/completions".into(),
+            model: Some("gpt-4o-mini".into()),
+            schedule: "every 5m + up to 20s jitter".into(),
+            next_run: Some(t0 + Duration::minutes(45)),
+            running: true,
+            recent: [
+                burst("b1", 15, 10, 0, Some(0.25), true),
+                burst("b2", 20, 10, 0, Some(0.5), false),
+                burst("b3", 25, 0, 10, None, true),
+                burst("b4", 30, 9, 1, Some(0.3), true),
+            ]
+            .into(),
+            ..target("")
+        };
+        let idle = TargetStatus {
+            name: "ollama".into(),
+            protocol: "ollama".into(),
+            endpoint: "http://127.0.0.1:11434/api/chat".into(),
+            schedule: "manual (trigger only)".into(),
+            ..target("")
+        };
+        insta::assert_snapshot!(status_page(&[busy, idle]));
+    }
+
+    #[test]
+    fn status_page_without_targets() {
+        insta::assert_snapshot!(status_page(&[]));
+    }
+
+    #[test]
+    fn status_page_escapes_names() {
+        let page = status_page(&[target("a<b")]);
+        assert!(page.contains("a&lt;b"));
+        assert!(!page.contains("a<b"));
+    }
+
+    #[test]
+    fn escaped_covers_markup_and_both_quotes() {
+        assert_eq!(
+            Escaped(r#"<a href="x" title='y'>&amp;</a>"#).to_string(),
+            "&lt;a href=&quot;x&quot; title=&#39;y&#39;&gt;&amp;amp;&lt;/a&gt;"
+        );
+        assert_eq!(Escaped("plain — text").to_string(), "plain — text");
+    }
+
+    #[test]
+    fn sparkline_scales_to_its_range() {
+        let svg = sparkline(&[1.0, 2.0, 3.0]);
+        assert!(
+            svg.contains("points=\"0.0,22.0 60.0,12.0 120.0,2.0\""),
+            "{svg}"
+        );
+        assert_eq!(sparkline(&[]), "—");
+    }
+}
