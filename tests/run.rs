@@ -540,31 +540,33 @@ async fn an_in_band_error_is_a_stream_error_in_every_protocol() {
 async fn every_protocol_records_response_identity_and_token_details() {
     let server = mock(timing(5, 1, 5)).await;
     let q = "cached_tokens=3&reasoning_tokens=4";
-    // (path, model, fingerprint, cached, reasoning) as each protocol reports them.
-    let cases: [(&str, Option<&str>, Option<&str>, Option<u64>, Option<u64>); 9] = [
+    // (path, (model, fingerprint), (cached, reasoning)) as each protocol reports them.
+    type Identity<'a> = (Option<&'a str>, Option<&'a str>);
+    type Details = (Option<u64>, Option<u64>);
+    let cases: [(&str, Identity, Details); 9] = [
         (
             "/v1/chat/completions",
-            Some("m"),
-            Some("fp_mock"),
-            Some(3),
-            Some(4),
+            (Some("m"), Some("fp_mock")),
+            (Some(3), Some(4)),
         ),
-        ("/v1/completions", Some("m"), Some("fp_mock"), None, None),
-        ("/v1/responses", Some("m"), None, Some(3), Some(4)),
-        ("/v1/messages", Some("m"), None, Some(3), None),
+        (
+            "/v1/completions",
+            (Some("m"), Some("fp_mock")),
+            (None, None),
+        ),
+        ("/v1/responses", (Some("m"), None), (Some(3), Some(4))),
+        ("/v1/messages", (Some("m"), None), (Some(3), None)),
         (
             "/v1beta/models/gemini-2.0-flash:streamGenerateContent",
-            Some("gemini-2.0-flash"),
-            None,
-            Some(3),
-            Some(4),
+            (Some("gemini-2.0-flash"), None),
+            (Some(3), Some(4)),
         ),
-        ("/api/chat", Some("m"), None, None, None),
-        ("/v1/chat-messages", None, None, None, None),
-        ("/generate_stream", None, None, None, None),
-        ("/completion", Some("m"), None, Some(3), None),
+        ("/api/chat", (Some("m"), None), (None, None)),
+        ("/v1/chat-messages", (None, None), (None, None)),
+        ("/generate_stream", (None, None), (None, None)),
+        ("/completion", (Some("m"), None), (Some(3), None)),
     ];
-    for (path, model, fingerprint, cached, reasoning) in cases {
+    for (path, (model, fingerprint), (cached, reasoning)) in cases {
         let t = target(
             &server.url(&format!("{path}?{q}")),
             "    total_requests: 1\n",
