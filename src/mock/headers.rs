@@ -279,7 +279,14 @@ mod tests {
         }
         assert_eq!(parse_list("openai, ietf-malformed,").unwrap().len(), 2);
         assert_eq!(parse_list("none").unwrap(), []);
-        assert!(parse_list("openai,github").is_err());
+        let message = parse_list("openai,github").unwrap_err().to_string();
+        assert!(message.contains("\"github\""), "{message}");
+        for family in HeaderFamily::ALL {
+            assert!(
+                message.contains(family.as_str()),
+                "{message} lacks {family:?}"
+            );
+        }
     }
 
     #[test]
