@@ -257,6 +257,11 @@ pub struct Extract {
     pub output_tokens: Option<String>,
     pub done: Option<String>,
     pub error: Option<String>,
+    /// The responding model's name (v2 response identity).
+    pub model: Option<String>,
+    /// Input tokens, and those of them served from a prompt cache (v2 token details).
+    pub input_tokens: Option<String>,
+    pub cached_input_tokens: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -218,6 +218,12 @@ mod tests {
             ratelimit: Default::default(),
             provider_request_id: None,
             captured_headers: Vec::new(),
+            response_model: None,
+            system_fingerprint: None,
+            input_tokens: None,
+            cached_input_tokens: None,
+            reasoning_tokens: None,
+            usage_mismatch: false,
         }
     }
 

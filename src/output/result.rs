@@ -4,9 +4,12 @@
 //! `summary.failed_count`, and per request `request_id`, `ttft`, `total_time`, `total_tokens`,
 //! `total_bytes`, `tokens_per_second`, `error`) stay where they were.
 //!
-//! Diagnostics (DESIGN §11) add per request `connection`, `phases`, `retried`, `ratelimit`,
-//! `provider_request_id` and `captured_headers`, and per burst `summary.phases`,
-//! `summary.connections`, `summary.retried` and `summary.ratelimit`; absent when empty.
+//! Schema version 2 (DESIGN §6 v2) adds keys that are present only when known: per request
+//! `response_model`, `system_fingerprint`, `input_tokens`, `cached_input_tokens`,
+//! `reasoning_tokens`, `usage_mismatch: true` and the diagnostics (DESIGN §11) `connection`,
+//! `phases`, `retried: true`, `ratelimit`, `provider_request_id` and `captured_headers`; per
+//! burst `summary.phases`, `summary.connections`, `summary.retried` and `summary.ratelimit`.
+//! Every version-1 key keeps its place and meaning, so readers accept 1 and 2 alike.
 //!
 //! Durations are `f64` seconds rounded to microseconds; statistics with no samples are `null`.
 //! Secrets never reach this document: URLs and headers are rendered redacted.
@@ -23,8 +26,9 @@ use crate::output::round6;
 use crate::probe::{BurstResult, Phase, Phases, RateLimits, RequestRecord, Resource};
 use crate::stats::{BurstSummary, Diagnostics, Summary};
 
-/// Bumped when a key changes meaning or disappears (adding keys does not bump it).
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bumped when a key changes meaning or disappears, and for the v2 diagnostics (DESIGN §6).
+/// Readers accept 1 and 2: version 2 only adds keys.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// What replaces a secret.
 
@@ -185,6 +189,22 @@ pub struct RequestDto {
     /// The target's `capture_headers` the response carried.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub captured_headers: BTreeMap<String, String>,
+    /// The model the server said answered (v2; present only when it named one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
+    /// Server-reported input tokens, cached part included (v2; only when reported).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached_input_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
+    /// `true` when usage and the streamed events differ by more than 2× (TPOT rests on the
+    /// server's count); absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub usage_mismatch: bool,
     /// Present only when text saving is on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_text: Option<String>,
@@ -413,6 +433,12 @@ impl RequestDto {
             ratelimit: RateLimitDto(r.ratelimit.clone()),
             provider_request_id: r.provider_request_id.clone(),
             captured_headers: r.captured_headers.iter().cloned().collect(),
+            response_model: r.response_model.clone(),
+            system_fingerprint: r.system_fingerprint.clone(),
+            input_tokens: r.input_tokens,
+            cached_input_tokens: r.cached_input_tokens,
+            reasoning_tokens: r.reasoning_tokens,
+            usage_mismatch: r.usage_mismatch,
             output_text: include_text.then(|| r.text.clone().unwrap_or_default()),
         }
     }

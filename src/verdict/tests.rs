@@ -320,6 +320,12 @@ fn a_record_reduces_itl_to_its_mean_as_a_result_file_does() {
         ratelimit: Default::default(),
         provider_request_id: None,
         captured_headers: Vec::new(),
+        response_model: None,
+        system_fingerprint: None,
+        input_tokens: None,
+        cached_input_tokens: None,
+        reasoning_tokens: None,
+        usage_mismatch: false,
     };
     let s = RequestSample::from_record(&record);
     assert!(s.success);
