@@ -1,8 +1,9 @@
 //! DESIGN §11 through the engine, against servers on 127.0.0.1 that these tests start: request
 //! phases and new/reused connections (plain HTTP; TLS is in `tls.rs`), the one retry after a
 //! reused keep-alive connection failed before any response byte (issue 10 item 17), provider
-//! headers carried into the record, and `cache_bust: prefix` for every protocol's prompt field
-//! (proved on what the mock received).
+//! headers carried into the record (every family the mock sends, well-formed and malformed),
+//! and `cache_bust: prefix` for every protocol's prompt field (proved on what the mock
+//! received).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -14,8 +15,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use streamprobe::config::{self, Target};
+use streamprobe::mock::{
+    ANTHROPIC, ANTHROPIC_RESET, HeaderFamily, IETF_POLICY, IETF_RATELIMIT, OPENAI, RETRY_AFTER_SECS,
+};
 use streamprobe::probe::{
-    BurstOptions, BurstPlan, BurstResult, Client, Connection, Outcome, Phase, Resource, run_burst,
+    BurstOptions, BurstPlan, BurstResult, Client, Connection, Outcome, Phase, RequestRecord,
+    Resource, run_burst,
 };
 
 mod common;
@@ -49,7 +54,7 @@ async fn burst_on(client: &Client, target: Target) -> BurstResult {
 }
 
 /// The phases of `r` add up to its duration within 1 ms.
-fn assert_phases_add_up(r: &streamprobe::probe::RequestRecord) {
+fn assert_phases_add_up(r: &RequestRecord) {
     let sum: Duration = r.phases.iter().map(|(_, d)| d).sum();
     assert!(
         sum.abs_diff(r.duration) <= Duration::from_millis(1),
@@ -331,6 +336,97 @@ async fn provider_headers_land_in_the_record() {
         r.captured_headers,
         [("x-served-by".to_owned(), "cache-fra-1".to_owned())]
     );
+}
+
+/// One request to the mock asking for `query` (`provider_headers=…`, maybe a fault).
+async fn one_request(server: &streamprobe::mock::MockServer, query: &str) -> RequestRecord {
+    let t = target(
+        &server.url(&format!("/v1/chat/completions?{query}")),
+        &format!("{CHAT_BODY}    total_requests: 1\n"),
+    );
+    burst(t).await.records.remove(0)
+}
+
+#[tokio::test]
+async fn every_mock_header_family_is_read() {
+    let server = mock(timing(1, 1, 2)).await;
+    let close = |got: Option<Duration>, want: Duration| {
+        got.is_some_and(|d| d.abs_diff(want) <= Duration::from_secs(2))
+    };
+
+    let r = one_request(&server, "provider_headers=openai").await;
+    assert_eq!(r.outcome, Outcome::Success);
+    let (req, tok) = (
+        r.ratelimit.get(Resource::Requests),
+        r.ratelimit.get(Resource::Tokens),
+    );
+    let num = |i: usize| OPENAI[i].1.parse::<u64>().ok();
+    assert_eq!((req.limit, req.remaining), (num(0), num(1)));
+    assert_eq!(req.reset, Some(Duration::from_millis(120)));
+    assert_eq!((tok.limit, tok.remaining), (num(3), num(4)));
+    assert_eq!(tok.reset, Some(Duration::from_secs(360)));
+
+    let r = one_request(&server, "provider_headers=anthropic").await;
+    let resources = [
+        Resource::Requests,
+        Resource::Tokens,
+        Resource::InputTokens,
+        Resource::OutputTokens,
+    ];
+    for (resource, (name, limit, remaining)) in resources.into_iter().zip(ANTHROPIC) {
+        let got = r.ratelimit.get(resource);
+        assert_eq!(
+            (got.limit, got.remaining),
+            (Some(limit), Some(remaining)),
+            "{name}"
+        );
+        assert!(close(got.reset, ANTHROPIC_RESET), "{name}: {:?}", got.reset);
+    }
+
+    let r = one_request(&server, "provider_headers=ietf").await;
+    let req = r.ratelimit.get(Resource::Requests);
+    assert_eq!(
+        (req.limit, req.remaining, req.reset),
+        (Some(100), Some(99), Some(Duration::from_secs(30)))
+    );
+    assert!(IETF_POLICY.contains("q=100") && IETF_RATELIMIT.contains("r=99"));
+
+    let r = one_request(&server, "provider_headers=request-id").await;
+    let id = r.provider_request_id.expect("an id");
+    assert!(id.starts_with("req_mock"), "{id}");
+
+    for (family, fault, outcome) in [
+        ("retry-after", "429", Outcome::Http429),
+        ("retry-after-date", "503", Outcome::Http5xx),
+    ] {
+        let r = one_request(&server, &format!("provider_headers={family}&fault={fault}")).await;
+        assert_eq!(r.outcome, outcome);
+        let want = Duration::from_secs(RETRY_AFTER_SECS);
+        assert!(
+            close(r.ratelimit.retry_after, want),
+            "{family}: {:?}",
+            r.ratelimit.retry_after
+        );
+    }
+}
+
+#[tokio::test]
+async fn malformed_header_families_are_ignored_and_the_request_is_measured() {
+    let server = mock(timing(1, 1, 2)).await;
+    for family in HeaderFamily::ALL {
+        let (fault, outcome) = match family {
+            HeaderFamily::RetryAfter | HeaderFamily::RetryAfterDate => ("429", Outcome::Http429),
+            _ => ("none", Outcome::Success),
+        };
+        let query = format!(
+            "provider_headers={}-malformed&fault={fault}",
+            family.as_str()
+        );
+        let r = one_request(&server, &query).await;
+        assert_eq!(r.outcome, outcome, "{query}");
+        assert!(r.ratelimit.is_empty(), "{query}: {:?}", r.ratelimit);
+        assert_eq!(r.provider_request_id, None, "{query}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

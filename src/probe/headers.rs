@@ -22,7 +22,7 @@ pub const REQUEST_ID_HEADERS: [&str; 6] = [
     "cf-ray",
 ];
 
-/// Longest request id kept, in bytes.
+/// Longest request id accepted, in bytes (longer ones are malformed).
 const MAX_REQUEST_ID_BYTES: usize = 128;
 /// Longest captured header value kept, in bytes.
 const MAX_CAPTURED_BYTES: usize = 256;
@@ -145,7 +145,9 @@ pub fn read(headers: &HeaderMap, capture: &[String], now: SystemTime) -> Provide
                 None => false,
             }
         } else if let Some(rank) = REQUEST_ID_HEADERS.iter().position(|h| *h == name) {
-            match visible(value, MAX_REQUEST_ID_BYTES) {
+            // An id cut short finds nothing in the provider's logs: too long is malformed.
+            let id = visible(value, usize::MAX).filter(|id| id.len() <= MAX_REQUEST_ID_BYTES);
+            match id {
                 Some(id) if rank < request_id_rank => {
                     request_id_rank = rank;
                     out.request_id = Some(id);
@@ -862,5 +864,14 @@ mod tests {
         assert_eq!(p.captured[2].1.len(), MAX_CAPTURED_BYTES);
         let p = read(&headers(&[("cf-ray", "abc")]), &[], at(NOW));
         assert_eq!(p.request_id.as_deref(), Some("abc"));
+        // Too long to be an id: ignored, and the next header in rank speaks.
+        let long = "r".repeat(MAX_REQUEST_ID_BYTES + 1);
+        let p = read(
+            &headers(&[("x-request-id", &long), ("cf-ray", "abc")]),
+            &[],
+            at(NOW),
+        );
+        assert_eq!(p.request_id.as_deref(), Some("abc"));
+        assert_eq!(p.malformed, ["x-request-id"]);
     }
 }
