@@ -52,6 +52,8 @@ RUNBOOK = os.path.join(ROOT, "docs", "runbook.md")
 DASHBOARD = os.path.join(ROOT, "grafana", "dashboards", "streamprobe.json")
 
 LATENCY_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92]
+# Phases: the latency boundaries with three below them (DNS, TCP and TLS take milliseconds).
+PHASE_BUCKETS = [0.001, 0.0025, 0.005] + LATENCY_BUCKETS
 TOKEN_BUCKETS = [0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1,
                  0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5]
 TARGETS = ("healthy", "faulty")
@@ -87,7 +89,19 @@ CONTRACT_METRICS = [
     "streamprobe_reasoning_tokens_total",
     "streamprobe_response_model_info",
     "streamprobe_response_model_changes_total",
+    # v2 (DESIGN §11): phases, connections, the keep-alive retry, provider rate limits.
+    "streamprobe_phase_seconds_bucket",
+    "streamprobe_connections_total",
+    "streamprobe_connection_retries_total",
+    "streamprobe_ratelimit_remaining",
+    "streamprobe_ratelimit_limit",
+    "streamprobe_retry_after_seconds",
 ]
+
+# The provider headers each target's mock sends (`?provider_headers=`): OpenAI's family for
+# healthy, Anthropic's and retry-after (on its 503 answers) for faulty, so that every rate-limit
+# gauge and the dashboard's rate-limit panels have data.
+PROVIDER_HEADERS = {"healthy": "openai", "faulty": "anthropic,retry-after"}
 
 # The faulty target's mock swaps its model after this many requests (`model_switch_after`), a
 # few bursts in: the daemon must have seen the old model first, or there is no change to count.
@@ -105,7 +119,7 @@ ALERT_EXPECTATIONS = {
     },
     "StreamprobeTTFTSLOBurn": {
         "expect": "data:faulty",
-        "why": "failed requests count as SLO-bad: faulty's 30% HTTP 500 burn 30x the 1% budget; "
+        "why": "failed requests count as SLO-bad: faulty's 30% HTTP 503 burn 30x the 1% budget; "
                "healthy's 150ms TTFT is far inside its 1s SLO",
         "probes": [
             "target_slo:streamprobe_slo_requests_bad:ratio_rate1h{slo=\"ttft\"}",
@@ -117,7 +131,7 @@ ALERT_EXPECTATIONS = {
     },
     "StreamprobeErrorRatioHigh": {
         "expect": "data:faulty",
-        "why": "the faulty target's mock answers 30% of requests with HTTP 500",
+        "why": "the faulty target's mock answers 30% of requests with HTTP 503",
         "probes": ["target:streamprobe_requests_failed:ratio_rate1h"],
     },
     "StreamprobeModelChanged": {
@@ -156,6 +170,7 @@ ALERT_EXPECTATIONS = {
 DASHBOARD_CONDITIONAL = {
     "Failed reloads": "evaluated while the broken config is loaded (reload step)",
     "Config reloads": "evaluated after the config reload (reload step)",
+    "Response model changes": "evaluated over the whole run: faulty's mock swaps its model once",
 }
 
 # Grafana's built-in variables and the dashboard's own, as a query for the whole time range.
@@ -387,12 +402,13 @@ class Report:
         return cond
 
 
-def expect_data(prom, report, what, expr, *, range_query=False, retry=10.0, allow_nan=False):
+def expect_data(prom, report, what, expr, *, range_query=False, retry=10.0, allow_nan=False,
+                range_seconds=30):
     """The expression must evaluate without error and return at least one non-NaN sample."""
     deadline = time.monotonic() + retry
     while True:
         if range_query:
-            result, err = prom.query_range(expr)
+            result, err = prom.query_range(expr, seconds=range_seconds)
         else:
             result, err = prom.query(expr)
         if err:
@@ -545,9 +561,13 @@ def check_alert_annotations(rules, report):
 def daemon_config(listen, results_dir, mock_ports, broken=False):
     targets = []
     for name, port in zip(TARGETS, mock_ports):
-        query = f"?model_switch_after={MODEL_SWITCH_AFTER}" if name == "faulty" else ""
+        query = f"?provider_headers={PROVIDER_HEADERS[name]}"
+        if name == "faulty":
+            query += f"&model_switch_after={MODEL_SWITCH_AFTER}"
+        # healthy by name, so that its new connections have a DNS (resolve) phase.
+        host = "localhost" if name == "healthy" else "127.0.0.1"
         targets.append(f"""  - name: {name}
-    url: "http://127.0.0.1:{port}/v1/chat/completions{query}"
+    url: "http://{host}:{port}/v1/chat/completions{query}"
     body:
       model: mock
       messages: [{{role: user, content: hi}}]
@@ -669,11 +689,12 @@ def run(args):
             report.check(check.returncode == 0, "streamprobe check -c systemd/streamprobe.yaml",
                          (check.stdout + check.stderr).strip().splitlines()[0] if (check.stdout + check.stderr).strip() else "")
             # One mock per target: `healthy` must see no failure at all (so that alerts can be
-            # asserted to fire for `faulty` only); `faulty` gets HTTP 500 on 30% of requests.
+            # asserted to fire for `faulty` only); `faulty` gets HTTP 503 (with retry-after) on
+            # 30% of requests.
             common = ["--ttft", "150ms", "--itl", "10ms", "--tokens", "30"]
             procs.start("mock-healthy", [binary, "mock", "--listen", f"127.0.0.1:{mock_ports[0]}"] + common)
             procs.start("mock-faulty", [binary, "mock", "--listen", f"127.0.0.1:{mock_ports[1]}"] + common
-                        + ["--fault", "500:0.3"])
+                        + ["--fault", "503:0.3"])
             for port in mock_ports:
                 wait_for_port(port, 15, procs)
             daemon = procs.start("daemon", [binary, "serve", "-c", cfg_path],
@@ -718,7 +739,8 @@ def run(args):
         for name in CONTRACT_METRICS:
             expect_data(prom, report, f"metric {name}", f'{{__name__="{name}"}}', retry=5, allow_nan=True)
         for metric, bounds in [("streamprobe_time_to_first_token_seconds", LATENCY_BUCKETS),
-                               ("streamprobe_inter_token_latency_seconds", TOKEN_BUCKETS)]:
+                               ("streamprobe_inter_token_latency_seconds", TOKEN_BUCKETS),
+                               ("streamprobe_phase_seconds", PHASE_BUCKETS)]:
             result, err = prom.query(f"count by (le) ({metric}_bucket)")
             got = sorted(float(s["metric"]["le"]) for s in result)
             report.check(not err and got == sorted(bounds + [math.inf]), f"buckets of {metric}",
@@ -749,6 +771,11 @@ def run(args):
             if label.startswith("annotation '") and label[12:-1] in DASHBOARD_CONDITIONAL:
                 continue
             expect_data(prom, report, f"dashboard {label}", substitute(expr), range_query=not instant)
+        # The model swap happened once, a few bursts in: look for it over the whole run.
+        for label, expr, _ in dashboard_queries(dash):
+            if label == "annotation 'Response model changes'":
+                expect_data(prom, report, f"dashboard {label} (over the whole run)", substitute(expr),
+                            range_query=True, range_seconds=time.monotonic() - started + 10, retry=20)
 
         # Every rule: recording rules' expressions and recorded series; alert expressions.
         log("rules:")
@@ -890,6 +917,9 @@ class FakeDaemon:
             for r in ("overlap", "late"):
                 self.counters[("streamprobe_bursts_skipped_total", (("target", t), ("reason", r)))] = 0
             self.counters[("streamprobe_result_write_failures_total", (("target", t),))] = 0
+            for kind in ("new", "reused"):
+                self.counters[("streamprobe_connections_total", (("target", t), ("kind", kind)))] = 0
+            self.counters[("streamprobe_connection_retries_total", (("target", t),))] = 0
             for r in ("good", "bad"):
                 self.counters[("streamprobe_slo_requests_total", (("target", t), ("slo", "ttft"), ("result", r)))] = 0
             self.gauges[("streamprobe_in_flight_requests", (("target", t),))] = 0
@@ -916,13 +946,24 @@ class FakeDaemon:
                 self.requests[target] += 1
                 switched = target == "faulty" and self.requests[target] > MODEL_SWITCH_AFTER
                 self._identity(target, ("mock-next", "fp_mock_next") if switched else ("mock", "fp_mock"))
+                # As the mocks' provider headers: OpenAI's family for healthy, Anthropic's for faulty.
+                limits = {"requests": (500, 499), "tokens": (30000, 29500)} if target == "healthy" else \
+                    {"requests": (1000, 999), "tokens": (96000, 95000), "input_tokens": (80000, 79000),
+                     "output_tokens": (16000, 15900)}
+                for resource, (limit, remaining) in limits.items():
+                    self.gauges[("streamprobe_ratelimit_limit", T + (("resource", resource),))] = limit
+                    self.gauges[("streamprobe_ratelimit_remaining", T + (("resource", resource),))] = remaining
+                # One new connection per burst slot at first, reused after (as the pooled daemon).
+                new = self.requests[target] <= 4
+                self._inc("streamprobe_connections_total", T + (("kind", "new" if new else "reused"),))
                 if random.random() < fault_p:
                     d = random.uniform(0.002, 0.01)
+                    self.gauges[("streamprobe_retry_after_seconds", T)] = 7
                     self._inc("streamprobe_requests_total", T + (("outcome", "http_5xx"),))
                     # As the daemon: a failed request is bad for every SLO configured on the target.
                     self._inc("streamprobe_slo_requests_total", T + (("slo", "ttft"), ("result", "bad")))
                     self._h("streamprobe_request_duration_seconds", T + (("outcome", "http_5xx"),), LATENCY_BUCKETS).observe(d)
-                    records.append({"request_id": i + 1, "outcome": "http_5xx", "error": "HTTP 500", "total_time": d})
+                    records.append({"request_id": i + 1, "outcome": "http_5xx", "error": "HTTP 503", "total_time": d})
                     continue
                 hdr = random.uniform(0.002, 0.02)
                 ttft = 0.15 + random.uniform(0.0, 0.008)
@@ -936,6 +977,15 @@ class FakeDaemon:
                 self._h("streamprobe_time_to_first_visible_token_seconds", T, LATENCY_BUCKETS).observe(ttft)
                 self._inc("streamprobe_input_tokens_total", T, 30)
                 self._h("streamprobe_time_to_headers_seconds", T, LATENCY_BUCKETS).observe(hdr)
+                phases = {"headers": hdr, "first_token": ttft - hdr, "generation": dur - ttft}
+                if new:
+                    phases["connect"] = 0.0004
+                    phases["headers"] = hdr - 0.0004
+                    if target == "healthy":
+                        phases["resolve"] = 0.0006
+                        phases["headers"] -= 0.0006
+                for phase, took in phases.items():
+                    self._h("streamprobe_phase_seconds", T + (("phase", phase),), PHASE_BUCKETS).observe(took)
                 h = self._h("streamprobe_inter_token_latency_seconds", T, TOKEN_BUCKETS)
                 for g in itls:
                     h.observe(g)
