@@ -246,7 +246,7 @@ impl Engine<'_> {
                     phase_start,
                 };
                 let mut measured = match &http {
-                    Ok(http) => measure(http, &spec).await,
+                    Ok(http) => measure(&http.http, &http.fresh, &spec).await,
                     Err(why) => unsent(&spec, Outcome::Tls, why),
                 };
                 measured.record.client_wait = client_wait;

@@ -16,7 +16,6 @@ use tokio::time::{Instant, sleep_until};
 use crate::config::{CacheBust, Protocol, Target};
 use crate::stream::{self, Channel, DecodeError, Decoder, DecoderOptions, Event, Usage};
 
-use super::client::TargetClient;
 use super::connection::{self, ConnectLog, Milestones, Settled};
 use super::{
     Connection, MAX_IDENTITY_BYTES, Outcome, RequestRecord, TokenSource, headers, usage_disagrees,
@@ -135,12 +134,17 @@ impl Tokens {
 /// Why a request failed: its outcome and a human-readable reason (never a secret).
 struct Failure(Outcome, String);
 
-/// Sends one request and measures it. Never panics on what the server does.
-pub(crate) async fn measure(client: &TargetClient, spec: &RequestSpec<'_>) -> Measured {
-    match attempt(&client.http, spec, Retry::Allowed).await {
+/// Sends one request with `client` and measures it; `fresh` (a client that always opens a new
+/// connection) sends the one retry. Never panics on what the server does.
+pub(crate) async fn measure(
+    client: &reqwest::Client,
+    fresh: &reqwest::Client,
+    spec: &RequestSpec<'_>,
+) -> Measured {
+    match attempt(client, spec, Retry::Allowed).await {
         Ok(m) => m,
         Err(RetryOnNewConnection) => {
-            let mut m = match attempt(&client.fresh, spec, Retry::Spent).await {
+            let mut m = match attempt(fresh, spec, Retry::Spent).await {
                 Ok(m) => m,
                 // Never asked for with `Retry::Spent`.
                 Err(RetryOnNewConnection) => unreachable!("a retry is never retried"),
