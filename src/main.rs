@@ -17,6 +17,7 @@ fn main() -> ExitCode {
     match result {
         Ok(Exit::Pass) => ExitCode::SUCCESS,
         Ok(Exit::Fail) => ExitCode::from(1),
+        Ok(Exit::Interrupted) => ExitCode::from(app::INTERRUPTED_EXIT_CODE),
         Err(err) => {
             let code = err.exit_code();
             eprintln!("error: {:#}", anyhow::Error::from(err));

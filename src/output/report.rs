@@ -74,7 +74,7 @@ pub fn render(summary: &BurstSummary, ctx: &ReportContext<'_>) -> String {
         field(
             o,
             "Interrupted",
-            "yes, by shutdown; only finished requests are counted",
+            "yes (Ctrl-C or shutdown); requests cut short are counted as interrupted, not as failed",
         );
     }
 
@@ -99,6 +99,17 @@ pub fn render(summary: &BurstSummary, ctx: &ReportContext<'_>) -> String {
             percent(summary.failed_count, total)
         ),
     );
+    if summary.interrupted_count > 0 {
+        field(
+            o,
+            "Interrupted",
+            &format!(
+                "{} ({})",
+                summary.interrupted_count,
+                percent(summary.interrupted_count, total)
+            ),
+        );
+    }
     field(
         o,
         "Total time",
@@ -180,6 +191,19 @@ pub fn render(summary: &BurstSummary, ctx: &ReportContext<'_>) -> String {
         .collect();
     if !sources.is_empty() {
         field(o, "Counted from", &sources.join(", "));
+    }
+    // The old script's "tokens" were body chunks; they are shown beside N_out so its numbers
+    // can still be compared.
+    if n_ok > 0 {
+        field(
+            o,
+            "Body chunks",
+            &format!(
+                "{} ({:.1} per request; the old script counted these as tokens)",
+                summary.chunks,
+                summary.chunks as f64 / n_ok as f64
+            ),
+        );
     }
     if summary.usage_mismatch > 0 {
         let n = summary.usage_mismatch;
@@ -334,6 +358,7 @@ mod tests {
             total: 100,
             success_count: 98,
             failed_count: 2,
+            interrupted_count: 0,
             total_time: Duration::from_millis(25_670),
             throughput_rps: 100.0 / 25.67,
             goodput_rps: 98.0 / 25.67,
@@ -347,6 +372,7 @@ mod tests {
             tokens_per_second: s(&[18.32, 19.0, 17.5]),
             first_visible_token: s(&[0.234]),
             output_tokens: 4890,
+            chunks: 5086,
             token_source: BTreeMap::from([("usage", 97), ("events", 1)]),
             response_models: BTreeMap::new(),
             usage_mismatch: 0,
@@ -365,6 +391,7 @@ mod tests {
             total: 3,
             success_count: 0,
             failed_count: 3,
+            interrupted_count: 0,
             total_time: Duration::from_millis(30_001),
             throughput_rps: 3.0 / 30.001,
             goodput_rps: 0.0,
@@ -378,6 +405,7 @@ mod tests {
             tokens_per_second: None,
             first_visible_token: None,
             output_tokens: 0,
+            chunks: 0,
             token_source: BTreeMap::new(),
             response_models: BTreeMap::new(),
             usage_mismatch: 0,
@@ -421,5 +449,33 @@ mod tests {
         };
         assert!(render(&one, &ctx(None)).contains(": 1 request reports usage"));
         assert!(!render(&summary(), &ctx(None)).contains("Response models"));
+    }
+
+    #[test]
+    fn report_counts_interrupted_requests_apart_and_shows_chunks() {
+        let cut = BurstSummary {
+            total: 100,
+            success_count: 90,
+            failed_count: 2,
+            interrupted_count: 8,
+            ..summary()
+        };
+        let ctx = ReportContext {
+            interrupted: true,
+            ..ctx(None)
+        };
+        let text = render(&cut, &ctx);
+        assert!(text.contains("  Failed:               2 (2.0%)\n"), "{text}");
+        assert!(text.contains("  Interrupted:          8 (8.0%)\n"), "{text}");
+        assert!(
+            text.contains("  Interrupted:          yes (Ctrl-C or shutdown)"),
+            "{text}"
+        );
+        // Chunks over the successful requests, beside N_out.
+        assert!(
+            text.contains("  Body chunks:          5086 (56.5 per request; the old script counted these as tokens)\n"),
+            "{text}"
+        );
+        assert!(!render(&summary(), &ctx).contains("Interrupted:          8"));
     }
 }

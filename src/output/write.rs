@@ -1,6 +1,8 @@
 //! Result files on disk: where a burst's file goes, writing it atomically (temp file in the same
 //! directory, fsync, rename: a reader sees the old file or the whole new one, never half), and
 //! retention per target directory; `write_burst_file` does all three for one burst.
+//! `write_output` writes `run -o` wherever the user pointed it: through a symlink to its
+//! target, and into a FIFO or device in place (renaming over those would replace them).
 //!
 //! Does not: build documents (see `result.rs`), or delete anything but files named like ours.
 
@@ -58,6 +60,68 @@ pub fn write_burst_file(
 /// removed and an existing `path` is left untouched. The parent directory must exist.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomic_with(path, |file| file.write_all(bytes))
+}
+
+/// Writes `bytes` to `run -o`'s `path` without replacing what the user pointed at: a symlink
+/// is followed and its target written atomically (the temporary file in the target's
+/// directory, so the rename stays on one file system); an existing FIFO, character device or
+/// other non-regular file (`/dev/stdout`, `/dev/null`) is opened and written in place, as a
+/// shell redirection would; anything else is written atomically at `path`.
+pub fn write_output(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let target = resolve_symlinks(path)?;
+    match fs::metadata(&target) {
+        Ok(m) if !m.is_file() && !m.is_dir() => {
+            // No create, no truncate: it exists and is not ours to replace.
+            let mut file = OpenOptions::new().write(true).open(&target)?;
+            file.write_all(bytes)?;
+            file.flush()
+        }
+        _ => write_atomic(&target, bytes),
+    }
+}
+
+/// Whether `path` names the file this process's standard output is (the same device and
+/// inode): `/dev/stdout`, `/proc/self/fd/1`, or the file stdout was redirected to.
+pub fn is_stdout(path: &Path) -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(target) = fs::metadata(path) else {
+        return false;
+    };
+    let stdout = io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(File::from)
+        .and_then(|f| f.metadata());
+    stdout.is_ok_and(|s| s.dev() == target.dev() && s.ino() == target.ino())
+}
+
+/// `path` with every symlink of its last component followed, also to a target that does not
+/// exist yet (it is created there). A magic link (`/dev/stdout` → `/proc/self/fd/1` →
+/// `pipe:[…]`) is left where its target exists, since its text is not a path; only a link
+/// whose target is missing is rewritten, as a relative target is relative to the link's own
+/// directory. Gives up after 40 links (a loop), as the kernel does.
+fn resolve_symlinks(path: &Path) -> io::Result<PathBuf> {
+    let mut current = path.to_owned();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&current) {
+            Ok(m) if m.file_type().is_symlink() => {}
+            _ => return Ok(current),
+        }
+        if fs::metadata(&current).is_ok() {
+            // An existing target: the canonical path names it (magic links resolve too).
+            return fs::canonicalize(&current).or(Ok(current));
+        }
+        let link = fs::read_link(&current)?;
+        current = match current.parent() {
+            Some(dir) => dir.join(link),
+            None => link,
+        };
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{}: too many levels of symbolic links", path.display()),
+    ))
 }
 
 /// `write_atomic` with the content written by `fill`, so tests can fail mid-write.
@@ -199,6 +263,54 @@ mod tests {
         assert_eq!(err.to_string(), "disk full");
         assert_eq!(fs::read(&path).unwrap(), b"old");
         assert_eq!(files(dir.path()), ["r.json"]);
+    }
+
+    #[test]
+    fn output_through_a_symlink_replaces_the_target_and_keeps_the_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        fs::create_dir(&real).unwrap();
+        fs::write(real.join("x.json"), b"old").unwrap();
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink("real/x.json", &link).unwrap();
+        write_output(&link, b"new").unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(fs::read(real.join("x.json")).unwrap(), b"new");
+        // The temporary file went to the target's directory and is gone.
+        assert_eq!(files(&real), ["x.json"]);
+        assert_eq!(files(dir.path()), ["link.json", "real"]);
+
+        // A link whose target does not exist yet creates it, relative to the link.
+        let dangling = dir.path().join("later.json");
+        std::os::unix::fs::symlink("real/later.json", &dangling).unwrap();
+        write_output(&dangling, b"{}").unwrap();
+        assert_eq!(fs::read(real.join("later.json")).unwrap(), b"{}");
+        assert!(fs::symlink_metadata(&dangling).unwrap().file_type().is_symlink());
+
+        let looped = dir.path().join("loop.json");
+        std::os::unix::fs::symlink("loop.json", &looped).unwrap();
+        let err = write_output(&looped, b"x").unwrap_err();
+        assert!(err.to_string().contains("too many levels of symbolic links"), "{err}");
+    }
+
+    #[test]
+    fn output_into_a_fifo_or_device_writes_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("out.fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || fs::read(fifo).unwrap())
+        };
+        write_output(&fifo, b"{\"a\": 1}\n").unwrap();
+        assert_eq!(reader.join().unwrap(), b"{\"a\": 1}\n");
+        use std::os::unix::fs::FileTypeExt;
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(files(dir.path()), ["out.fifo"]);
+
+        write_output(Path::new("/dev/null"), b"discarded").unwrap();
+        assert!(fs::metadata("/dev/null").unwrap().file_type().is_char_device());
     }
 
     #[test]

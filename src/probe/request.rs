@@ -2,11 +2,14 @@
 //! enforce the timeouts and the size cap, and classify the outcome.
 //!
 //! Timestamps are taken when bytes arrive, before any decoding; every event decoded from a
-//! chunk is attributed to that chunk's arrival. Does not: print, log above debug, or retry.
+//! chunk is attributed to that chunk's arrival. A request watches the burst's cancel flag
+//! itself, so that a cancelled request still returns what it measured (outcome `interrupted`).
+//! Does not: print, log above debug, or retry.
 
 use std::time::Duration;
 
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
 use crate::config::{Body, Protocol, Target};
@@ -31,6 +34,8 @@ pub(crate) struct RequestSpec<'a> {
     pub keep_text: bool,
     /// When this request's phase (warm-up or recorded) began, for `start_offset`.
     pub phase_start: Instant,
+    /// The burst's cancel flag: once `true`, the request stops and records what it measured.
+    pub cancel: Option<watch::Receiver<bool>>,
 }
 
 /// A request's record plus what only the engine needs.
@@ -153,8 +158,9 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
     let total_deadline = t0 + target.timeout;
     let first_token_deadline = t0 + target.first_token_timeout.min(target.timeout);
     let mut protocol = None;
+    let mut cancel = spec.cancel.clone();
 
-    let outcome = async {
+    let work = async {
         // Headers: bounded by the first-token deadline (headers come before any token).
         let response = tokio::select! {
             biased;
@@ -224,8 +230,24 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
             ));
         }
         Ok(())
-    }
-    .await;
+    };
+    let outcome = tokio::select! {
+        biased;
+        done = work => done,
+        () = cancelled(&mut cancel) => Err(Failure(
+            Outcome::Interrupted,
+            "cancelled before the stream ended".into(),
+        )),
+    };
+    // Cancelled while only the end of the body was awaited: the generation had finished.
+    let outcome = match outcome {
+        Err(Failure(Outcome::Interrupted, _))
+            if tokens.done && tokens.error.is_none() && tokens.first_any.is_some() =>
+        {
+            Ok(())
+        }
+        other => other,
+    };
 
     // The stream ends at its terminal event when there is one, even if the connection lingers.
     let end = tokens.done_at.unwrap_or_else(Instant::now);
@@ -255,6 +277,15 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
             }
             record.itl = std::mem::take(&mut tokens.itl);
         }
+        Err(Failure(Outcome::Interrupted, message)) => {
+            // What it measured until the cancel, for the result file. Never a sample: only
+            // successful requests feed statistics and metrics.
+            record.outcome = Outcome::Interrupted;
+            record.error = Some(message);
+            record.ttft = tokens.first_any.map(|t| t - t0);
+            record.first_visible_token = tokens.first_text.map(|t| t - t0);
+            record.itl = std::mem::take(&mut tokens.itl);
+        }
         Err(Failure(outcome, message)) => {
             record.outcome = outcome;
             record.error = Some(message);
@@ -264,6 +295,19 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
         record.text = None;
     }
     Measured { record, protocol }
+}
+
+/// Resolves when the cancel flag becomes true; never, when there is no flag (or nobody can set
+/// it any more).
+pub(super) async fn cancelled(cancel: &mut Option<watch::Receiver<bool>>) {
+    match cancel {
+        Some(rx) => {
+            if rx.wait_for(|c| *c).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// A request that failed before anything was sent: the target's HTTP client could not be
