@@ -277,3 +277,180 @@ async fn check_validates_the_web_config_too() {
         "the value is never echoed"
     );
 }
+
+/// Starts `streamprobe ARGS` in `dir` with stdout and stderr captured; the caller signals it.
+fn spawn(args: &[&str], dir: &Path) -> tokio::process::Child {
+    tokio::process::Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("STREAMPROBE_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("streamprobe starts")
+}
+
+fn interrupt(child: &tokio::process::Child) {
+    let pid = child.id().expect("still running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -INT {pid}");
+}
+
+/// Waits for `child` to exit (10 s at most) and collects what it wrote.
+async fn finish(child: tokio::process::Child) -> Output {
+    tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("exited within 10 s of the interrupt")
+        .expect("wait for streamprobe")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_run_reports_and_writes_what_was_measured_and_exits_130() {
+    let server = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Each request streams for about 3.3 s: all four in flight are cut short.
+    let url = server.url("/v1/chat/completions?ttft=300ms&itl=100ms&tokens=30");
+    let child = spawn(
+        &["run", "-u", &url, "-n", "40", "-p", "4", "-o", "x.json"],
+        dir.path(),
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let sent = std::time::Instant::now();
+    interrupt(&child);
+    let out = finish(child).await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "cut short at once, not after the streams: {:?}",
+        sent.elapsed()
+    );
+    assert!(stdout.contains("streamprobe report"), "{stdout}");
+    assert!(stdout.contains("Interrupted:          4 (100.0%)"), "{stdout}");
+    assert!(stderr.contains("] INTERRUPTED ttft "), "{stderr}");
+
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("x.json")).unwrap())
+            .unwrap();
+    validate_against_schema(&doc);
+    assert_eq!(doc["interrupted"], true);
+    assert_eq!(doc["summary"]["outcomes"]["interrupted"], 4);
+    assert_eq!(doc["summary"]["failed_count"], 0);
+    let requests = doc["metrics"].as_array().unwrap();
+    // Only the four in flight: nothing started after the interrupt.
+    assert_eq!(requests.len(), 4, "{requests:#?}");
+    for r in requests {
+        assert_eq!(r["outcome"], "interrupted");
+        let headers = r["time_to_headers"].as_f64().unwrap();
+        let ttft = r["ttft"].as_f64().unwrap();
+        let so_far = r["total_time"].as_f64().unwrap();
+        assert!(headers <= ttft && ttft >= 0.3 && ttft < so_far, "{r}");
+        assert!((1.2..3.3).contains(&so_far), "{r}");
+        assert!(r["total_tokens"].as_u64().unwrap() >= 5, "{r}");
+        assert!(r["chunks"].as_u64().unwrap() >= 5, "{r}");
+        assert!(r["bytes"].as_u64().unwrap() > 0, "{r}");
+    }
+    assert_eq!(server.truths().len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_ctrl_c_exits_at_once() {
+    let server = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A FIFO nobody reads: writing the result after the first Ctrl-C waits for a reader.
+    let fifo = dir.path().join("out.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let url = server.url("/v1/chat/completions?ttft=2s");
+    let child = spawn(&["run", "-u", &url, "-n", "2", "-p", "2", "-o", "out.fifo"], dir.path());
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    interrupt(&child);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(child.id().is_some(), "still waiting for the FIFO's reader");
+    let sent = std::time::Instant::now();
+    interrupt(&child);
+    let out = finish(child).await;
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(sent.elapsed() < Duration::from_secs(1), "{:?}", sent.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dash_o_dash_writes_the_document_to_stdout_and_the_report_to_stderr() {
+    let server = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/v1/chat/completions");
+    for output in ["-", "/dev/stdout"] {
+        let out = streamprobe(
+            &["run", "-u", &url, "-n", "3", "-p", "1", "-o", output],
+            dir.path(),
+            &[],
+        )
+        .await;
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let doc: serde_json::Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("-o {output}: stdout is not one JSON document: {e}\n{stdout}"));
+        validate_against_schema(&doc);
+        assert_eq!(doc["summary"]["success_count"], 3);
+        assert!(stderr.contains("streamprobe report"), "{stderr}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no file written");
+
+    // Several targets cannot share stdout.
+    std::fs::write(
+        dir.path().join("two.yaml"),
+        format!("targets:\n  - {{name: a, url: \"{url}\"}}\n  - {{name: b, url: \"{url}\"}}\n"),
+    )
+    .unwrap();
+    let out = streamprobe(&["run", "-c", "two.yaml", "-o", "-"], dir.path(), &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).starts_with("error: -o -: 2 targets would write 2 documents to standard output; select one with -t NAME or give a file name"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dash_o_writes_through_a_symlink_and_into_a_fifo() {
+    let server = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/v1/chat/completions");
+    std::fs::create_dir(dir.path().join("keep")).unwrap();
+    std::fs::write(dir.path().join("keep/r.json"), "old").unwrap();
+    std::os::unix::fs::symlink("keep/r.json", dir.path().join("link.json")).unwrap();
+    let out = streamprobe(&["run", "-u", &url, "-n", "2", "-o", "link.json"], dir.path(), &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let link = std::fs::symlink_metadata(dir.path().join("link.json")).unwrap();
+    assert!(link.file_type().is_symlink(), "the link stays a link");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("keep/r.json")).unwrap())
+            .unwrap();
+    assert_eq!(doc["summary"]["success_count"], 2);
+
+    let fifo = dir.path().join("out.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = tokio::task::spawn_blocking(move || std::fs::read_to_string(fifo).unwrap());
+    let out = streamprobe(&["run", "-u", &url, "-n", "2", "-o", "out.fifo"], dir.path(), &[]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_str(&reader.await.unwrap()).unwrap();
+    assert_eq!(doc["summary"]["success_count"], 2);
+    use std::os::unix::fs::FileTypeExt;
+    let meta = std::fs::symlink_metadata(dir.path().join("out.fifo")).unwrap();
+    assert!(meta.file_type().is_fifo(), "the FIFO stays a FIFO");
+}

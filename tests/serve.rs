@@ -558,6 +558,61 @@ targets:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_requests_are_written_with_their_partial_timings_and_the_exit_follows_the_grace()
+{
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    // Streams of 20 s: both in flight are cut when the 2 s grace ends.
+    let mut d = w
+        .start(
+            r#"
+server: {listen: "@LISTEN@", shutdown_grace: 2s}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 2, total_requests: 2, schedule: {every: 1h}, run_on_start: true,
+           timeout: 60s, body: @BODY@}
+targets:
+  - {name: cut, url: "@CHAT@?ttft=100ms&itl=500ms&tokens=40"}
+"#,
+        )
+        .await;
+    wait_in_flight(&d, "cut", 2.0).await;
+    let sent = Instant::now();
+    d.signal("TERM");
+    let status = d
+        .wait_exit(Duration::from_secs(8))
+        .await
+        .unwrap_or_else(|| panic!("still running 8s after SIGTERM"));
+    let took = sent.elapsed();
+    assert!(status.success(), "{status}\n{}", d.log_text());
+    assert!(took >= Duration::from_secs(2), "before the grace ended: {took:?}");
+    assert!(
+        took < Duration::from_secs(3),
+        "the exit did not follow the grace: {took:?}\n{}",
+        d.log_text()
+    );
+    let files = result_files(&w.results(), "cut");
+    assert_eq!(files.len(), 1, "{files:?}");
+    let doc = read_json(&files[0]);
+    assert_eq!(doc["interrupted"], true);
+    assert_eq!(doc["summary"]["outcomes"], serde_json::json!({"interrupted": 2}));
+    assert_eq!(doc["summary"]["failed_count"], 0);
+    let requests = doc["metrics"].as_array().unwrap();
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    for r in requests {
+        assert_eq!(r["outcome"], "interrupted", "{r}");
+        let headers = r["time_to_headers"].as_f64().unwrap();
+        let ttft = r["ttft"].as_f64().unwrap();
+        let so_far = r["total_time"].as_f64().unwrap();
+        assert!(headers <= ttft && ttft >= 0.1 && ttft < so_far, "{r}");
+        assert!(so_far >= 2.0, "ran until the grace ended: {r}");
+        assert!(r["total_tokens"].as_u64().unwrap() >= 3, "{r}");
+        assert!(r["bytes"].as_u64().unwrap() > 0, "{r}");
+    }
+    let log = d.log_text();
+    assert!(log.contains("requests=2"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_a_burst_finish_within_the_grace_period() {
     let mock = mock().await;
     let w = Workdir::new(&mock);

@@ -199,15 +199,18 @@ pub async fn serve(options: ServeOptions) -> Result<Exit, AppError> {
     drop(admin_rx);
     let grace = daemon.config.server.shutdown_grace;
     tracing::info!(grace_seconds = grace.as_secs_f64(), "shutting down");
+    // The grace counts from the signal, not from when every scheduler has stopped.
+    let grace_ends = tokio::time::Instant::now() + grace;
     daemon.stop_all().await;
     let tracker = daemon.ctx.tracker.clone();
-    if tokio::time::timeout(grace, tracker.wait_idle())
+    if tokio::time::timeout_at(grace_ends, tracker.wait_idle())
         .await
         .is_err()
     {
         tracing::warn!("grace period over; cancelling running bursts");
         let _ = cancel_tx.send(true);
-        // Writing the interrupted results is quick; bound it anyway.
+        // Cancelled requests end at once with what they measured; writing the interrupted
+        // results is quick. Bounded anyway (a stuck disk).
         let _ = tokio::time::timeout(Duration::from_secs(10), tracker.wait_idle()).await;
     }
     let _ = server_stop_tx.send(true);
@@ -408,13 +411,12 @@ impl Daemon {
         for s in self.scheduled.values() {
             let _ = s.stop.send(true);
         }
+        // A stopped driver returns at once; one bound for all of them is only a safety net
+        // (one per driver would add up to seconds with many targets).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
         for (name, s) in self.scheduled.drain() {
-            // A stopped driver returns at once; the bound is only a safety net.
             let mut task = s.task;
-            if tokio::time::timeout(Duration::from_secs(1), &mut task)
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
                 task.abort();
             }
             self.ctx.board.set_next_run(&name, None);
@@ -523,6 +525,7 @@ fn log_burst(burst: &BurstResult, summary: &BurstSummary, lag: Duration) {
         requests = summary.total,
         success = summary.success_count,
         failed = summary.failed_count,
+        cancelled = summary.interrupted_count,
         ttft_p50 = p(|s| s.p50),
         ttft_p95 = p(|s| s.p95),
         duration_seconds = burst.total_time.as_secs_f64(),
