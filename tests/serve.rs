@@ -683,7 +683,8 @@ targets:
 "#,
         )
         .await;
-    d.wait_bursts(&["kept"], 5, Duration::from_secs(10)).await;
+    // The API lists only bursts whose files exist, so count bursts on /metrics.
+    wait_bursts_total(&d, "kept", 5.0, Duration::from_secs(10)).await;
     // Between two identical views of the API (no burst finished in between) the directory
     // holds exactly the newest three.
     let file_names = |files: &[PathBuf]| -> Vec<String> {
@@ -711,6 +712,65 @@ targets:
         .collect();
     let on_disk = file_names(&files);
     assert_eq!(on_disk, newest);
+}
+
+/// Waits until `target` finished at least `n` bursts, as `/metrics` counts them.
+async fn wait_bursts_total(d: &Daemon, target: &str, n: f64, within: Duration) {
+    d.wait_for_metrics(&format!("{n} bursts of {target}"), within, |m| {
+        bursts_total(m, target) >= n
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_and_api_list_only_bursts_whose_files_exist() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let d = w
+        .start(
+            r#"
+server: {listen: "@LISTEN@", enable_admin_api: true}
+results: {dir: "@RESULTS@", keep_per_target: 3}
+defaults: {concurrency: 1, total_requests: 1, timeout: 10s, body: @BODY@}
+targets:
+  - {name: pruned, url: "@CHAT@?ttft=10ms&itl=2ms&tokens=3"}
+"#,
+        )
+        .await;
+    // Triggered one by one (no schedule), so nothing changes while the lists are checked.
+    for n in 1..=5 {
+        let (status, body) = d.post("/api/v1/targets/pruned/trigger").await;
+        assert_eq!(status, 202, "{body}");
+        wait_bursts_total(&d, "pruned", f64::from(n), Duration::from_secs(5)).await;
+        // Counted on /metrics before its file and the board are updated: wait for those too.
+        wait_for(
+            "the burst to leave the board's running state",
+            Duration::from_secs(5),
+            async || d.json("/api/v1/targets").await[0]["running"].clone(),
+            |running| *running == false,
+        )
+        .await;
+    }
+    let bursts = d.bursts("pruned").await;
+    assert_eq!(bursts.len(), 3, "retention kept 3 files: {bursts:#?}");
+    assert_eq!(result_files(&w.results(), "pruned").len(), 3);
+    for b in &bursts {
+        let file = b["file"].as_str().expect("every burst here was written");
+        let (status, _) = d.get(&format!("/api/v1/results/pruned/{file}")).await;
+        assert_eq!(status, 200, "listed but gone: {file}");
+    }
+    let (_, page) = d.get("/").await;
+    let links: Vec<&str> = page
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|href| href.starts_with("/api/v1/results/"))
+        .collect();
+    assert_eq!(links.len(), 3, "{page}");
+    for link in links {
+        let (status, _) = d.get(link).await;
+        assert_eq!(status, 200, "dead link on the status page: {link}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use crate::config::{self, Config, Schedule, Target};
 use crate::metrics::{BurstRecorder, Metrics};
 use crate::output::result::ResultDocument;
-use crate::output::write::write_burst_file;
+use crate::output::write::{BurstFile, write_burst_file};
 use crate::probe::{self, BurstOptions, BurstPlan, BurstResult, Client};
 use crate::schedule::{self, Handover, Hooks, Shard, Skip, Ticker};
 use crate::server::{self, AdminCommand, ServerState, TriggerError};
@@ -474,21 +474,27 @@ fn spawn_burst(
             ctx.metrics.remove_target(&name);
             return;
         }
+        let (file, pruned) = match file {
+            Some(f) => (Some(f.name), f.pruned),
+            None => (None, Vec::new()),
+        };
         ctx.board
             .push_burst(&name, BurstBrief::new(&burst, &summary, file));
+        // After the push: retention may have deleted the new file too (older than max_age).
+        ctx.board.forget_files(&name, &pruned);
         ctx.board.set_running(&name, false);
     })
 }
 
 /// Writes the burst's result file and applies retention, off the async threads. Returns the
-/// file name when written; a failure is logged and counted.
+/// file's name and what retention deleted, when written; a failure is logged and counted.
 async fn write_result(
     ctx: &BurstContext,
     target: &Target,
     burst: &BurstResult,
     summary: &BurstSummary,
     results: &config::Results,
-) -> Option<String> {
+) -> Option<BurstFile> {
     let json = ResultDocument::new(target, burst, summary, results.include_text).to_json();
     let written = {
         let results = results.clone();

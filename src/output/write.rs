@@ -26,33 +26,48 @@ pub fn result_path(dir: &Path, target: &str, started_at: SystemTime, burst_id: &
     dir.join(target).join(format!("{stamp}-{burst_id}.json"))
 }
 
+/// What writing one burst's file did to the target's directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BurstFile {
+    /// The new file's name.
+    pub name: String,
+    /// Names of the files retention deleted after it (possibly the new one, when it is already
+    /// older than `max_age`), so that nothing keeps linking to them.
+    pub pruned: Vec<String>,
+}
+
 /// Writes one burst's result document to its `result_path` under `results.dir` (creating the
-/// target's directory), then applies `results`' retention to that directory. Returns the file's
-/// name. Blocking: the daemon calls it off the async threads. Retention failing is logged, not
-/// returned: the burst's file is written.
+/// target's directory), then applies `results`' retention to that directory. Blocking: the
+/// daemon calls it off the async threads. Retention failing is logged, not returned: the
+/// burst's file is written.
 pub fn write_burst_file(
     results: &Results,
     target: &str,
     started_at: SystemTime,
     burst_id: &str,
     json: &[u8],
-) -> io::Result<String> {
+) -> io::Result<BurstFile> {
     let path = result_path(&results.dir, target, started_at, burst_id);
     let dir = path.parent().unwrap_or(&results.dir);
     fs::create_dir_all(dir)?;
     write_atomic(&path, json)?;
-    if let Err(e) = prune(
+    let mut pruned = Vec::new();
+    if let Err(e) = prune_into(
         dir,
         results.keep_per_target,
         results.max_age,
         SystemTime::now(),
+        &mut pruned,
     ) {
         tracing::warn!(dir = %dir.display(), error = %e, "result retention failed");
     }
-    Ok(path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default())
+    Ok(BurstFile {
+        name: path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        pruned,
+    })
 }
 
 /// Writes `bytes` to `path` so that a reader never sees a partial file: a temporary file in the
@@ -179,12 +194,26 @@ fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, File)> {
 /// Retention for one target's directory: deletes result files beyond the newest `keep` and
 /// those whose start (from the file name) is older than `max_age` before `now`. `keep == 0` or
 /// `max_age == 0` disables that rule. Only files named like `result_path` makes them
-/// (`<stamp>-<id>.json`) are considered; anything else is left alone. Returns how many were
-/// deleted; a missing directory is 0.
+/// (`<stamp>-<id>.json`) are considered; anything else is left alone. Returns how many are gone
+/// (deleted here, or by someone else in a race); a missing directory is 0.
 pub fn prune(dir: &Path, keep: u32, max_age: Duration, now: SystemTime) -> io::Result<usize> {
+    let mut deleted = Vec::new();
+    prune_into(dir, keep, max_age, now, &mut deleted)?;
+    Ok(deleted.len())
+}
+
+/// `prune`, pushing the name of each file it deleted onto `deleted` (also those deleted before
+/// an error stopped it).
+fn prune_into(
+    dir: &Path,
+    keep: u32,
+    max_age: Duration,
+    now: SystemTime,
+    deleted: &mut Vec<String>,
+) -> io::Result<()> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
     let mut ours: Vec<(NaiveDateTime, SystemTime, PathBuf)> = Vec::new();
@@ -210,20 +239,25 @@ pub fn prune(dir: &Path, keep: u32, max_age: Duration, now: SystemTime) -> io::R
         .then(|| now.checked_sub(max_age))
         .flatten()
         .map(|t| DateTime::<Utc>::from(t).naive_utc());
-    let mut deleted = 0;
     for (i, (stamp, _, path)) in ours.iter().enumerate() {
         let beyond_keep = keep > 0 && i >= keep as usize;
         let too_old = cutoff.is_some_and(|c| *stamp < c);
         if beyond_keep || too_old {
+            let name = || {
+                path.file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            };
             match fs::remove_file(path) {
-                Ok(()) => deleted += 1,
-                // Someone else (another instance, an operator) removed it first.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Ok(()) => deleted.push(name()),
+                // Someone else (another instance, an operator) removed it first: gone all the
+                // same.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => deleted.push(name()),
                 Err(e) => return Err(e),
             }
         }
     }
-    Ok(deleted)
+    Ok(())
 }
 
 /// The start time of a file named `<stamp>-<id>.json`, or `None` when it is not one of ours.
@@ -324,9 +358,12 @@ mod tests {
         };
         let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
         let mut names = Vec::new();
+        let mut pruned = Vec::new();
         for (i, id) in ["a", "b", "c"].into_iter().enumerate() {
             let at = start + Duration::from_secs(i as u64);
-            names.push(write_burst_file(&results, "t", at, id, b"{}").unwrap());
+            let written = write_burst_file(&results, "t", at, id, b"{}").unwrap();
+            pruned.push(written.pruned);
+            names.push(written.name);
         }
         assert_eq!(
             names,
@@ -337,6 +374,11 @@ mod tests {
             ]
         );
         assert_eq!(files(&results.dir.join("t")), names[1..]);
+        // Each write says what retention deleted, so nothing links to it any more.
+        assert_eq!(
+            pruned,
+            [vec![], vec![], vec!["20261118T110640Z-a.json".to_owned()]]
+        );
     }
 
     #[test]
