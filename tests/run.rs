@@ -637,3 +637,142 @@ async fn usage_far_from_the_event_count_is_flagged_and_a_model_swap_is_seen() {
     let summary = streamprobe::stats::BurstSummary::from_burst(&result);
     assert_eq!(summary.response_models.len(), 2);
 }
+
+/// The one record of a single request to a raw server answering `response` (the whole HTTP
+/// response) at `path`; `extra` adds target fields.
+async fn one_raw(response: String, path: &str, extra: &str) -> streamprobe::probe::RequestRecord {
+    let addr = raw_server(response, Duration::ZERO).await;
+    let t = target(
+        &format!("http://{addr}{path}"),
+        &format!("    concurrency: 1\n    total_requests: 1\n{extra}"),
+    );
+    burst(t).await.records.remove(0)
+}
+
+fn http_response(status: &str, content_type: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Error bodies framed like the stream they replace (SSE `data:` lines, NDJSON lines) are read
+/// for their message, not reported as a bare status.
+#[tokio::test]
+async fn error_bodies_sent_as_sse_or_ndjson_keep_their_message() {
+    let sse = "data: {\"error\":{\"message\":\"CUDA out of memory\",\"type\":\"server_error\"}}\n\n";
+    let r = one_raw(
+        http_response("500 Internal Server Error", "text/event-stream", sse),
+        "/v1/chat/completions",
+        "",
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::Http5xx);
+    assert_eq!(r.error.as_deref(), Some("HTTP 500: CUDA out of memory"));
+
+    let ndjson = "{\"error\":\"model \\\"llama9\\\" not found\"}\n";
+    let r = one_raw(
+        http_response("404 Not Found", "application/x-ndjson", ndjson),
+        "/api/chat",
+        "",
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::Http4xx);
+    assert_eq!(r.error.as_deref(), Some("HTTP 404: model \"llama9\" not found"));
+}
+
+/// A plain JSON answer to a streaming request says so, and whether the request asked to
+/// stream; an error object in it is read for its message.
+#[tokio::test]
+async fn a_non_streaming_json_answer_is_named_as_such() {
+    let completion = r#"{"id":"c1","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#;
+    let r = one_raw(
+        http_response("200 OK", "application/json", completion),
+        "/v1/chat/completions",
+        "",
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::StreamError, "{r:?}");
+    assert_eq!(
+        r.error.as_deref(),
+        Some(
+            "the server answered with a non-streaming JSON body (Content-Type: application/json) \
+             although the request body has \"stream\": true"
+        )
+    );
+
+    let addr = raw_server(
+        http_response("200 OK", "application/json; charset=utf-8", completion),
+        Duration::ZERO,
+    )
+    .await;
+    let yaml = format!(
+        "targets:\n  - name: t\n    url: \"http://{addr}/v1/chat/completions\"\n    \
+         total_requests: 1\n    body: {{model: m, messages: [{{role: user, content: hi}}]}}\n"
+    );
+    let t = config::load_str(&yaml, Path::new("test.yaml")).unwrap().targets.remove(0);
+    let r = burst(t).await.records.remove(0);
+    assert_eq!(
+        r.error.as_deref(),
+        Some(
+            "the server answered with a non-streaming JSON body (Content-Type: application/json); \
+             the request body does not set \"stream\": true"
+        )
+    );
+
+    let error = r#"{"error": {"message": "streaming is not enabled for this deployment"}}"#;
+    let r = one_raw(
+        http_response("200 OK", "application/json", error),
+        "/v1/chat/completions",
+        "",
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::StreamError);
+    assert_eq!(
+        r.error.as_deref(),
+        Some(
+            "the server answered with a JSON error instead of a stream: streaming is not \
+             enabled for this deployment"
+        )
+    );
+}
+
+/// A stream of another protocol than the configured one says which protocol it looks like.
+#[tokio::test]
+async fn a_protocol_mismatch_names_the_protocol_the_stream_looks_like() {
+    let openai = concat!(
+        "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
+        "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+        "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let r = one_raw(
+        http_response("200 OK", "text/event-stream", openai),
+        "/v1/chat/completions",
+        "    protocol: anthropic\n",
+    )
+    .await;
+    assert_ne!(r.outcome, Outcome::Success, "{r:?}");
+    let error = r.error.as_deref().unwrap();
+    assert!(
+        error.ends_with("; the stream looks like openai, not anthropic: set the protocol to openai or auto"),
+        "{error}"
+    );
+
+    let anthropic = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"model\":\"claude\",\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    );
+    let r = one_raw(
+        http_response("200 OK", "text/event-stream", anthropic),
+        "/v1/messages",
+        "    protocol: openai\n",
+    )
+    .await;
+    let error = r.error.as_deref().unwrap();
+    assert!(
+        error.ends_with("the stream looks like anthropic, not openai: set the protocol to anthropic or auto"),
+        "{r:?}"
+    );
+}

@@ -22,6 +22,11 @@ const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(2);
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
 /// How long the end of the body is awaited after the terminal event.
 const DONE_LINGER: Duration = Duration::from_secs(1);
+/// How much of a body's start is kept to explain a failure: enough for a first event (which
+/// protocol the stream looks like), and for a whole non-streaming JSON answer when the
+/// `Content-Type` says `application/json`.
+const HEAD_BYTES: usize = 4 * 1024;
+const JSON_HEAD_BYTES: usize = 64 * 1024;
 
 /// What the burst engine tells one request about itself.
 pub(crate) struct RequestSpec<'a> {
@@ -192,6 +197,8 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let json_reply = content_type.as_deref().is_some_and(is_plain_json);
+        let mut head = Head::new(if json_reply { JSON_HEAD_BYTES } else { HEAD_BYTES });
         let mut decoder = Decoder::new(DecoderOptions {
             protocol: target.protocol,
             extract: target.extract.clone(),
@@ -204,6 +211,7 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
             &mut decoder,
             &mut tokens,
             &mut record,
+            &mut head,
             Deadlines {
                 total: total_deadline,
                 first_token: first_token_deadline,
@@ -213,23 +221,18 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
         )
         .await;
         protocol = Some(decoder.protocol());
-        result?;
-        if let Some(message) = tokens.error.clone() {
-            return Err(Failure(Outcome::StreamError, message));
-        }
-        if decoder.has_terminator() && !tokens.done {
-            return Err(Failure(
-                Outcome::Truncated,
-                "stream ended before its terminal event".into(),
-            ));
-        }
-        if tokens.first_any.is_none() {
-            return Err(Failure(
-                Outcome::NoTokens,
-                "stream ended without any token".into(),
-            ));
-        }
-        Ok(())
+        result
+            .and_then(|()| stream_verdict(&decoder, &tokens))
+            .map_err(|failure| {
+                let seen = Seen {
+                    head: &head.bytes,
+                    json_reply,
+                    configured: target.protocol,
+                    decoded: decoder.protocol(),
+                    token_or_error: tokens.first_any.is_some() || tokens.error.is_some(),
+                };
+                seen.explain(failure, || asks_to_stream(target, row))
+            })
     };
     let outcome = tokio::select! {
         biased;
@@ -295,6 +298,127 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
         record.text = None;
     }
     Measured { record, protocol }
+}
+
+/// Whether the stream that was read ended as its protocol says a stream ends.
+fn stream_verdict(decoder: &Decoder, tokens: &Tokens) -> Result<(), Failure> {
+    if let Some(message) = tokens.error.clone() {
+        return Err(Failure(Outcome::StreamError, message));
+    }
+    if decoder.has_terminator() && !tokens.done {
+        return Err(Failure(
+            Outcome::Truncated,
+            "stream ended before its terminal event".into(),
+        ));
+    }
+    if tokens.first_any.is_none() {
+        return Err(Failure(
+            Outcome::NoTokens,
+            "stream ended without any token".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The start of a body, kept to explain a failure.
+struct Head {
+    bytes: Vec<u8>,
+    limit: usize,
+}
+
+impl Head {
+    fn new(limit: usize) -> Head {
+        Head {
+            bytes: Vec::new(),
+            limit,
+        }
+    }
+
+    fn keep(&mut self, chunk: &[u8]) {
+        let room = self.limit.saturating_sub(self.bytes.len());
+        self.bytes.extend_from_slice(&chunk[..room.min(chunk.len())]);
+    }
+}
+
+/// What a failed 2xx body showed, to say what went wrong instead of only how the stream ended.
+struct Seen<'a> {
+    head: &'a [u8],
+    /// The `Content-Type` was plain `application/json`, not a stream type.
+    json_reply: bool,
+    configured: Protocol,
+    /// What the decoder used (`auto` resolved).
+    decoded: Protocol,
+    /// A token or an in-band error arrived: the stream was understood, the failure is real.
+    token_or_error: bool,
+}
+
+impl Seen<'_> {
+    /// Rewrites a `truncated`, `no_tokens` or undecodable-stream failure whose body was not the
+    /// stream it should be: a whole JSON document (the server did not stream: a completion or
+    /// an error object), or a stream of another protocol than the configured one.
+    fn explain(&self, failure: Failure, asks_to_stream: impl FnOnce() -> bool) -> Failure {
+        let Failure(outcome, message) = failure;
+        let explained = matches!(
+            outcome,
+            Outcome::Truncated | Outcome::NoTokens | Outcome::StreamError
+        );
+        if !explained || self.token_or_error {
+            return Failure(outcome, message);
+        }
+        if self.json_reply {
+            match stream::json_reply(self.head) {
+                Some(stream::JsonReply::Error(error)) => {
+                    return Failure(
+                        Outcome::StreamError,
+                        format!("the server answered with a JSON error instead of a stream: {error}"),
+                    );
+                }
+                Some(stream::JsonReply::Document) => {
+                    let what = "the server answered with a non-streaming JSON body \
+                                (Content-Type: application/json)";
+                    let message = if asks_to_stream() {
+                        format!("{what} although the request body has \"stream\": true")
+                    } else {
+                        format!("{what}; the request body does not set \"stream\": true")
+                    };
+                    return Failure(Outcome::StreamError, message);
+                }
+                None => {}
+            }
+        }
+        if self.configured != Protocol::Auto
+            && let Some(looks) = stream::looks_like(self.head)
+            && looks != self.decoded
+        {
+            return Failure(
+                outcome,
+                format!(
+                    "{message}; the stream looks like {looks}, not {}: set the protocol to \
+                     {looks} or auto",
+                    self.decoded
+                ),
+            );
+        }
+        Failure(outcome, message)
+    }
+}
+
+/// `application/json` exactly (any parameters): one document, not a stream type such as
+/// `application/x-ndjson` or `text/event-stream`.
+fn is_plain_json(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Whether the body sent for this request has `"stream": true`.
+fn asks_to_stream(target: &Target, row: Option<&[String]>) -> bool {
+    let Some(Body::Json(body)) = &target.body else {
+        return false;
+    };
+    serde_json::from_str::<serde_json::Value>(&body.render_to_string(row))
+        .is_ok_and(|v| v.get("stream") == Some(&serde_json::Value::Bool(true)))
 }
 
 /// Resolves when the cancel flag becomes true; never, when there is no flag (or nobody can set
@@ -364,6 +488,7 @@ async fn read_body(
     decoder: &mut Decoder,
     tokens: &mut Tokens,
     record: &mut RequestRecord,
+    head: &mut Head,
     deadlines: Deadlines,
     max_bytes: u64,
 ) -> Result<(), Failure> {
@@ -408,6 +533,7 @@ async fn read_body(
                 last_chunk = at;
                 record.chunks += 1;
                 record.bytes += bytes.len() as u64;
+                head.keep(&bytes);
                 if record.bytes > max_bytes {
                     return Err(Failure(
                         Outcome::TooLarge,

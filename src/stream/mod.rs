@@ -36,7 +36,7 @@ mod sse;
 mod tgi;
 
 pub use detect::llama_cpp_extract;
-pub use error_body::error_message;
+pub use error_body::{JsonReply, error_message, json_reply};
 
 use detect::Framing;
 
@@ -472,6 +472,23 @@ impl Decoder {
     }
 }
 
+/// The dialect the first bytes of a body look like, by the same detection `protocol: auto`
+/// uses with no URL or `Content-Type` hint (framing sniffed, then the first event's shape);
+/// `None` when they show no known dialect (generic SSE or NDJSON, raw text, too few bytes).
+/// For error messages: a stream that failed under a configured protocol may be another's.
+pub fn looks_like(head: &[u8]) -> Option<Protocol> {
+    let mut decoder = Decoder::new(DecoderOptions::new(Protocol::Auto));
+    // Decode errors after the decision do not change it; the events are not needed.
+    let _ = decoder.feed(head, &mut |_| {});
+    if decoder.protocol() == Protocol::Auto {
+        let _ = decoder.finish(&mut |_| {});
+    }
+    match decoder.protocol() {
+        Protocol::Auto | Protocol::Sse | Protocol::Ndjson | Protocol::Raw => None,
+        dialect => Some(dialect),
+    }
+}
+
 /// `protocol: auto` before the body: the framing (if known) and the dialect (or `Pending`).
 fn auto(opts: &DecoderOptions) -> (Option<Framing>, Dialect) {
     let by_type = opts
@@ -494,5 +511,25 @@ fn auto(opts: &DecoderOptions) -> (Option<Framing>, Dialect) {
         Some(Framing::Raw) => (Some(Framing::Raw), Dialect::Raw),
         Some(f) => (Some(f), Dialect::Pending(f)),
         None => (None, Dialect::Unknown),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn looks_like_names_the_dialect_of_the_first_event() {
+        let openai = b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n";
+        assert_eq!(looks_like(openai), Some(Protocol::OpenAi));
+        let anthropic = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\n";
+        assert_eq!(looks_like(anthropic), Some(Protocol::Anthropic));
+        let ollama = b"{\"model\":\"m\",\"message\":{\"content\":\"a\"},\"done\":false}\n";
+        assert_eq!(looks_like(ollama), Some(Protocol::Ollama));
+        // A cut first event still decides once its line is complete; plain text never does.
+        assert_eq!(looks_like(b"data: {\"choices\":[{\"delta\""), None);
+        assert_eq!(looks_like(b"hello world\n"), None);
+        assert_eq!(looks_like(b"data: {\"x\": 1}\n\n"), None);
+        assert_eq!(looks_like(b""), None);
     }
 }
