@@ -37,7 +37,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Serve a simulated streaming API (for the demo, tests and benchmarks).
     Mock(MockArgs),
-    /// Start the mock and the daemon on config/demo.yaml and print the URLs.
+    /// Start the mock and the daemon on the built-in demo config and print the URLs.
     Demo(DemoArgs),
     /// Did it really change? Compare two result files or directories of them (exit 1 when a
     /// gated row regressed).
@@ -114,14 +114,10 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// The demo config (its targets point at the mock on 127.0.0.1:18080).
-    #[arg(
-        short = 'c',
-        long = "config",
-        default_value = "config/demo.yaml",
-        value_name = "FILE"
-    )]
-    pub config: PathBuf,
+    /// Another demo config (its targets point at the mock on 127.0.0.1:18080) [default: the
+    /// built-in config/demo.yaml, results in ./streamprobe-results].
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -454,3 +454,44 @@ async fn dash_o_writes_through_a_symlink_and_into_a_fifo() {
     let meta = std::fs::symlink_metadata(dir.path().join("out.fifo")).unwrap();
     assert!(meta.file_type().is_fifo(), "the FIFO stays a FIFO");
 }
+
+/// `demo` after `cargo install`: no checkout, started in an empty directory. It runs on its
+/// built-in config, says where results go (there, absolute) and how often bursts fire, and
+/// writes them there. It binds the demo's fixed ports, 18080 and 10061.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_from_any_directory_on_its_built_in_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.arg("demo")
+        .current_dir(dir.path())
+        .env_remove("STREAMPROBE_LOG");
+    let mut demo = common::daemon::Daemon::start(cmd, 10061).await;
+    let results = dir.path().canonicalize().unwrap().join("streamprobe-results");
+    let banner = demo.stdout_text();
+    assert!(
+        banner.contains(&format!("  result files: {}\n", results.display())),
+        "{banner}"
+    );
+    assert!(
+        banner.contains("  bursts every 15s, jitter 2s; Ctrl-C to stop\n"),
+        "{banner}"
+    );
+    // `run_on_start`: the first bursts start at once and land in the working directory.
+    common::wait::wait_for(
+        "a result file of mock-fast in the working directory",
+        Duration::from_secs(30),
+        async || {
+            std::fs::read_dir(results.join("mock-fast"))
+                .map(|d| d.count())
+                .unwrap_or(0)
+        },
+        |n| *n >= 1,
+    )
+    .await;
+    demo.signal("TERM");
+    let status = demo
+        .wait_exit(Duration::from_secs(10))
+        .await
+        .expect("demo exits after SIGTERM");
+    assert!(status.success(), "{status}\n{}", demo.log_text());
+}

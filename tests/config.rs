@@ -347,10 +347,12 @@ fn shipped_examples_have_the_documented_shape() {
             Some(Schedule::Every { every, .. }) if every == Duration::from_secs(15)
         ));
     }
-    assert_eq!(demo.results.dir, Path::new("config/../streamprobe-results"));
+    // Self-contained (`demo` runs it from anywhere): results next to it, no CSV.
+    assert_eq!(demo.results.dir, Path::new("config/streamprobe-results"));
+    assert!(demo.targets.iter().all(|t| t.data.is_none()));
     // Targets that inherit one data source share its rows.
-    let data = |i: usize| demo.targets[i].data.clone().unwrap();
-    assert!(std::sync::Arc::ptr_eq(&data(0), &data(2)));
+    let data = |i: usize| full.targets[i].data.clone().unwrap();
+    assert!(std::sync::Arc::ptr_eq(&data(0), &data(1)));
 
     let llamacpp = load_with_env(Path::new("config/examples/llamacpp.yaml"), &env).unwrap();
     let extract = llamacpp.targets[0].extract.as_ref().unwrap();

@@ -31,6 +31,9 @@ use super::{AppError, Exit};
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub config: PathBuf,
+    /// The config's text when it is built into the binary (`demo`): `config` then only names
+    /// it in messages and anchors its relative paths, and a reload re-reads this text.
+    pub builtin: Option<&'static str>,
     pub shard: Option<Shard>,
 }
 
@@ -254,7 +257,10 @@ pub(crate) fn web_security(config: &Config) -> Result<server::WebSecurity, AppEr
 }
 
 fn load(options: &ServeOptions) -> Result<Arc<Config>, AppError> {
-    let mut config = config::load(&options.config)?;
+    let mut config = match options.builtin {
+        Some(text) => config::load_str(text, &options.config)?,
+        None => config::load(&options.config)?,
+    };
     if let Some(shard) = options.shard {
         config.targets.retain(|t| shard.owns(&t.name));
     }
