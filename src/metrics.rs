@@ -285,7 +285,8 @@ impl Metrics {
         build
             .with_label_values(&[
                 env!("CARGO_PKG_VERSION"),
-                option_env!("STREAMPROBE_REVISION").unwrap_or("unknown"),
+                // build.rs: the git commit, or "unknown" outside a checkout.
+                env!("STREAMPROBE_REVISION"),
             ])
             .set(1);
         metrics.registry.register(Box::new(build))?;
