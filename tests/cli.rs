@@ -495,3 +495,26 @@ async fn demo_runs_from_any_directory_on_its_built_in_config() {
         .expect("demo exits after SIGTERM");
     assert!(status.success(), "{status}\n{}", demo.log_text());
 }
+
+/// The mock's own flag checks speak like every other command: `error: <flag>: …`, exit 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_usage_errors_start_like_every_other_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, flag) in [
+        (&["mock", "--ttft", "soon"][..], "--ttft"),
+        (&["mock", "--itl", "-"][..], "--itl"),
+        (&["mock", "--fault", "gremlins"][..], "--fault"),
+        (&["mock", "--fault", "stall:2"][..], "--fault"),
+        (&["mock", "--jitter", "3"][..], "--jitter"),
+        (&["mock", "--protocol", "smoke-signals"][..], "--protocol"),
+        (&["mock", "--listen", "nowhere"][..], "--listen"),
+    ] {
+        let out = streamprobe(args, dir.path(), &[]).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(flag),
+            "{args:?}: {stderr}"
+        );
+    }
+}
