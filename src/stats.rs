@@ -498,7 +498,12 @@ mod tests {
         ];
         let s = BurstSummary::from_burst(&burst(records));
         assert_eq!(
-            (s.total, s.success_count, s.failed_count, s.interrupted_count),
+            (
+                s.total,
+                s.success_count,
+                s.failed_count,
+                s.interrupted_count
+            ),
             (3, 1, 1, 1)
         );
         assert_eq!(s.outcome_count(Outcome::Interrupted), 1);

@@ -330,12 +330,14 @@ async fn ctrl_c_during_run_reports_and_writes_what_was_measured_and_exits_130() 
         sent.elapsed()
     );
     assert!(stdout.contains("streamprobe report"), "{stdout}");
-    assert!(stdout.contains("Interrupted:          4 (100.0%)"), "{stdout}");
+    assert!(
+        stdout.contains("Interrupted:          4 (100.0%)"),
+        "{stdout}"
+    );
     assert!(stderr.contains("] INTERRUPTED ttft "), "{stderr}");
 
     let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("x.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("x.json")).unwrap()).unwrap();
     validate_against_schema(&doc);
     assert_eq!(doc["interrupted"], true);
     assert_eq!(doc["summary"]["outcomes"]["interrupted"], 4);
@@ -371,7 +373,10 @@ async fn a_second_ctrl_c_exits_at_once() {
             .success()
     );
     let url = server.url("/v1/chat/completions?ttft=2s");
-    let child = spawn(&["run", "-u", &url, "-n", "2", "-p", "2", "-o", "out.fifo"], dir.path());
+    let child = spawn(
+        &["run", "-u", &url, "-n", "2", "-p", "2", "-o", "out.fifo"],
+        dir.path(),
+    );
     tokio::time::sleep(Duration::from_millis(800)).await;
     interrupt(&child);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -380,7 +385,11 @@ async fn a_second_ctrl_c_exits_at_once() {
     interrupt(&child);
     let out = finish(child).await;
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
-    assert!(sent.elapsed() < Duration::from_secs(1), "{:?}", sent.elapsed());
+    assert!(
+        sent.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        sent.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -397,13 +406,18 @@ async fn dash_o_dash_writes_the_document_to_stdout_and_the_report_to_stderr() {
         .await;
         let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
         assert_eq!(out.status.code(), Some(0), "{stderr}");
-        let doc: serde_json::Value = serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("-o {output}: stdout is not one JSON document: {e}\n{stdout}"));
+        let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!("-o {output}: stdout is not one JSON document: {e}\n{stdout}")
+        });
         validate_against_schema(&doc);
         assert_eq!(doc["summary"]["success_count"], 3);
         assert!(stderr.contains("streamprobe report"), "{stderr}");
     }
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no file written");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no file written"
+    );
 
     // Several targets cannot share stdout.
     std::fs::write(
@@ -428,7 +442,12 @@ async fn dash_o_writes_through_a_symlink_and_into_a_fifo() {
     std::fs::create_dir(dir.path().join("keep")).unwrap();
     std::fs::write(dir.path().join("keep/r.json"), "old").unwrap();
     std::os::unix::fs::symlink("keep/r.json", dir.path().join("link.json")).unwrap();
-    let out = streamprobe(&["run", "-u", &url, "-n", "2", "-o", "link.json"], dir.path(), &[]).await;
+    let out = streamprobe(
+        &["run", "-u", &url, "-n", "2", "-o", "link.json"],
+        dir.path(),
+        &[],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let link = std::fs::symlink_metadata(dir.path().join("link.json")).unwrap();
     assert!(link.file_type().is_symlink(), "the link stays a link");
@@ -446,7 +465,12 @@ async fn dash_o_writes_through_a_symlink_and_into_a_fifo() {
             .success()
     );
     let reader = tokio::task::spawn_blocking(move || std::fs::read_to_string(fifo).unwrap());
-    let out = streamprobe(&["run", "-u", &url, "-n", "2", "-o", "out.fifo"], dir.path(), &[]).await;
+    let out = streamprobe(
+        &["run", "-u", &url, "-n", "2", "-o", "out.fifo"],
+        dir.path(),
+        &[],
+    )
+    .await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let doc: serde_json::Value = serde_json::from_str(&reader.await.unwrap()).unwrap();
     assert_eq!(doc["summary"]["success_count"], 2);
@@ -466,7 +490,11 @@ async fn demo_runs_from_any_directory_on_its_built_in_config() {
         .current_dir(dir.path())
         .env_remove("STREAMPROBE_LOG");
     let mut demo = common::daemon::Daemon::start(cmd, 10061).await;
-    let results = dir.path().canonicalize().unwrap().join("streamprobe-results");
+    let results = dir
+        .path()
+        .canonicalize()
+        .unwrap()
+        .join("streamprobe-results");
     let banner = demo.stdout_text();
     assert!(
         banner.contains(&format!("  result files: {}\n", results.display())),

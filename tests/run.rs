@@ -660,7 +660,8 @@ fn http_response(status: &str, content_type: &str, body: &str) -> String {
 /// for their message, not reported as a bare status.
 #[tokio::test]
 async fn error_bodies_sent_as_sse_or_ndjson_keep_their_message() {
-    let sse = "data: {\"error\":{\"message\":\"CUDA out of memory\",\"type\":\"server_error\"}}\n\n";
+    let sse =
+        "data: {\"error\":{\"message\":\"CUDA out of memory\",\"type\":\"server_error\"}}\n\n";
     let r = one_raw(
         http_response("500 Internal Server Error", "text/event-stream", sse),
         "/v1/chat/completions",
@@ -678,7 +679,10 @@ async fn error_bodies_sent_as_sse_or_ndjson_keep_their_message() {
     )
     .await;
     assert_eq!(r.outcome, Outcome::Http4xx);
-    assert_eq!(r.error.as_deref(), Some("HTTP 404: model \"llama9\" not found"));
+    assert_eq!(
+        r.error.as_deref(),
+        Some("HTTP 404: model \"llama9\" not found")
+    );
 }
 
 /// A plain JSON answer to a streaming request says so, and whether the request asked to
@@ -710,7 +714,10 @@ async fn a_non_streaming_json_answer_is_named_as_such() {
         "targets:\n  - name: t\n    url: \"http://{addr}/v1/chat/completions\"\n    \
          total_requests: 1\n    body: {{model: m, messages: [{{role: user, content: hi}}]}}\n"
     );
-    let t = config::load_str(&yaml, Path::new("test.yaml")).unwrap().targets.remove(0);
+    let t = config::load_str(&yaml, Path::new("test.yaml"))
+        .unwrap()
+        .targets
+        .remove(0);
     let r = burst(t).await.records.remove(0);
     assert_eq!(
         r.error.as_deref(),
@@ -755,7 +762,9 @@ async fn a_protocol_mismatch_names_the_protocol_the_stream_looks_like() {
     assert_ne!(r.outcome, Outcome::Success, "{r:?}");
     let error = r.error.as_deref().unwrap();
     assert!(
-        error.ends_with("; the stream looks like openai, not anthropic: set the protocol to openai or auto"),
+        error.ends_with(
+            "; the stream looks like openai, not anthropic: set the protocol to openai or auto"
+        ),
         "{error}"
     );
 
@@ -772,7 +781,9 @@ async fn a_protocol_mismatch_names_the_protocol_the_stream_looks_like() {
     .await;
     let error = r.error.as_deref().unwrap();
     assert!(
-        error.ends_with("the stream looks like anthropic, not openai: set the protocol to anthropic or auto"),
+        error.ends_with(
+            "the stream looks like anthropic, not openai: set the protocol to anthropic or auto"
+        ),
         "{r:?}"
     );
 }

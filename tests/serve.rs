@@ -584,7 +584,10 @@ targets:
         .unwrap_or_else(|| panic!("still running 8s after SIGTERM"));
     let took = sent.elapsed();
     assert!(status.success(), "{status}\n{}", d.log_text());
-    assert!(took >= Duration::from_secs(2), "before the grace ended: {took:?}");
+    assert!(
+        took >= Duration::from_secs(2),
+        "before the grace ended: {took:?}"
+    );
     assert!(
         took < Duration::from_secs(3),
         "the exit did not follow the grace: {took:?}\n{}",
@@ -594,7 +597,10 @@ targets:
     assert_eq!(files.len(), 1, "{files:?}");
     let doc = read_json(&files[0]);
     assert_eq!(doc["interrupted"], true);
-    assert_eq!(doc["summary"]["outcomes"], serde_json::json!({"interrupted": 2}));
+    assert_eq!(
+        doc["summary"]["outcomes"],
+        serde_json::json!({"interrupted": 2})
+    );
     assert_eq!(doc["summary"]["failed_count"], 0);
     let requests = doc["metrics"].as_array().unwrap();
     assert_eq!(requests.len(), 2, "{requests:#?}");

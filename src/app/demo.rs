@@ -33,7 +33,10 @@ pub async fn demo(args: &DemoArgs) -> Result<Exit, AppError> {
         },
         None => {
             let cwd = std::env::current_dir().map_err(|e| {
-                AppError::runtime("cannot read the working directory for the demo's results", e)
+                AppError::runtime(
+                    "cannot read the working directory for the demo's results",
+                    e,
+                )
             })?;
             ServeOptions {
                 config: cwd.join(BUILTIN_NAME),

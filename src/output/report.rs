@@ -465,8 +465,14 @@ mod tests {
             ..ctx(None)
         };
         let text = render(&cut, &ctx);
-        assert!(text.contains("  Failed:               2 (2.0%)\n"), "{text}");
-        assert!(text.contains("  Interrupted:          8 (8.0%)\n"), "{text}");
+        assert!(
+            text.contains("  Failed:               2 (2.0%)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  Interrupted:          8 (8.0%)\n"),
+            "{text}"
+        );
         assert!(
             text.contains("  Interrupted:          yes (Ctrl-C or shutdown)"),
             "{text}"

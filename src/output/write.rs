@@ -308,7 +308,12 @@ mod tests {
         let link = dir.path().join("link.json");
         std::os::unix::fs::symlink("real/x.json", &link).unwrap();
         write_output(&link, b"new").unwrap();
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
         assert_eq!(fs::read(real.join("x.json")).unwrap(), b"new");
         // The temporary file went to the target's directory and is gone.
         assert_eq!(files(&real), ["x.json"]);
@@ -319,19 +324,31 @@ mod tests {
         std::os::unix::fs::symlink("real/later.json", &dangling).unwrap();
         write_output(&dangling, b"{}").unwrap();
         assert_eq!(fs::read(real.join("later.json")).unwrap(), b"{}");
-        assert!(fs::symlink_metadata(&dangling).unwrap().file_type().is_symlink());
+        assert!(
+            fs::symlink_metadata(&dangling)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
 
         let looped = dir.path().join("loop.json");
         std::os::unix::fs::symlink("loop.json", &looped).unwrap();
         let err = write_output(&looped, b"x").unwrap_err();
-        assert!(err.to_string().contains("too many levels of symbolic links"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("too many levels of symbolic links"),
+            "{err}"
+        );
     }
 
     #[test]
     fn output_into_a_fifo_or_device_writes_in_place() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("out.fifo");
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
         assert!(made.success());
         let reader = {
             let fifo = fifo.clone();
@@ -344,7 +361,12 @@ mod tests {
         assert_eq!(files(dir.path()), ["out.fifo"]);
 
         write_output(Path::new("/dev/null"), b"discarded").unwrap();
-        assert!(fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+        assert!(
+            fs::metadata("/dev/null")
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
     }
 
     #[test]

@@ -198,7 +198,11 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let json_reply = content_type.as_deref().is_some_and(is_plain_json);
-        let mut head = Head::new(if json_reply { JSON_HEAD_BYTES } else { HEAD_BYTES });
+        let mut head = Head::new(if json_reply {
+            JSON_HEAD_BYTES
+        } else {
+            HEAD_BYTES
+        });
         let mut decoder = Decoder::new(DecoderOptions {
             protocol: target.protocol,
             extract: target.extract.clone(),
@@ -336,7 +340,8 @@ impl Head {
 
     fn keep(&mut self, chunk: &[u8]) {
         let room = self.limit.saturating_sub(self.bytes.len());
-        self.bytes.extend_from_slice(&chunk[..room.min(chunk.len())]);
+        self.bytes
+            .extend_from_slice(&chunk[..room.min(chunk.len())]);
     }
 }
 
@@ -370,7 +375,9 @@ impl Seen<'_> {
                 Some(stream::JsonReply::Error(error)) => {
                     return Failure(
                         Outcome::StreamError,
-                        format!("the server answered with a JSON error instead of a stream: {error}"),
+                        format!(
+                            "the server answered with a JSON error instead of a stream: {error}"
+                        ),
                     );
                 }
                 Some(stream::JsonReply::Document) => {

@@ -48,10 +48,12 @@ pub fn json_reply(body: &[u8]) -> Option<JsonReply> {
     if !value.is_object() && !value.is_array() {
         return None;
     }
-    Some(match error_shaped(&value).then(|| message_of(&value)).flatten() {
-        Some(message) => JsonReply::Error(message),
-        None => JsonReply::Document,
-    })
+    Some(
+        match error_shaped(&value).then(|| message_of(&value)).flatten() {
+            Some(message) => JsonReply::Error(message),
+            None => JsonReply::Document,
+        },
+    )
 }
 
 /// Whether a JSON value is an error object of a known shape (Gemini's are wrapped in an
@@ -112,8 +114,7 @@ mod tests {
         let m = |s: &str| error_message(s.as_bytes());
         // SSE, as vLLM and LiteLLM send a failure on a streaming request.
         assert_eq!(
-            m("data: {\"error\":{\"message\":\"model overloaded\",\"code\":500}}\n\n")
-                .as_deref(),
+            m("data: {\"error\":{\"message\":\"model overloaded\",\"code\":500}}\n\n").as_deref(),
             Some("model overloaded")
         );
         // Anthropic's error event, after a ping.
@@ -131,14 +132,19 @@ mod tests {
             Some("out of memory")
         );
         assert_eq!(m("data: [DONE]\n\n"), None);
-        assert_eq!(m("data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n"), None);
+        assert_eq!(
+            m("data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\n"),
+            None
+        );
     }
 
     #[test]
     fn whole_json_documents() {
         let r = |s: &str| json_reply(s.as_bytes());
         assert_eq!(
-            r(r#"{"id":"c1","object":"chat.completion","choices":[{"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#),
+            r(
+                r#"{"id":"c1","object":"chat.completion","choices":[{"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#
+            ),
             Some(JsonReply::Document)
         );
         // Anthropic's non-streaming message has a `type` that is not "error".

@@ -522,7 +522,8 @@ mod tests {
     fn looks_like_names_the_dialect_of_the_first_event() {
         let openai = b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n";
         assert_eq!(looks_like(openai), Some(Protocol::OpenAi));
-        let anthropic = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\n";
+        let anthropic =
+            b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\n";
         assert_eq!(looks_like(anthropic), Some(Protocol::Anthropic));
         let ollama = b"{\"model\":\"m\",\"message\":{\"content\":\"a\"},\"done\":false}\n";
         assert_eq!(looks_like(ollama), Some(Protocol::Ollama));
