@@ -318,7 +318,20 @@ async fn ctrl_c_during_run_reports_and_writes_what_was_measured_and_exits_130() 
         &["run", "-u", &url, "-n", "40", "-p", "4", "-o", "x.json"],
         dir.path(),
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // All four in flight and a few tokens into their streams, as the mock sees it.
+    common::wait::wait_for(
+        "four streams with at least 6 tokens sent",
+        Duration::from_secs(20),
+        async || {
+            server
+                .truths()
+                .iter()
+                .map(|t| t.tokens_sent)
+                .collect::<Vec<_>>()
+        },
+        |sent| sent.len() == 4 && sent.iter().all(|n| *n >= 6),
+    )
+    .await;
     let sent = std::time::Instant::now();
     interrupt(&child);
     let out = finish(child).await;
@@ -351,9 +364,9 @@ async fn ctrl_c_during_run_reports_and_writes_what_was_measured_and_exits_130() 
         let ttft = r["ttft"].as_f64().unwrap();
         let so_far = r["total_time"].as_f64().unwrap();
         assert!(headers <= ttft && ttft >= 0.3 && ttft < so_far, "{r}");
-        assert!((1.2..3.3).contains(&so_far), "{r}");
-        assert!(r["total_tokens"].as_u64().unwrap() >= 5, "{r}");
-        assert!(r["chunks"].as_u64().unwrap() >= 5, "{r}");
+        assert!((0.8..3.3).contains(&so_far), "{r}");
+        assert!(r["total_tokens"].as_u64().unwrap() >= 3, "{r}");
+        assert!(r["chunks"].as_u64().unwrap() >= 3, "{r}");
         assert!(r["bytes"].as_u64().unwrap() > 0, "{r}");
     }
     assert_eq!(server.truths().len(), 4);
@@ -377,10 +390,29 @@ async fn a_second_ctrl_c_exits_at_once() {
         &["run", "-u", &url, "-n", "2", "-p", "2", "-o", "out.fifo"],
         dir.path(),
     );
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Both requests reached the mock: the handler is installed (before any request starts).
+    common::wait::wait_for(
+        "both requests at the mock",
+        Duration::from_secs(20),
+        async || server.stats().requests,
+        |n| *n == 2,
+    )
+    .await;
     interrupt(&child);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(child.id().is_some(), "still waiting for the FIFO's reader");
+    // The cancelled requests hung up; the run now waits for the FIFO's reader, which never
+    // comes.
+    common::wait::wait_for(
+        "the cancelled streams to end",
+        Duration::from_secs(5),
+        async || server.stats().in_flight,
+        |n| *n == 0,
+    )
+    .await;
+    let mut child = child;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still waiting for the FIFO's reader"
+    );
     let sent = std::time::Instant::now();
     interrupt(&child);
     let out = finish(child).await;
