@@ -379,6 +379,7 @@ mod tests {
             records,
             connection_mode: ConnectionMode::Reused,
             protocol: Protocol::OpenAi,
+            looks_like: None,
             interrupted: false,
         }
     }

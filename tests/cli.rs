@@ -159,7 +159,7 @@ async fn failed_requests_exit_1_and_config_errors_exit_2() {
 
     std::fs::write(
         dir.path().join("bad.yaml"),
-        "targets:\n  - name: x\n    url: http://127.0.0.1:9/\n    concurrency: 0\n",
+        "targets:\n  - name: x\n    url: http://127.0.0.1:9/\n    method: GET\n    concurrency: 0\n",
     )
     .unwrap();
     let out = streamprobe(&["run", "-c", "bad.yaml"], dir.path(), &[]).await;
@@ -257,7 +257,7 @@ async fn check_validates_the_web_config_too() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("c.yaml"),
-        "server: {web_config: web.yml}\ntargets:\n  - {name: x, url: \"http://127.0.0.1:9/\"}\n",
+        "server: {web_config: web.yml}\ntargets:\n  - {name: x, url: \"http://127.0.0.1:9/\", method: GET}\n",
     )
     .unwrap();
     std::fs::write(

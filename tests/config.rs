@@ -365,7 +365,7 @@ fn load_text(text: &str) -> Config {
 
 #[test]
 fn defaults_apply_when_nothing_is_set() {
-    let config = load_text("targets: [{name: a, url: 'http://127.0.0.1:9/x'}]");
+    let config = load_text("targets: [{name: a, url: 'http://127.0.0.1:9/v1/chat/completions'}]");
     assert_eq!(config.server.listen.to_string(), "127.0.0.1:10061");
     assert_eq!(config.server.max_in_flight.get(), 1000);
     assert_eq!(config.server.shutdown_grace, Duration::from_secs(30));
@@ -378,9 +378,15 @@ fn defaults_apply_when_nothing_is_set() {
     assert_eq!(config.results.max_age, Duration::from_secs(30 * 86400));
     assert_eq!(config.buckets, streamprobe::config::Buckets::default());
     let t = &config.targets[0];
-    assert_eq!(t.method, "GET");
-    assert!(t.body.is_none());
-    assert!(t.headers.is_empty());
+    // No body: the endpoint's default streaming body, sent with POST (issue 10, item 5).
+    assert_eq!(t.method, "POST");
+    let Some(Body::Json(body)) = &t.body else {
+        panic!("{:?}", t.body)
+    };
+    let body: serde_json::Value = serde_json::from_str(&body.render_to_string(None)).unwrap();
+    assert_eq!(body["stream"], true);
+    let names: Vec<&str> = t.headers.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["Content-Type"]);
     assert_eq!(t.protocol, Protocol::Auto);
     assert_eq!(t.overlap, Overlap::Skip);
     assert_eq!(t.concurrency.get(), 10);
@@ -400,6 +406,7 @@ fn targets_override_defaults_and_merge_headers() {
     let config = load_text(
         r#"
 defaults:
+  method: GET
   concurrency: 3
   timeout: 20s
   headers: {Authorization: "Bearer default", X-Team: probes}
@@ -521,7 +528,7 @@ fn the_old_script_format_loads_as_one_target() {
 
 #[test]
 fn legacy_floats_and_bare_numbers_are_seconds() {
-    let config = load_text(r#"{"url": "http://[::1]:8000/x", "timeout": 2.5}"#);
+    let config = load_text(r#"{"url": "http://[::1]:8000/x", "method": "GET", "timeout": 2.5}"#);
     assert_eq!(config.targets[0].name, "__1");
     assert_eq!(config.targets[0].timeout, Duration::from_millis(2500));
     assert_eq!(config.targets[0].method, "GET");
@@ -684,6 +691,7 @@ fn fixed_now() -> DateTime<Utc> {
 fn schedules_compute_next_fires() {
     let config = load_text(
         r#"
+defaults: {method: GET}
 targets:
   - {name: every, url: "http://h/x", schedule: {every: 5m, jitter: 20s}}
   - {name: cron6, url: "http://h/x", schedule: {cron: "0 */10 * * * *"}}
@@ -736,6 +744,7 @@ fn check_report_lists_targets_plans_and_fire_times() {
     let env = Env::vars([("STREAMPROBE_TEST_CHECK_KEY", "sk-check-secret")]);
     let config = load_str_with_env(
         r#"
+server: {web_config: web.yml}
 results: {dir: results, keep_per_target: 20}
 targets:
   - name: openai
@@ -745,16 +754,23 @@ targets:
     data_source: {file: ../csv/prompts.csv, column: content}
     protocol: openai
     schedule: {every: 5m, jitter: 20s}
+    slo: {ttft: 2s, tpot: 80ms}
+    expect: {min_output_tokens: 1, contains: sea}
   - name: paced
-    url: http://127.0.0.1:18080/v1/chat/completions?key=${STREAMPROBE_TEST_CHECK_KEY}
+    url: http://127.0.0.1:18080/v1/chat/completions?key=${STREAMPROBE_TEST_CHECK_KEY}&tokens=10
     protocol: ollama
     rate: 120/m
     warmup_requests: 2
     timeout: 45s
+    max_response_bytes: 1MiB
     schedule: {cron: "0 0 9 * * Mon-Fri", timezone: Europe/Berlin}
+    overlap: queue
     run_on_start: true
   - name: manual
     url: http://127.0.0.1:18080/x
+    method: GET
+    protocol: sse
+    extract: {text: /content, done: /stop}
     concurrency: 1
     total_requests: 3
 "#,
@@ -764,7 +780,7 @@ targets:
     .unwrap();
     insta::assert_snapshot!(check_report(&config, fixed_now()), @r#"
     tests/data/config/check.yaml: ok, 3 targets
-    server    listen 127.0.0.1:10061, up to 1000 requests in flight, admin api off
+    server    listen 127.0.0.1:10061, up to 1000 requests in flight, admin api off, web config web.yml
     results   tests/data/config/results (keep 20 per target, max age 30d)
 
     openai
@@ -776,25 +792,32 @@ targets:
       model     gpt-4o-mini
       plan      100 requests, 10 in flight
       timeouts  total 5m, first token 1m, idle 30s
+      max size  16MiB per response
       data      3 rows, columns: content
-      schedule  every 5m, jitter 20s
+      slo       ttft 2s, tpot 80ms
+      expect    at least 1 output token, text contains "sea"
+      schedule  every 5m, jitter 20s, overlap skip
       next      2026-11-27T10:19:07Z, 2026-11-27T10:24:07Z, 2026-11-27T10:29:07Z
 
     paced
-      url       http://127.0.0.1:18080/v1/chat/completions?key=<redacted>
-      method    GET
+      url       http://127.0.0.1:18080/v1/chat/completions?key=<redacted>&tokens=10
+      method    POST
+      header    Content-Type: application/json
       protocol  ollama
       plan      100 requests at 2/s, up to 10 in flight, after 2 warmup
       timeouts  total 45s, first token 45s, idle 30s
-      schedule  cron "0 0 9 * * Mon-Fri" (Europe/Berlin), and once at start
+      max size  1MiB per response
+      schedule  cron "0 0 9 * * Mon-Fri" (Europe/Berlin), and once at start, overlap queue
       next      2026-11-30T08:00:00Z, 2026-12-01T08:00:00Z, 2026-12-02T08:00:00Z
 
     manual
       url       http://127.0.0.1:18080/x
       method    GET
-      protocol  auto
+      protocol  sse
+      extract   {text: /content, done: /stop}
       plan      3 requests, 1 in flight
       timeouts  total 5m, first token 1m, idle 30s
+      max size  16MiB per response
       schedule  none (run only)
     "#);
 }

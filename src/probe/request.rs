@@ -4,13 +4,14 @@
 //! Timestamps are taken when bytes arrive, before any decoding; every event decoded from a
 //! chunk is attributed to that chunk's arrival. Does not: print, log above debug, or retry.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use tokio::time::{Instant, sleep_until};
 
-use crate::config::{Body, Protocol, Target};
-use crate::stream::{self, Channel, DecodeError, Decoder, DecoderOptions, Event};
+use crate::config::{Body, Protocol, Target, redact};
+use crate::stream::{self, Channel, DecodeError, Decoder, DecoderOptions, Event, LooksLike};
 
 use super::{Outcome, RequestRecord, TokenSource};
 
@@ -38,6 +39,8 @@ pub(crate) struct Measured {
     pub record: RequestRecord,
     /// The protocol the decoder used, once headers arrived.
     pub protocol: Option<Protocol>,
+    /// A generic stream's first event looked like a known dialect.
+    pub looks_like: Option<LooksLike>,
 }
 
 /// Token bookkeeping fed by the decoder's events.
@@ -131,6 +134,7 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
             return Measured {
                 record,
                 protocol: None,
+                looks_like: None,
             };
         }
     };
@@ -138,6 +142,7 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
     let total_deadline = t0 + target.timeout;
     let first_token_deadline = t0 + target.first_token_timeout.min(target.timeout);
     let mut protocol = None;
+    let mut looks_like = None;
 
     let outcome = async {
         // Headers: bounded by the first-token deadline (headers come before any token).
@@ -192,6 +197,7 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
         )
         .await;
         protocol = Some(decoder.protocol());
+        looks_like = decoder.looks_like().cloned();
         result?;
         if let Some(message) = tokens.error.clone() {
             return Err(Failure(Outcome::StreamError, message));
@@ -242,7 +248,27 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
     if !spec.keep_text {
         record.text = None;
     }
-    Measured { record, protocol }
+    scrub_secrets(target, &mut record);
+    Measured {
+        record,
+        protocol,
+        looks_like,
+    }
+}
+
+/// A server may echo a secret back (a request repeated in the output, the key a 401 names):
+/// the record leaves the engine with every secret value of the target replaced, so no result
+/// file, log line or status page can show it.
+fn scrub_secrets(target: &Target, record: &mut RequestRecord) {
+    let secrets = target.secret_values();
+    if secrets.is_empty() {
+        return;
+    }
+    for field in [&mut record.text, &mut record.error].into_iter().flatten() {
+        if let Cow::Owned(clean) = redact::scrub(field, &secrets) {
+            *field = clean;
+        }
+    }
 }
 
 /// A request that failed before anything was sent: the target's HTTP client could not be
@@ -254,6 +280,7 @@ pub(crate) fn unsent(spec: &RequestSpec<'_>, outcome: Outcome, message: &str) ->
     Measured {
         record,
         protocol: None,
+        looks_like: None,
     }
 }
 

@@ -85,6 +85,38 @@ impl Event<'_> {
     }
 }
 
+/// What a generic (`sse`/`ndjson`, no `extract`) stream's first event looked like: a known
+/// dialect (or, with `extract`, llama.cpp's `/completion` JSON). Generic framing then counted
+/// every event as a token, which is rarely what the author meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LooksLike {
+    /// The dialect `auto` would have chosen for that event.
+    pub protocol: Protocol,
+    /// Pointers that read it, when `protocol` is itself generic.
+    pub extract: Option<Extract>,
+}
+
+impl LooksLike {
+    /// One line for a report or log: what was counted, what the stream looks like, the fix.
+    pub fn advice(&self, configured: Protocol) -> String {
+        let counted = format!(
+            "protocol {configured} without extract counted every event as one output token and stored its raw data as text"
+        );
+        match &self.extract {
+            Some(x) if *x == llama_cpp_extract() => format!(
+                "{counted}, but the first event looks like llama.cpp /completion JSON; set extract: {x}, or protocol: auto"
+            ),
+            Some(x) => format!(
+                "{counted}, but the first event is JSON these pointers read; set extract: {x}"
+            ),
+            None => format!(
+                "{counted}, but the first event looks like {p} JSON; set protocol: {p} (or auto)",
+                p = self.protocol
+            ),
+        }
+    }
+}
+
 /// Why the byte stream cannot be decoded. Each maps to the `stream_error` outcome.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -355,6 +387,15 @@ impl Decoder {
     /// The protocol in use (what `auto` chose, once it has decided).
     pub fn protocol(&self) -> Protocol {
         self.dialect.protocol()
+    }
+
+    /// For a generic stream read without `extract`: the known dialect its first event looked
+    /// like, if any (see [`LooksLike`]).
+    pub fn looks_like(&self) -> Option<&LooksLike> {
+        match &self.dialect {
+            Dialect::Generic(d) => d.looks_like(),
+            _ => None,
+        }
     }
 
     /// Whether this protocol has a terminal event, so EOF without it means `truncated`.

@@ -27,6 +27,8 @@ const DEFAULT_INSECURE_SKIP_VERIFY: bool = false;
 pub(super) struct Transport {
     /// May hold `{{column}}` placeholders and secrets.
     pub(super) url: Template,
+    /// The URL's path (placeholders filled with a stand-in): names a well-known endpoint.
+    pub(super) path: String,
     pub(super) tls: Option<Tls>,
     pub(super) proxy: Option<Proxy>,
 }
@@ -55,7 +57,12 @@ pub(super) fn transport(
             ),
         ));
     }
-    Ok(Transport { url, tls, proxy })
+    Ok(Transport {
+        url,
+        path: url_facts.path,
+        tls,
+        proxy,
+    })
 }
 
 fn url(
@@ -106,6 +113,7 @@ fn url(
         .map(str::to_owned);
     let facts = UrlFacts {
         scheme: parsed.scheme().to_owned(),
+        path: parsed.path().to_owned(),
         fixed_host,
         shown: redact_url(&redact_userinfo(&shown)),
     };
@@ -130,6 +138,7 @@ fn proxy(raw: &Sourced<String>, compiler: Compiler) -> Result<Proxy> {
 /// What `tls` needs to know about the target's URL.
 struct UrlFacts {
     scheme: String,
+    path: String,
     /// The host, when every request goes to the same one (no placeholder reaches it).
     fixed_host: Option<String>,
     /// The URL as shown in messages (redacted).
