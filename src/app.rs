@@ -109,7 +109,10 @@ pub fn check(args: &CheckArgs) -> Result<Exit, AppError> {
     for warning in &checked.warnings {
         eprintln!("warning: {warning}");
     }
-    print!("{}", config::check_report(&checked.config, chrono::Utc::now()));
+    print!(
+        "{}",
+        config::check_report(&checked.config, chrono::Utc::now())
+    );
     let n = checked.warnings.len();
     if args.strict && n > 0 {
         return Err(AppError::Config(ConfigError(format!(

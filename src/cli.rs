@@ -50,7 +50,7 @@ pub struct RunArgs {
     /// probes this URL, with the default body of the API its path names).
     #[arg(short = 'u', long = "url", value_name = "URL")]
     pub url: Option<String>,
-    /// HTTP method [default: POST; GET sends no default body].
+    /// HTTP method, e.g. -X GET to send no body [default: the file's, else POST].
     #[arg(short = 'X', long = "method", value_name = "METHOD")]
     pub method: Option<String>,
     /// Total requests per target [default: 100, or the file's].

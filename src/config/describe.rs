@@ -162,10 +162,14 @@ fn plan(target: &Target) -> String {
 
 /// `ttft 2s, tpot 80ms, duration 1m`: the objectives that are set, `None` without any.
 fn describe_slo(slo: &Slo) -> Option<String> {
-    let parts: Vec<String> = [("ttft", slo.ttft), ("tpot", slo.tpot), ("duration", slo.duration)]
-        .into_iter()
-        .filter_map(|(name, d)| d.map(|d| format!("{name} {}", format_duration(d))))
-        .collect();
+    let parts: Vec<String> = [
+        ("ttft", slo.ttft),
+        ("tpot", slo.tpot),
+        ("duration", slo.duration),
+    ]
+    .into_iter()
+    .filter_map(|(name, d)| d.map(|d| format!("{name} {}", format_duration(d))))
+    .collect();
     (!parts.is_empty()).then(|| parts.join(", "))
 }
 

@@ -243,11 +243,13 @@ mod tests {
             .iter()
             .any(|k| text.contains(k));
             // Dify apps cap their output in the app's own settings.
-            assert!(capped || endpoint.protocol() == Protocol::Dify, "{endpoint:?}");
+            assert!(
+                capped || endpoint.protocol() == Protocol::Dify,
+                "{endpoint:?}"
+            );
         }
-        let shape = |e: Endpoint| -> serde_json::Value {
-            serde_json::from_str(&e.default_body()).unwrap()
-        };
+        let shape =
+            |e: Endpoint| -> serde_json::Value { serde_json::from_str(&e.default_body()).unwrap() };
         assert!(shape(Endpoint::OpenAiResponses)["input"].is_string());
         assert!(shape(Endpoint::Anthropic)["messages"].is_array());
         assert!(shape(Endpoint::Gemini)["contents"][0]["parts"][0]["text"].is_string());

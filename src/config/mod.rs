@@ -89,14 +89,19 @@ pub struct Checked {
 /// `$CREDENTIALS_DIRECTORY`) is a warning saying how to provide it, with a stand-in value so
 /// everything else is still checked. `serve` and `run` keep refusing such a file.
 pub fn load_for_check(path: &Path, env: &Env) -> Result<Checked, ConfigError> {
-    let text = read_text(path)?;
+    load_str_for_check(&read_text(path)?, path, env)
+}
+
+/// As `load_for_check`, from text; `path` names the file in messages and anchors relative
+/// paths.
+pub fn load_str_for_check(text: &str, path: &Path, env: &Env) -> Result<Checked, ConfigError> {
     let mode = Mode {
         env,
         overrides: None,
         from_flags: false,
         defer_secrets: true,
     };
-    let loaded = validate::from_raw(parse(&text, path)?, path, &mode)?;
+    let loaded = validate::from_raw(parse(text, path)?, path, &mode)?;
     Ok(Checked {
         config: loaded.config,
         warnings: loaded.warnings,

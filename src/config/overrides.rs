@@ -6,6 +6,7 @@
 //! Does not: parse the command line (`cli`) or read the body file (`app`).
 
 use super::error::ConfigError;
+use super::model::Protocol;
 use super::raw::{self, RateValue, RawLegacy, RawTarget, TargetFields, Value};
 use super::units::parse_rate;
 
@@ -103,13 +104,24 @@ impl RunOverrides {
     }
 
     /// `-u` names another endpoint than the file's: unless `--protocol` says how to read it,
-    /// the file's `protocol` (and its `extract`, which belongs to it) no longer applies and
-    /// `auto` detects the new URL's dialect. Applied after `defaults:` were merged in, so a
-    /// default protocol does not come back.
+    /// the file's `protocol` no longer applies and `auto` detects the new URL's dialect. The
+    /// file's `extract` belongs to the file's protocol and goes with it (it stays only under an
+    /// explicit generic `--protocol sse`/`ndjson`). Applied after `defaults:` were merged in, so
+    /// a default protocol does not come back.
     pub(super) fn redetect(&self, fields: &mut TargetFields) {
-        if self.url.is_some() && self.protocol.is_none() {
-            fields.protocol = None;
-            fields.extract = None;
+        let generic = |p: &str| {
+            matches!(
+                Protocol::parse(p.trim()),
+                Some(Protocol::Sse | Protocol::Ndjson)
+            )
+        };
+        match &self.protocol {
+            None if self.url.is_some() => {
+                fields.protocol = None;
+                fields.extract = None;
+            }
+            Some(p) if !generic(p) => fields.extract = None,
+            _ => {}
         }
     }
 }

@@ -228,10 +228,16 @@ mod tests {
     #[test]
     fn scrub_replaces_every_occurrence_longest_first() {
         assert_eq!(
-            scrub("secret sk-abc and sk-abcdef, sk-abc", &["sk-abcdef", "sk-abc"]),
+            scrub(
+                "secret sk-abc and sk-abcdef, sk-abc",
+                &["sk-abcdef", "sk-abc"]
+            ),
             "secret <redacted> and <redacted>, <redacted>"
         );
-        assert!(matches!(scrub("nothing here", &["sk-abc"]), Cow::Borrowed(_)));
+        assert!(matches!(
+            scrub("nothing here", &["sk-abc"]),
+            Cow::Borrowed(_)
+        ));
         assert_eq!(scrub("x", &[""]), "x");
     }
 

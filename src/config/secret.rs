@@ -83,7 +83,8 @@ impl SecretError {
     /// instead of failing, saying how to provide it. `None` for a malformed reference, which
     /// is an error everywhere. `config_file` is the file being checked, for the command line.
     pub fn unavailable_here(&self, config_file: &Path) -> Option<String> {
-        const REFUSE: &str = "check went on with a stand-in; serve and run refuse to start without it";
+        const REFUSE: &str =
+            "check went on with a stand-in; serve and run refuse to start without it";
         Some(match self {
             SecretError::Unset(var) => format!(
                 "${{{var}}} is not set; {REFUSE}: export {var}=... in their environment (under systemd: Environment= or EnvironmentFile=, or use ${{credential:NAME}})"

@@ -368,15 +368,17 @@ mod tests {
             protocol: Protocol::OpenAi,
             extract: None,
         };
-        let ctx = ReportContext {
+        let open = ReportContext {
             rate: Some(2.0),
             protocol: Protocol::Sse,
             looks_like: Some(&looks_like),
             ..ctx(None)
         };
-        let text = render(&summary(), &ctx);
+        let text = render(&summary(), &open);
         assert!(
-            text.contains("  Load:                 open loop, Poisson arrivals at 2/s, up to 10 in flight\n"),
+            text.contains(
+                "  Load:                 open loop, Poisson arrivals at 2/s, up to 10 in flight\n"
+            ),
             "{text}"
         );
         assert!(!text.contains("Concurrency:"), "{text}");
@@ -386,12 +388,8 @@ mod tests {
             ),
             "{text}"
         );
-        let closed = render(&summary(), &ctx_closed());
+        let closed = render(&summary(), &ctx(None));
         assert!(closed.contains("  Concurrency:          10\n"), "{closed}");
         assert!(!closed.contains("Warning:"), "{closed}");
-    }
-
-    fn ctx_closed() -> ReportContext<'static> {
-        ctx(None)
     }
 }

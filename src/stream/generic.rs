@@ -25,7 +25,8 @@ pub(crate) struct Generic {
     extract: Option<Extract>,
     /// Without `extract`: whether the first non-blank event was looked at yet.
     looked: bool,
-    looks_like: Option<LooksLike>,
+    /// Boxed: set at most once per stream, and the decoder's variants stay small.
+    looks_like: Option<Box<LooksLike>>,
 }
 
 impl Generic {
@@ -45,7 +46,7 @@ impl Generic {
 
     /// The known dialect the first event looked like, when read without `extract`.
     pub(crate) fn looks_like(&self) -> Option<&LooksLike> {
-        self.looks_like.as_ref()
+        self.looks_like.as_deref()
     }
 
     /// Shows the first non-blank event to `detect`. An error payload says nothing about the
@@ -62,7 +63,7 @@ impl Generic {
             .ok()
             .is_some_and(|v| v.get("error").is_some() || v.get("object") == Some(&"error".into()));
         if !generic && !error {
-            self.looks_like = Some(LooksLike { protocol, extract });
+            self.looks_like = Some(Box::new(LooksLike { protocol, extract }));
         }
     }
 

@@ -292,8 +292,7 @@ impl Loader<'_> {
         };
         let request = request::request(&raw, defaults, &f, data, compiler, &route)?;
         let extract = response::extract(&f, protocol)?;
-        if let Some(warning) = response::generic_without_extract(&f, protocol, extract.as_ref())
-        {
+        if let Some(warning) = response::generic_without_extract(&f, protocol, extract.as_ref()) {
             self.warnings.push(warning);
         }
         let limits = limits::limits(&f)?;

@@ -9,12 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::compile::{Compiler, scalar_text};
-use crate::config::error::{Problem, problem};
 use crate::config::endpoint::Endpoint;
+use crate::config::error::{Problem, problem};
 use crate::config::model::{Body, Header};
 use crate::config::raw::{
-    Mapping, RawDataSource, RawDefaults, RawTarget, Sourced, TargetFields, Value, join,
-    parse_value,
+    Mapping, RawDataSource, RawDefaults, RawTarget, Sourced, TargetFields, Value, join, parse_value,
 };
 use crate::config::template::{Template, TemplateBuilder};
 use crate::dataset::{Dataset, DatasetError};
@@ -98,7 +97,10 @@ pub(super) fn request(
     };
     let body = match body(f.body.as_ref(), data, compiler)? {
         Some(body) => Some(body),
-        None if method.as_deref().is_none_or(|m| m == DEFAULT_METHOD_WITH_BODY) => {
+        None if method
+            .as_deref()
+            .is_none_or(|m| m == DEFAULT_METHOD_WITH_BODY) =>
+        {
             match route.endpoint {
                 Some(endpoint) => Some(default_body(endpoint, compiler)?),
                 None if method.is_some() => None,
