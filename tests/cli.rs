@@ -444,3 +444,34 @@ async fn check_passes_shipped_configs_without_secrets_and_strict_fails() {
         );
     }
 }
+
+/// Issue 10, item 12: reading llama.cpp's `/completion` as plain `sse` counts every event as a
+/// token; the report says so and names the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_warns_when_a_generic_stream_looks_like_a_dialect() {
+    let server = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/completion");
+    let out = streamprobe(
+        &[
+            "run",
+            "-u",
+            &url,
+            "--protocol",
+            "sse",
+            "-n",
+            "2",
+            "-p",
+            "1",
+            "--no-progress",
+        ],
+        dir.path(),
+        &[],
+    )
+    .await;
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("  Warning:              protocol sse without extract counted every event as one output token and stored its raw data as text, but the first event looks like llama.cpp /completion JSON; set extract: {text: /content, output_tokens: /tokens_predicted, done: /stop, error: /error}, or protocol: auto\n"),
+        "{stdout}"
+    );
+}

@@ -6,9 +6,11 @@
 //! `schedule.rs` once, applying defaults and cross-field checks, so that after `load` returns the
 //! types guarantee validity. `error.rs` words every problem; `template.rs` holds compiled
 //! `{{column}}`/secret templates; secrets (`secret.rs`) are resolved here and stay redacted in
-//! every Debug/Display/Serialize; `redact.rs` decides what of a target may be shown;
-//! `describe.rs` renders the `check` report; `overrides.rs` holds `run`'s flags; `web.rs` loads
-//! the daemon's web config.
+//! every Debug/Display/Serialize; `redact.rs` decides what of a target may be shown and scrubs
+//! secret values out of server text; `endpoint.rs` knows the well-known API routes (for
+//! `auto` and default bodies); `describe.rs` renders the `check` report; `overrides.rs` holds
+//! `run`'s flags; `web.rs` loads the daemon's web config. `load` is strict about secrets;
+//! `load_for_check` turns one it cannot resolve into a warning.
 //!
 //! All relative paths in a file (`data_source.file`, `tls.*_file`, `results.dir`,
 //! `${file:...}`) are relative to the file's directory.
