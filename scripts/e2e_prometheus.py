@@ -80,7 +80,18 @@ CONTRACT_METRICS = [
     "streamprobe_config_last_reload_success_timestamp_seconds",
     "streamprobe_build_info",
     "process_start_time_seconds",
+    # v2 (DESIGN §11): time to first visible token, token details, response identity.
+    "streamprobe_time_to_first_visible_token_seconds_bucket",
+    "streamprobe_input_tokens_total",
+    "streamprobe_cached_input_tokens_total",
+    "streamprobe_reasoning_tokens_total",
+    "streamprobe_response_model_info",
+    "streamprobe_response_model_changes_total",
 ]
+
+# The faulty target's mock swaps its model after this many requests (`model_switch_after`), a
+# few bursts in: the daemon must have seen the old model first, or there is no change to count.
+MODEL_SWITCH_AFTER = 40
 
 # What each alert's expression should return in this setup, and why. "data:<targets>" means it
 # must return exactly those targets; "empty" means it must return nothing (the system is
@@ -108,6 +119,12 @@ ALERT_EXPECTATIONS = {
         "expect": "data:faulty",
         "why": "the faulty target's mock answers 30% of requests with HTTP 500",
         "probes": ["target:streamprobe_requests_failed:ratio_rate1h"],
+    },
+    "StreamprobeModelChanged": {
+        "expect": "data:faulty",
+        "why": f"faulty's mock names another model after its first {MODEL_SWITCH_AFTER} requests "
+               "(model_switch_after); healthy's never changes",
+        "probes": ["streamprobe_response_model_changes_total", "streamprobe_response_model_info"],
     },
     "StreamprobeProbeStale": {
         "expect": "empty",
@@ -528,8 +545,9 @@ def check_alert_annotations(rules, report):
 def daemon_config(listen, results_dir, mock_ports, broken=False):
     targets = []
     for name, port in zip(TARGETS, mock_ports):
+        query = f"?model_switch_after={MODEL_SWITCH_AFTER}" if name == "faulty" else ""
         targets.append(f"""  - name: {name}
-    url: "http://127.0.0.1:{port}/v1/chat/completions"
+    url: "http://127.0.0.1:{port}/v1/chat/completions{query}"
     body:
       model: mock
       messages: [{{role: user, content: hi}}]
@@ -860,7 +878,12 @@ class FakeDaemon:
         self.counters = {}  # (family, labels tuple) -> float
         self.gauges = {}   # (family, labels tuple) -> float
         self.burst_seq = 0
+        self.requests = {t: 0 for t in TARGETS}
+        self.identity = {}  # target -> (model, fingerprint), as the daemon keeps it
         for t in TARGETS:
+            for fam in ("streamprobe_input_tokens_total", "streamprobe_cached_input_tokens_total",
+                        "streamprobe_reasoning_tokens_total", "streamprobe_response_model_changes_total"):
+                self.counters[(fam, (("target", t),))] = 0
             self.counters[("streamprobe_requests_total", (("target", t), ("outcome", "success")))] = 0
             for r in ("success", "partial", "failed"):
                 self.counters[("streamprobe_bursts_total", (("target", t), ("result", r)))] = 0
@@ -890,6 +913,9 @@ class FakeDaemon:
         with self.lock:
             for i in range(8):
                 T = (("target", target),)
+                self.requests[target] += 1
+                switched = target == "faulty" and self.requests[target] > MODEL_SWITCH_AFTER
+                self._identity(target, ("mock-next", "fp_mock_next") if switched else ("mock", "fp_mock"))
                 if random.random() < fault_p:
                     d = random.uniform(0.002, 0.01)
                     self._inc("streamprobe_requests_total", T + (("outcome", "http_5xx"),))
@@ -907,6 +933,8 @@ class FakeDaemon:
                 self._inc("streamprobe_requests_total", T + (("outcome", "success"),))
                 self._h("streamprobe_request_duration_seconds", T + (("outcome", "success"),), LATENCY_BUCKETS).observe(dur)
                 self._h("streamprobe_time_to_first_token_seconds", T, LATENCY_BUCKETS).observe(ttft)
+                self._h("streamprobe_time_to_first_visible_token_seconds", T, LATENCY_BUCKETS).observe(ttft)
+                self._inc("streamprobe_input_tokens_total", T, 30)
                 self._h("streamprobe_time_to_headers_seconds", T, LATENCY_BUCKETS).observe(hdr)
                 h = self._h("streamprobe_inter_token_latency_seconds", T, TOKEN_BUCKETS)
                 for g in itls:
@@ -937,7 +965,7 @@ class FakeDaemon:
                                "median": numpy_linear_percentile(s, 0.5),
                                **{f"p{int(float(q) * 100)}": numpy_linear_percentile(s, float(q))
                                   for q in ("0.5", "0.9", "0.95", "0.99")}}
-        doc = {"schema_version": 1, "tool": {"name": "streamprobe-fake", "version": "0"},
+        doc = {"schema_version": 2, "tool": {"name": "streamprobe-fake", "version": "0"},
                "burst_id": f"fake{seq:06d}", "target": target, "summary": summary, "metrics": records}
         d = os.path.join(self.results_dir, target)
         name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(start)) + f"-fake{seq:06d}.json"
@@ -950,6 +978,17 @@ class FakeDaemon:
         except OSError:
             with self.lock:
                 self._inc("streamprobe_result_write_failures_total", (("target", target),))
+
+    def _identity(self, target, new):
+        """As the daemon: the latest model/fingerprint only, a change counted, not the first."""
+        old = self.identity.get(target)
+        if old == new:
+            return
+        if old is not None:
+            del self.gauges[("streamprobe_response_model_info", (("target", target), ("model", old[0]), ("fingerprint", old[1])))]
+            self._inc("streamprobe_response_model_changes_total", (("target", target),))
+        self.identity[target] = new
+        self.gauges[("streamprobe_response_model_info", (("target", target), ("model", new[0]), ("fingerprint", new[1])))] = 1
 
     def reload(self):
         with open(self.config_path) as f:

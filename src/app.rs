@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+pub mod compare;
 mod demo;
 mod serve;
 

@@ -39,6 +39,9 @@ pub enum Command {
     Mock(MockArgs),
     /// Start the mock and the daemon on config/demo.yaml and print the URLs.
     Demo(DemoArgs),
+    /// Did it really change? Compare two result files or directories of them (exit 1 when a
+    /// gated row regressed).
+    Compare(CompareArgs),
 }
 
 #[derive(Debug, Args)]
@@ -155,6 +158,52 @@ pub struct MockArgs {
     /// Injected fault with a probability, e.g. `stall:0.1` (repeatable).
     #[arg(long = "fault", value_name = "F")]
     pub faults: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Baseline: a result file, or a directory of them (all bursts pooled).
+    #[arg(value_name = "BASELINE")]
+    pub baseline: PathBuf,
+    /// Candidate: a result file, or a directory of them (all bursts pooled).
+    #[arg(value_name = "CANDIDATE")]
+    pub candidate: PathBuf,
+    /// The target to compare when a directory holds several.
+    #[arg(short = 't', long = "target", value_name = "TARGET")]
+    pub target: Option<String>,
+    /// Metrics to compare: ttft, tpot, itl, duration, errors.
+    #[arg(
+        long = "metric",
+        value_name = "M,...",
+        value_delimiter = ',',
+        default_value = "ttft,tpot,itl,duration,errors"
+    )]
+    pub metrics: Vec<String>,
+    /// Two-sided error rate of each confidence interval (0.05: 95%).
+    #[arg(long, default_value_t = 0.05, value_name = "ALPHA")]
+    pub alpha: f64,
+    /// Smallest change that counts as a regression, e.g. 5% (percentage points for errors).
+    #[arg(long, default_value = "5%", value_name = "P")]
+    pub min_change: String,
+    /// Fewer samples than this on a side: insufficient_data.
+    #[arg(long, default_value_t = 30, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub min_samples: u32,
+    /// Rows whose regression fails the command [default: ttft:p50,ttft:p90,errors; `none`].
+    #[arg(long, value_name = "ROWS")]
+    pub gate: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CompareFormat::Text)]
+    pub format: CompareFormat,
+}
+
+/// How `compare` prints its report.
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+pub enum CompareFormat {
+    #[default]
+    Text,
+    Json,
+    Markdown,
 }
 
 /// How log lines are written.

@@ -2,7 +2,8 @@
 //! way their users feel them. See README.md "Architecture" for the code map and invariants.
 //!
 //! Dependencies point one way: `app` → adapters (`metrics`, `server`, `schedule`, `output`) →
-//! `stats` → `probe` → `stream` → `config`. Nothing imports `app` or `cli`.
+//! `stats` (with `verdict` beside it) → `probe` → `stream` → `config`. Nothing imports `app`
+//! or `cli`.
 
 pub mod app;
 pub mod cli;
@@ -17,3 +18,4 @@ pub mod server;
 pub mod stats;
 pub mod status;
 pub mod stream;
+pub mod verdict;

@@ -51,6 +51,7 @@ async fn dispatch(command: &Command) -> Result<Exit, AppError> {
         }
         Command::Mock(args) => app::mock(args).await,
         Command::Demo(args) => app::demo(args).await,
+        Command::Compare(args) => app::compare::run(args),
     }
 }
 

@@ -2,7 +2,11 @@
 //! constructor, plus the process collector. The only prometheus user.
 //!
 //! Labels come only from config names and closed enums (`Outcome`, `TokenSource`, `SloKind`,
-//! `Skip`); never a URL, prompt, request id or error text. A burst's requests arrive live
+//! `Skip`); never a URL, prompt, request id or error text. One exception, by design (DESIGN §5):
+//! `streamprobe_response_model_info` carries the model and `system_fingerprint` the server
+//! named. Those come from the server, so each is cut to [`MAX_LABEL_CHARS`] characters and only
+//! the latest combination per target is kept: a target contributes one series however often
+//! its server changes model. A burst's requests arrive live
 //! through `BurstRecorder`, the engine's sink. Does not: start requests or serve HTTP.
 
 use std::collections::HashMap;
@@ -23,6 +27,9 @@ use crate::stats::{BurstSummary, SloKind, slo_good};
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 const BURST_RESULTS: [&str; 3] = ["success", "partial", "failed"];
+/// Longest server-named label value (response model, fingerprint), in characters; longer ones
+/// are cut and end in `…`.
+pub const MAX_LABEL_CHARS: usize = 128;
 const QUANTILES: [&str; 4] = ["0.5", "0.9", "0.95", "0.99"];
 
 /// Every family streamprobe exports.
@@ -32,9 +39,15 @@ pub struct Metrics {
     time_to_headers: HistogramVec,
     itl: HistogramVec,
     tpot: HistogramVec,
+    first_visible_token: HistogramVec,
     duration: HistogramVec,
     requests: IntCounterVec,
     output_tokens: IntCounterVec,
+    input_tokens: IntCounterVec,
+    cached_input_tokens: IntCounterVec,
+    reasoning_tokens: IntCounterVec,
+    response_model_info: IntGaugeVec,
+    response_model_changes: IntCounterVec,
     slo: IntCounterVec,
     bursts: IntCounterVec,
     bursts_skipped: IntCounterVec,
@@ -51,6 +64,16 @@ pub struct Metrics {
     runtime_tasks: IntGauge,
     /// Label values of each target's `target_info` series, to delete it on reload.
     info_labels: Mutex<HashMap<String, [String; 3]>>,
+    /// Each target's latest response model and fingerprint (bounded label values), to spot a
+    /// change and delete the old `response_model_info` series.
+    identities: Mutex<HashMap<String, Identity>>,
+}
+
+/// A target's response identity as label values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Identity {
+    model: String,
+    fingerprint: String,
 }
 
 /// A family could not be registered (a programming error: names are constants).
@@ -107,6 +130,12 @@ impl Metrics {
                 tok,
                 &["target"],
             )?,
+            first_visible_token: histogram(
+                "time_to_first_visible_token_seconds",
+                "Request start to the first token on the text channel (successful requests); later than TTFT for reasoning models.",
+                lat,
+                &["target"],
+            )?,
             duration: histogram(
                 "request_duration_seconds",
                 "Request start to end of stream or failure.",
@@ -122,6 +151,37 @@ impl Metrics {
                 "output_tokens_total",
                 "Output tokens of successful requests, by where the count came from.",
                 &["target", "source"],
+            )?,
+            input_tokens: counter(
+                "input_tokens_total",
+                "Server-reported input tokens of successful requests, cached part included.",
+                &["target"],
+            )?,
+            cached_input_tokens: counter(
+                "cached_input_tokens_total",
+                "Server-reported input tokens of successful requests served from a prompt cache.",
+                &["target"],
+            )?,
+            reasoning_tokens: counter(
+                "reasoning_tokens_total",
+                "Server-reported reasoning tokens of successful requests.",
+                &["target"],
+            )?,
+            response_model_info: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        prefixed("response_model_info"),
+                        "The latest model and system fingerprint the target's server named (always 1; values cut at 128 characters).",
+                    ),
+                    &["target", "model", "fingerprint"],
+                )?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
+            response_model_changes: counter(
+                "response_model_changes_total",
+                "Times the server-named model or fingerprint of a target changed (the first sighting is not a change).",
+                &["target"],
             )?,
             slo: counter(
                 "slo_requests_total",
@@ -212,6 +272,7 @@ impl Metrics {
                 g
             },
             info_labels: Mutex::new(HashMap::new()),
+            identities: Mutex::new(HashMap::new()),
             registry,
         };
         let build = IntGaugeVec::new(
@@ -299,6 +360,11 @@ impl Metrics {
         self.result_write_failures
             .with_label_values(&[target.name.as_str()]);
         self.in_flight.with_label_values(&[target.name.as_str()]);
+        // At 0 from the start, so that `increase()` sees the first change (a series born at 1
+        // has no increase) and token rates exist before the first report.
+        for c in self.per_target_counters() {
+            c.with_label_values(&[target.name.as_str()]);
+        }
         for slo in SloKind::ALL {
             if slo.limit(&target.slo).is_some() {
                 for result in ["good", "bad"] {
@@ -311,9 +377,25 @@ impl Metrics {
 
     /// Deletes every series of a target that left the configuration.
     pub fn remove_target(&self, name: &str) {
-        for h in [&self.ttft, &self.time_to_headers, &self.itl, &self.tpot] {
+        for h in [
+            &self.ttft,
+            &self.time_to_headers,
+            &self.itl,
+            &self.tpot,
+            &self.first_visible_token,
+        ] {
             let _ = h.remove_label_values(&[name]);
         }
+        for c in self.per_target_counters() {
+            let _ = c.remove_label_values(&[name]);
+        }
+        let mut identities = self.identities.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = identities.remove(name) {
+            let _ =
+                self.response_model_info
+                    .remove_label_values(&[name, &old.model, &old.fingerprint]);
+        }
+        drop(identities);
         for outcome in Outcome::ALL {
             let _ = self.duration.remove_label_values(&[name, outcome.as_str()]);
             let _ = self.requests.remove_label_values(&[name, outcome.as_str()]);
@@ -357,6 +439,51 @@ impl Metrics {
         }
     }
 
+    /// The counters labelled only by target that `declare_target` creates at 0.
+    fn per_target_counters(&self) -> [&IntCounterVec; 4] {
+        [
+            &self.input_tokens,
+            &self.cached_input_tokens,
+            &self.reasoning_tokens,
+            &self.response_model_changes,
+        ]
+    }
+
+    /// Keeps the latest model/fingerprint a target's server named: the first sighting (also
+    /// the first after a restart) sets the info series; a different combination replaces it
+    /// and counts a change. A request without a fingerprint keeps the known one for the same
+    /// model (servers omit it on some chunks and requests), so a missing value is no change.
+    fn response_identity(&self, target: &str, record: &RequestRecord) {
+        let Some(model) = record.response_model.as_deref() else {
+            return;
+        };
+        let model = bounded_label(model);
+        let mut identities = self.identities.lock().unwrap_or_else(|e| e.into_inner());
+        let old = identities.get(target);
+        let fingerprint = match (&record.system_fingerprint, old) {
+            (Some(f), _) => bounded_label(f),
+            (None, Some(old)) if old.model == model => old.fingerprint.clone(),
+            (None, _) => String::new(),
+        };
+        let new = Identity { model, fingerprint };
+        if old == Some(&new) {
+            return;
+        }
+        if let Some(old) = identities.insert(target.to_owned(), new.clone()) {
+            let _ = self.response_model_info.remove_label_values(&[
+                target,
+                &old.model,
+                &old.fingerprint,
+            ]);
+            self.response_model_changes
+                .with_label_values(&[target])
+                .inc();
+        }
+        self.response_model_info
+            .with_label_values(&[target, &new.model, &new.fingerprint])
+            .set(1);
+    }
+
     pub fn request_started(&self, target: &str) {
         self.in_flight.with_label_values(&[target]).inc();
     }
@@ -370,6 +497,8 @@ impl Metrics {
         self.duration
             .with_label_values(&[name, outcome])
             .observe(record.duration.as_secs_f64());
+        // A failed stream still says which model answered it.
+        self.response_identity(name, record);
         // A failed request is bad for every configured SLO.
         for (slo, good) in slo_good(record, &target.slo) {
             let result = if good { "good" } else { "bad" };
@@ -399,9 +528,23 @@ impl Metrics {
                 .with_label_values(&[name])
                 .observe(t.as_secs_f64());
         }
+        if let Some(t) = record.first_visible_token {
+            self.first_visible_token
+                .with_label_values(&[name])
+                .observe(t.as_secs_f64());
+        }
         self.output_tokens
             .with_label_values(&[name, record.token_source.as_str()])
             .inc_by(record.output_tokens);
+        for (counter, n) in [
+            (&self.input_tokens, record.input_tokens),
+            (&self.cached_input_tokens, record.cached_input_tokens),
+            (&self.reasoning_tokens, record.reasoning_tokens),
+        ] {
+            if let Some(n) = n {
+                counter.with_label_values(&[name]).inc_by(n);
+            }
+        }
     }
 
     /// Records a finished burst from its exact summary.
@@ -496,6 +639,15 @@ impl BurstSink for BurstRecorder {
 fn unix_seconds(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A server-named label value cut to [`MAX_LABEL_CHARS`] characters (the last one `…` when
+/// cut), so a server cannot blow up series size.
+fn bounded_label(s: &str) -> String {
+    match s.char_indices().nth(MAX_LABEL_CHARS - 1) {
+        Some((cut, _)) if s[cut..].chars().nth(1).is_some() => format!("{}…", &s[..cut]),
+        _ => s.to_owned(),
+    }
 }
 
 fn prefixed(name: &str) -> String {

@@ -112,6 +112,13 @@ pub struct BurstSummary {
     pub output_tokens: u64,
     /// Successful requests per token-count source label (`usage`, `events`).
     pub token_source: BTreeMap<&'static str, u64>,
+    /// Requests (any outcome) per response model and `system_fingerprint` the server named;
+    /// a request that named neither is not counted. The model is `""` when only a
+    /// fingerprint was named.
+    pub response_models: BTreeMap<(String, Option<String>), u64>,
+    /// Successful requests whose usage and event count differ by more than 2×: their TPOT
+    /// rests on the server's count.
+    pub usage_mismatch: u64,
 }
 
 impl BurstSummary {
@@ -128,13 +135,23 @@ impl BurstSummary {
         let mut visible = Vec::new();
         let mut output_tokens = 0u64;
         let mut success_count = 0u64;
+        let mut response_models = BTreeMap::new();
+        let mut usage_mismatch = 0u64;
 
         for r in &burst.records {
             *outcomes.entry(r.outcome.as_str()).or_insert(0) += 1;
+            if r.response_model.is_some() || r.system_fingerprint.is_some() {
+                let key = (
+                    r.response_model.clone().unwrap_or_default(),
+                    r.system_fingerprint.clone(),
+                );
+                *response_models.entry(key).or_insert(0) += 1;
+            }
             if !r.outcome.is_success() {
                 continue;
             }
             success_count += 1;
+            usage_mismatch += u64::from(r.usage_mismatch);
             *token_source.entry(r.token_source.as_str()).or_insert(0) += 1;
             output_tokens += r.output_tokens;
             ttft.extend(r.ttft.map(secs));
@@ -178,6 +195,8 @@ impl BurstSummary {
             first_visible_token: summarize(&visible),
             output_tokens,
             token_source,
+            response_models,
+            usage_mismatch,
         }
     }
 
@@ -367,6 +386,12 @@ mod tests {
             itl: if ok { vec![ms(50), ms(150)] } else { vec![] },
             tpot: ok.then(|| ms(80)),
             text: None,
+            response_model: None,
+            system_fingerprint: None,
+            input_tokens: None,
+            cached_input_tokens: None,
+            reasoning_tokens: None,
+            usage_mismatch: false,
         }
     }
 

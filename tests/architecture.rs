@@ -4,8 +4,8 @@
 //! too), and fails with a list naming file, line and path when
 //! - the top-level modules import each other in a circle,
 //! - anything but `app` (and `main.rs`) imports `app` or `cli`,
-//! - a module imports a layer above its own (`app` → adapters → `stats` → `probe` → `stream` →
-//!   `config` → `dataset`),
+//! - a module imports a layer above its own (`app` → adapters → `stats`, `verdict` → `probe` →
+//!   `stream` → `config` → `dataset`),
 //! - the files (and subfolders) of one folder import each other in a circle.
 //!
 //! Does not: resolve names the way rustc does. Paths are read as text after comments and
@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["app"],
     &["metrics", "server", "schedule", "output", "status"],
-    &["stats"],
+    // `verdict` judges samples beside `stats` (it uses `stats::percentile`); nothing below may
+    // import it.
+    &["stats", "verdict"],
     &["probe"],
     &["stream"],
     &["config"],
@@ -878,7 +880,7 @@ fn every_rule_reports_its_breakage_with_file_and_line() {
         "mock imports app (only app and main.rs may):\n    src/mock.rs:1 streamprobe::app::run",
         "schedule imports app (only app and main.rs may):\n    src/schedule.rs:2 crate::app::Shard",
         "dataset imports config, a layer above it (DESIGN §9: app → metrics, server, schedule, \
-         output, status → stats → probe → stream → config → dataset):\n    \
+         output, status → stats, verdict → probe → stream → config → dataset):\n    \
          src/dataset.rs:1 crate::config::Secret",
         "probe imports stats, a layer above it",
         "circle among the top-level modules: app ↔ cli\n    app → cli: src/app.rs:1 crate::cli::Args\n    \

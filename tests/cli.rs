@@ -471,7 +471,7 @@ async fn report_warns_when_a_generic_stream_looks_like_a_dialect() {
     .await;
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("  Warning:              protocol sse without extract counted every event as one output token and stored its raw data as text, but the first event looks like llama.cpp /completion JSON; set extract: {text: /content, output_tokens: /tokens_predicted, done: /stop, error: /error}, or protocol: auto\n"),
+        stdout.contains("  Warning:              protocol sse without extract counted every event as one output token and stored its raw data as text, but the first event looks like llama.cpp /completion JSON; set extract: {text: /content, output_tokens: /tokens_predicted, done: /stop, error: /error, model: /model, input_tokens: /tokens_evaluated, cached_input_tokens: /timings/cache_n}, or protocol: auto\n"),
         "{stdout}"
     );
 }

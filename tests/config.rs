@@ -361,6 +361,8 @@ fn shipped_examples_have_the_documented_shape() {
     let extract = llamacpp.targets[0].extract.as_ref().unwrap();
     assert_eq!(extract.text.as_deref(), Some("/content"));
     assert_eq!(extract.output_tokens.as_deref(), Some("/tokens_predicted"));
+    // The example spells out what `auto` uses for llama.cpp's /completion.
+    assert_eq!(extract, &streamprobe::stream::llama_cpp_extract());
 }
 
 fn load_text(text: &str) -> Config {

@@ -63,6 +63,12 @@ fn record(index: u64, outcome: Outcome, ttft_ms: u64) -> RequestRecord {
         },
         tpot: ok.then(|| Duration::from_millis(20)),
         text: None,
+        response_model: None,
+        system_fingerprint: None,
+        input_tokens: None,
+        cached_input_tokens: None,
+        reasoning_tokens: None,
+        usage_mismatch: false,
     }
 }
 
@@ -262,6 +268,178 @@ fn removing_a_target_deletes_its_series_and_keeps_the_others() {
         ),
         Some(1.0)
     );
+}
+
+/// A successful request whose server named `model` (and `fingerprint`) and reported token
+/// details.
+fn identified(model: &str, fingerprint: Option<&str>) -> RequestRecord {
+    RequestRecord {
+        response_model: Some(model.to_owned()),
+        system_fingerprint: fingerprint.map(str::to_owned),
+        input_tokens: Some(100),
+        cached_input_tokens: Some(64),
+        reasoning_tokens: Some(7),
+        ..record(1, Outcome::Success, 300)
+    }
+}
+
+#[test]
+fn token_details_and_first_visible_token_are_recorded() {
+    let targets = targets();
+    let (alpha, beta) = (&targets[0], &targets[1]);
+    let metrics = Metrics::new(&Default::default()).unwrap();
+    metrics.declare_target(alpha, "e", None);
+    metrics.declare_target(beta, "e", None);
+    let e = Exposition::parse(&text(&metrics));
+    for name in [
+        "streamprobe_input_tokens_total",
+        "streamprobe_cached_input_tokens_total",
+        "streamprobe_reasoning_tokens_total",
+        "streamprobe_response_model_changes_total",
+    ] {
+        assert_eq!(
+            e.get(name, &[("target", "alpha")]),
+            Some(0.0),
+            "{name} exists at 0"
+        );
+    }
+    for r in [
+        identified("m", None),
+        identified("m", None),
+        // Failed: its tokens are not counted (like output tokens).
+        RequestRecord {
+            outcome: Outcome::Http5xx,
+            ..identified("m", None)
+        },
+        // The server reported no details.
+        record(4, Outcome::Success, 500),
+    ] {
+        metrics.request_started("alpha");
+        metrics.request_finished(alpha, &r);
+    }
+    let e = Exposition::parse(&text(&metrics));
+    let alpha_only = [("target", "alpha")];
+    assert_eq!(
+        e.get("streamprobe_input_tokens_total", &alpha_only),
+        Some(200.0)
+    );
+    assert_eq!(
+        e.get("streamprobe_cached_input_tokens_total", &alpha_only),
+        Some(128.0)
+    );
+    assert_eq!(
+        e.get("streamprobe_reasoning_tokens_total", &alpha_only),
+        Some(14.0)
+    );
+    assert_eq!(
+        e.get("streamprobe_input_tokens_total", &[("target", "beta")]),
+        Some(0.0)
+    );
+    // Three successful requests, first visible token at 300, 300 and 500 ms.
+    assert_eq!(
+        e.get(
+            "streamprobe_time_to_first_visible_token_seconds_count",
+            &alpha_only
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        e.get(
+            "streamprobe_time_to_first_visible_token_seconds_bucket",
+            &[("target", "alpha"), ("le", "0.32")]
+        ),
+        Some(2.0),
+        "latency buckets"
+    );
+}
+
+#[test]
+fn response_model_info_keeps_the_latest_combination_and_counts_changes() {
+    let targets = targets();
+    let (alpha, beta) = (&targets[0], &targets[1]);
+    let metrics = Metrics::new(&Default::default()).unwrap();
+    metrics.declare_target(alpha, "e", None);
+    metrics.declare_target(beta, "e", None);
+    let finish = |t: &Target, r: RequestRecord| {
+        metrics.request_started(&t.name);
+        metrics.request_finished(t, &r);
+    };
+    let info = |m: &Metrics| -> Vec<(String, String, String, f64)> {
+        Exposition::parse(&text(m))
+            .series
+            .into_iter()
+            .filter(|(n, _, _)| n == "streamprobe_response_model_info")
+            .map(|(_, l, v)| {
+                (
+                    l["target"].clone(),
+                    l["model"].clone(),
+                    l["fingerprint"].clone(),
+                    v,
+                )
+            })
+            .collect()
+    };
+    let changes = |m: &Metrics, target: &str| {
+        Exposition::parse(&text(m)).get(
+            "streamprobe_response_model_changes_total",
+            &[("target", target)],
+        )
+    };
+    let row = |t: &str, m: &str, f: &str| (t.to_owned(), m.to_owned(), f.to_owned(), 1.0);
+
+    // The first sighting is not a change.
+    finish(alpha, identified("gpt-4o-2024-08-06", Some("fp_a")));
+    assert_eq!(info(&metrics), [row("alpha", "gpt-4o-2024-08-06", "fp_a")]);
+    assert_eq!(changes(&metrics, "alpha"), Some(0.0));
+    // Repeats, a request that named no fingerprint, and one that named no model: no change.
+    finish(alpha, identified("gpt-4o-2024-08-06", Some("fp_a")));
+    finish(alpha, identified("gpt-4o-2024-08-06", None));
+    finish(alpha, record(5, Outcome::Success, 300));
+    assert_eq!(info(&metrics), [row("alpha", "gpt-4o-2024-08-06", "fp_a")]);
+    assert_eq!(changes(&metrics, "alpha"), Some(0.0));
+    // A new fingerprint, then a new model: each replaces the series and counts once; a
+    // failed stream that named its model counts too.
+    finish(alpha, identified("gpt-4o-2024-08-06", Some("fp_b")));
+    finish(
+        alpha,
+        RequestRecord {
+            outcome: Outcome::Truncated,
+            ..identified("gpt-4o-2024-11-20", None)
+        },
+    );
+    assert_eq!(info(&metrics), [row("alpha", "gpt-4o-2024-11-20", "")]);
+    assert_eq!(changes(&metrics, "alpha"), Some(2.0));
+    // Targets are independent.
+    finish(beta, identified("claude-sonnet-4-5", None));
+    assert_eq!(changes(&metrics, "beta"), Some(0.0));
+    assert_eq!(info(&metrics).len(), 2);
+
+    // Server-named values are bounded.
+    let long = "m".repeat(1000);
+    finish(beta, identified(&long, Some(&"f".repeat(129))));
+    let beta_info: Vec<_> = info(&metrics)
+        .into_iter()
+        .filter(|r| r.0 == "beta")
+        .collect();
+    assert_eq!(beta_info.len(), 1);
+    assert_eq!(beta_info[0].1.chars().count(), 128);
+    assert!(beta_info[0].1.ends_with('…'));
+    assert_eq!(beta_info[0].2.chars().count(), 128);
+    assert_eq!(changes(&metrics, "beta"), Some(1.0));
+
+    // Removing a target removes its info series and counter.
+    metrics.remove_target("alpha");
+    let e = Exposition::parse(&text(&metrics));
+    assert!(!e.mentions_target("alpha"), "{e:?}");
+    assert_eq!(info(&metrics).len(), 1);
+
+    // A restart (a fresh registry) sees its first model without counting a change.
+    let restarted = Metrics::new(&Default::default()).unwrap();
+    restarted.declare_target(alpha, "e", None);
+    restarted.request_started("alpha");
+    restarted.request_finished(alpha, &identified("gpt-4o-2024-11-20", None));
+    assert_eq!(changes(&restarted, "alpha"), Some(0.0));
+    assert_eq!(info(&restarted), [row("alpha", "gpt-4o-2024-11-20", "")]);
 }
 
 #[test]

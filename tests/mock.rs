@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use streamprobe::config::Protocol;
-use streamprobe::mock::{End, Fault, FaultSpec, MockOptions, expected_text, token_text};
+use streamprobe::mock::{
+    ANTHROPIC, End, Fault, FaultSpec, HeaderFamily, IETF_POLICY, IETF_RATELIMIT, MockOptions,
+    OPENAI, ProviderHeaders, RETRY_AFTER_SECS, expected_text, token_text,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -146,7 +149,8 @@ async fn read_reply(stream: &mut TcpStream, t0: Instant, idle: Duration) -> Repl
                 continue;
             };
             reply.time_to_headers = Some(t0.elapsed());
-            let head = std::str::from_utf8(&raw[..end]).expect("head is ASCII");
+            // Lossy: the malformed provider headers carry non-UTF-8 bytes (obs-text).
+            let head = String::from_utf8_lossy(&raw[..end]).into_owned();
             let mut lines = head.split("\r\n");
             let status_line = lines.next().unwrap();
             reply.status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
@@ -602,6 +606,364 @@ async fn jitter_spreads_ttft_within_bounds() {
         ttfts.iter().any(|d| *d != ttfts[0]),
         "jitter varies: {ttfts:?}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response identity, token details and provider headers (DESIGN §11).
+
+/// The value at `pointer` in the first event that has one.
+fn first_at<'a>(d: &'a Decoded, pointer: &str) -> Option<&'a Value> {
+    d.events.iter().find_map(|(_, v)| v.pointer(pointer))
+}
+
+#[tokio::test]
+async fn usage_details_use_each_protocols_wire_format() {
+    let server = mock(fast()).await;
+    // OPENAI_BODY is 121 bytes: the mock reports 121 / 4 = 30 prompt tokens.
+    let p = OPENAI_BODY.len() as u64 / 4;
+    assert_eq!(p, 30);
+    let q = "cached_tokens=12&reasoning_tokens=4";
+    let addr = server.local_addr();
+    let get = |target: &str| {
+        let target = join(target, q);
+        async move {
+            let r = Request::post(&target, OPENAI_BODY).send(addr).await;
+            assert_eq!(r.status, 200, "{target}");
+            decode(path_only(&target), r.text())
+        }
+    };
+    let n = |d: &Decoded, pointer: &str| first_at(d, pointer).and_then(Value::as_u64);
+
+    let d = get("/v1/chat/completions").await;
+    assert_eq!(n(&d, "/usage/prompt_tokens"), Some(p));
+    assert_eq!(
+        n(&d, "/usage/prompt_tokens_details/cached_tokens"),
+        Some(12)
+    );
+    assert_eq!(
+        n(&d, "/usage/completion_tokens_details/reasoning_tokens"),
+        Some(4)
+    );
+    // OpenAI counts reasoning in the completion tokens; none of it is streamed.
+    assert_eq!((d.usage, d.texts.len()), (Some(9), 5));
+
+    let d = get("/v1/responses").await;
+    let usage = "/response/usage";
+    assert_eq!(n(&d, &format!("{usage}/input_tokens")), Some(p));
+    assert_eq!(
+        n(&d, &format!("{usage}/input_tokens_details/cached_tokens")),
+        Some(12)
+    );
+    assert_eq!(
+        n(
+            &d,
+            &format!("{usage}/output_tokens_details/reasoning_tokens")
+        ),
+        Some(4)
+    );
+    assert_eq!(d.usage, Some(9));
+
+    // Anthropic: input_tokens excludes the cache reads; thinking is in the output count.
+    let d = get("/v1/messages").await;
+    assert_eq!(n(&d, "/message/usage/input_tokens"), Some(p - 12));
+    assert_eq!(n(&d, "/message/usage/cache_read_input_tokens"), Some(12));
+    assert_eq!(n(&d, "/message/usage/cache_creation_input_tokens"), Some(0));
+    assert_eq!(d.usage, Some(9));
+
+    // Gemini: thoughts apart from the candidates.
+    let d = get(SSE_PATHS[4]).await;
+    let last = &d.events.last().unwrap().1["usageMetadata"];
+    assert_eq!(last["promptTokenCount"], p);
+    assert_eq!(last["cachedContentTokenCount"], 12);
+    assert_eq!(last["thoughtsTokenCount"], 4);
+    assert_eq!(last["candidatesTokenCount"], 5);
+    assert_eq!(last["totalTokenCount"], p + 5 + 4);
+
+    for (path, pointer) in [
+        ("/api/chat", "/prompt_eval_count"),
+        ("/api/generate", "/prompt_eval_count"),
+        ("/v1/chat-messages", "/metadata/usage/prompt_tokens"),
+        ("/generate_stream", "/details/input_length"),
+        ("/completion", "/tokens_evaluated"),
+    ] {
+        let d = get(path).await;
+        assert_eq!(n(&d, pointer), Some(p), "{path}");
+        assert_eq!(d.usage, Some(5), "{path}: reasoning is not counted here");
+    }
+    let d = get("/completion").await;
+    assert_eq!(n(&d, "/timings/cache_n"), Some(12));
+
+    // The cached count never exceeds the prompt.
+    let r = Request::post("/v1/messages?cached_tokens=1000", OPENAI_BODY)
+        .send(server.local_addr())
+        .await;
+    let d = decode("/v1/messages", r.text());
+    assert_eq!(n(&d, "/message/usage/input_tokens"), Some(0));
+    assert_eq!(n(&d, "/message/usage/cache_read_input_tokens"), Some(p));
+}
+
+#[tokio::test]
+async fn model_and_fingerprint_can_be_set_per_request_and_switch_mid_run() {
+    let server = mock(fast()).await;
+    let addr = server.local_addr();
+    let s = |d: &Decoded, pointer: &str| {
+        first_at(d, pointer)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    // Defaults: the request's model, fp_mock.
+    let r = Request::post("/v1/chat/completions", OPENAI_BODY)
+        .send(addr)
+        .await;
+    let d = decode("/v1/chat/completions", r.text());
+    assert_eq!(s(&d, "/model").as_deref(), Some("gpt-4o-mini"));
+    assert_eq!(s(&d, "/system_fingerprint").as_deref(), Some("fp_mock"));
+    assert!(
+        d.events
+            .iter()
+            .all(|(_, v)| v["model"] == "gpt-4o-mini" && v["system_fingerprint"] == "fp_mock"),
+        "every chunk names them"
+    );
+    // Query over header over the request.
+    let r = Request::post(
+        "/v1/chat/completions?model=gpt-4o-2024-11-20&fingerprint=fp_q",
+        OPENAI_BODY,
+    )
+    .header("X-Mock-Model", "from-header")
+    .send(addr)
+    .await;
+    let d = decode("/v1/chat/completions", r.text());
+    assert_eq!(s(&d, "/model").as_deref(), Some("gpt-4o-2024-11-20"));
+    assert_eq!(s(&d, "/system_fingerprint").as_deref(), Some("fp_q"));
+    for (path, pointer) in [
+        ("/v1/responses", "/response/model"),
+        ("/v1/messages", "/message/model"),
+        (SSE_PATHS[4], "/modelVersion"),
+        ("/api/chat", "/model"),
+        ("/api/generate", "/model"),
+        ("/completion", "/model"),
+    ] {
+        let r = Request::post(join(path, "model=m-x"), "{}")
+            .send(addr)
+            .await;
+        let d = decode(path_only(path), r.text());
+        assert_eq!(s(&d, pointer).as_deref(), Some("m-x"), "{path}");
+    }
+
+    // A swap after the first N requests this mock served (all routes count).
+    let server = mock(MockOptions {
+        model_switch_after: Some(2),
+        ..fast()
+    })
+    .await;
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let r = Request::post("/v1/chat/completions", OPENAI_BODY)
+            .send(server.local_addr())
+            .await;
+        let d = decode("/v1/chat/completions", r.text());
+        seen.push((
+            s(&d, "/model").unwrap(),
+            s(&d, "/system_fingerprint").unwrap(),
+        ));
+    }
+    let pair = |m: &str, f: &str| (m.to_owned(), f.to_owned());
+    assert_eq!(
+        seen,
+        [
+            pair("gpt-4o-mini", "fp_mock"),
+            pair("gpt-4o-mini", "fp_mock"),
+            pair("gpt-4o-mini-next", "fp_mock_next"),
+            pair("gpt-4o-mini-next", "fp_mock_next"),
+        ]
+    );
+    // Per request too, and a bad value is a 400 that names it.
+    let r = Request::post("/v1/messages?model_switch_after=0", "{}")
+        .send(server.local_addr())
+        .await;
+    let d = decode("/v1/messages", r.text());
+    assert_eq!(s(&d, "/message/model").as_deref(), Some("mock-model-next"));
+    for (query, message) in [
+        (
+            "model_switch_after=soon",
+            "query parameter model_switch_after: invalid request count \"soon\"",
+        ),
+        ("model=", "query parameter model: invalid model \"\""),
+        (
+            "cached_tokens=-1",
+            "query parameter cached_tokens: invalid token count \"-1\"",
+        ),
+        (
+            "provider_headers=github",
+            "query parameter provider_headers: unknown provider header family \"github\"",
+        ),
+    ] {
+        let r = Request::post(join("/v1/chat/completions", query), "{}")
+            .send(server.local_addr())
+            .await;
+        assert_eq!(r.status, 400, "{query}");
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        let text = body["error"]["message"].as_str().unwrap();
+        assert!(text.contains(message), "{query}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn provider_header_families_are_sent_on_demand() {
+    let server = mock(fast()).await;
+    let addr = server.local_addr();
+    let send = |query: &str| {
+        let target = format!("/v1/chat/completions?{query}");
+        async move { Request::post(target, OPENAI_BODY).send(addr).await }
+    };
+    let plain = send("").await;
+    for name in [
+        "x-ratelimit-limit-requests",
+        "ratelimit",
+        "request-id",
+        "retry-after",
+    ] {
+        assert_eq!(plain.header(name), None, "{name} only on demand");
+    }
+
+    let r = send("provider_headers=openai").await;
+    assert_eq!(r.status, 200);
+    for (name, value) in OPENAI {
+        assert_eq!(r.header(name), Some(value), "{name}");
+    }
+    assert_eq!(r.header("x-ratelimit-reset-tokens"), Some("6m0s"));
+    assert!(r.complete, "the stream is unaffected");
+
+    let before = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let r = send("provider_headers=anthropic").await;
+    for (resource, limit, remaining) in ANTHROPIC {
+        let h = |part: &str| r.header(&format!("anthropic-ratelimit-{resource}-{part}"));
+        assert_eq!(h("limit"), Some(limit.to_string().as_str()), "{resource}");
+        assert_eq!(h("remaining"), Some(remaining.to_string().as_str()));
+        let reset = chrono::DateTime::parse_from_rfc3339(h("reset").unwrap())
+            .unwrap_or_else(|e| panic!("{resource} reset is RFC 3339: {e}"));
+        assert!(reset > before && reset < before + chrono::Duration::seconds(60));
+    }
+
+    let r = send("provider_headers=ietf").await;
+    assert_eq!(r.header("ratelimit-policy"), Some(IETF_POLICY));
+    assert_eq!(r.header("ratelimit"), Some(IETF_RATELIMIT));
+    assert_eq!(
+        IETF_RATELIMIT, "\"burst\";r=99;t=30",
+        "structured-field form"
+    );
+
+    let r = send("provider_headers=request-id").await;
+    let id = r.header("x-request-id").unwrap().to_owned();
+    assert!(id.starts_with("req_mock"), "{id}");
+    assert_eq!(r.header("request-id"), Some(id.as_str()));
+    let ray = r.header("cf-ray").unwrap();
+    assert!(ray.len() == 20 && ray.ends_with("-MCK"), "{ray}");
+    let again = send("provider_headers=request-id").await;
+    assert_ne!(
+        again.header("x-request-id"),
+        Some(id.as_str()),
+        "unique per request"
+    );
+
+    // retry-after goes with 429 and 503 only, as seconds or an HTTP date.
+    let r = send("provider_headers=retry-after").await;
+    assert_eq!((r.status, r.header("retry-after")), (200, None));
+    let r = send("provider_headers=retry-after&fault=429").await;
+    assert_eq!(
+        r.header("retry-after"),
+        Some(RETRY_AFTER_SECS.to_string().as_str())
+    );
+    let r = send("provider_headers=retry-after-date,openai&fault=503").await;
+    assert_eq!(r.status, 503);
+    let date = r.header("retry-after").unwrap();
+    let at = chrono::DateTime::parse_from_rfc2822(date)
+        .unwrap_or_else(|e| panic!("{date:?} is an HTTP date: {e}"));
+    assert!(date.ends_with(" GMT"));
+    assert!(at > before && at < before + chrono::Duration::seconds(60));
+    assert_eq!(
+        r.header("x-ratelimit-limit-requests"),
+        Some("500"),
+        "error answers too"
+    );
+
+    // Several at once, from a header or the server's options.
+    let r = Request::post("/v1/messages", "{}")
+        .header("X-Mock-Provider-Headers", "anthropic,request-id")
+        .send(addr)
+        .await;
+    assert!(r.header("anthropic-ratelimit-tokens-limit").is_some());
+    assert!(r.header("request-id").is_some());
+    let wide = mock(MockOptions {
+        provider_headers: vec![ProviderHeaders {
+            family: HeaderFamily::Ietf,
+            malformed: false,
+        }],
+        ..fast()
+    })
+    .await;
+    let r = Request::post("/v1/chat/completions", "{}")
+        .send(wide.local_addr())
+        .await;
+    assert_eq!(r.header("ratelimit"), Some(IETF_RATELIMIT));
+    let r = Request::post("/v1/chat/completions?provider_headers=none", "{}")
+        .send(wide.local_addr())
+        .await;
+    assert_eq!(r.header("ratelimit"), None);
+}
+
+#[tokio::test]
+async fn malformed_provider_headers_are_sent_and_the_stream_is_unaffected() {
+    let server = mock(fast()).await;
+    let all = "openai-malformed,anthropic-malformed,ietf-malformed,retry-after-malformed,request-id-malformed";
+    let r = Request::post(
+        format!("/v1/chat/completions?provider_headers={all}"),
+        OPENAI_BODY,
+    )
+    .send(server.local_addr())
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(r.complete);
+    assert_eq!(decode("/v1/chat/completions", r.text()).texts.len(), 5);
+    assert_eq!(r.header("x-ratelimit-limit-requests"), Some("lots"));
+    assert_eq!(r.header("x-ratelimit-reset-requests"), Some("6x"));
+    assert_eq!(r.header("x-ratelimit-limit-tokens"), Some(""));
+    assert_eq!(r.header("anthropic-ratelimit-requests-limit"), Some("many"));
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(r.header("anthropic-ratelimit-tokens-reset").unwrap())
+            .is_err()
+    );
+    assert_eq!(r.header("ratelimit"), Some("\"burst;r=;t"));
+    assert_eq!(r.header("ratelimit-policy"), Some("burst;q=-1;w=x"));
+    assert_eq!(
+        r.header("retry-after"),
+        None,
+        "a 200 carries no retry-after"
+    );
+    assert_eq!(r.header("x-request-id"), Some(""));
+    assert_eq!(r.header("request-id").map(str::len), Some(4096));
+    assert_eq!(
+        r.header("cf-ray"),
+        Some("\u{fffd}\u{fffd}-MCK"),
+        "not UTF-8 on the wire"
+    );
+
+    for (family, fault, want) in [
+        ("retry-after-malformed", "429", "-3"),
+        (
+            "retry-after-date-malformed",
+            "503",
+            "Tuesday, half past nine",
+        ),
+    ] {
+        let r = Request::post(
+            format!("/v1/chat/completions?provider_headers={family}&fault={fault}"),
+            "{}",
+        )
+        .send(server.local_addr())
+        .await;
+        assert_eq!(r.header("retry-after"), Some(want), "{family}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

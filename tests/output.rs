@@ -89,6 +89,12 @@ fn success(index: u64) -> RequestRecord {
         itl: vec![ms(40), ms(60), ms(310)],
         tpot: Some(Duration::from_micros(50_600)),
         text: Some("Hello".into()),
+        response_model: None,
+        system_fingerprint: None,
+        input_tokens: None,
+        cached_input_tokens: None,
+        reasoning_tokens: None,
+        usage_mismatch: false,
     }
 }
 
@@ -166,7 +172,7 @@ fn schema_rejects_unknown_keys_and_missing_numbers() {
 #[test]
 fn document_keeps_the_old_keys_and_redacts() {
     let doc = document(false);
-    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["schema_version"], 2, "v2 diagnostics (DESIGN §6)");
     assert_eq!(doc["tool"]["name"], "streamprobe");
     assert_eq!(doc["tool"]["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(doc["burst_id"], "01JDX7Q8");
@@ -268,6 +274,56 @@ fn document_keeps_the_old_keys_and_redacts() {
     assert_eq!(failed["error"], "no data for 30s");
     assert_eq!(failed["ttft"], Value::Null);
     assert_eq!(failed["itl_mean"], Value::Null);
+}
+
+#[test]
+fn v2_identity_and_token_keys_appear_only_when_known() {
+    let mut burst = burst();
+    burst.records[0] = RequestRecord {
+        response_model: Some("gpt-4o-2024-08-06".into()),
+        system_fingerprint: Some("fp_5050236cbd".into()),
+        input_tokens: Some(114),
+        cached_input_tokens: Some(64),
+        reasoning_tokens: Some(0),
+        usage_mismatch: true,
+        ..success(1)
+    };
+    let summary = BurstSummary::from_burst(&burst);
+    let doc: Value =
+        serde_json::from_slice(&ResultDocument::new(&target(), &burst, &summary, false).to_json())
+            .unwrap();
+    assert_eq!(validate(&doc), Vec::<String>::new());
+    let first = &doc["metrics"][0];
+    assert_eq!(first["response_model"], "gpt-4o-2024-08-06");
+    assert_eq!(first["system_fingerprint"], "fp_5050236cbd");
+    assert_eq!(first["input_tokens"], 114);
+    assert_eq!(first["cached_input_tokens"], 64);
+    assert_eq!(first["reasoning_tokens"], 0, "a reported zero is known");
+    assert_eq!(first["usage_mismatch"], true);
+    let third = doc["metrics"][2].as_object().unwrap();
+    for key in [
+        "response_model",
+        "system_fingerprint",
+        "input_tokens",
+        "cached_input_tokens",
+        "reasoning_tokens",
+        "usage_mismatch",
+    ] {
+        assert!(!third.contains_key(key), "{key} present though unknown");
+    }
+    assert_eq!(summary.usage_mismatch, 1);
+    assert_eq!(summary.response_models.len(), 1);
+
+    // Readers accept version 1 files (v2 only adds keys); the schema rejects other versions
+    // and a usage_mismatch of false (it is absent instead).
+    let mut v1 = document(false);
+    v1["schema_version"] = json!(1);
+    assert_eq!(validate(&v1), Vec::<String>::new());
+    let mut bad = doc.clone();
+    bad["schema_version"] = json!(3);
+    bad["metrics"][0]["usage_mismatch"] = json!(false);
+    bad["metrics"][0]["input_tokens"] = json!(-1);
+    assert_eq!(validate(&bad).len(), 3, "{:#?}", validate(&bad));
 }
 
 #[test]

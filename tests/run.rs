@@ -706,3 +706,105 @@ async fn a_generic_stream_that_looks_like_a_dialect_says_which() {
         }
     }
 }
+
+#[tokio::test]
+async fn every_protocol_records_response_identity_and_token_details() {
+    let server = mock(timing(5, 1, 5)).await;
+    let q = "cached_tokens=3&reasoning_tokens=4";
+    // (path, (model, fingerprint), (cached, reasoning)) as each protocol reports them.
+    type Identity<'a> = (Option<&'a str>, Option<&'a str>);
+    type Details = (Option<u64>, Option<u64>);
+    let cases: [(&str, Identity, Details); 9] = [
+        (
+            "/v1/chat/completions",
+            (Some("m"), Some("fp_mock")),
+            (Some(3), Some(4)),
+        ),
+        (
+            "/v1/completions",
+            (Some("m"), Some("fp_mock")),
+            (None, None),
+        ),
+        ("/v1/responses", (Some("m"), None), (Some(3), Some(4))),
+        ("/v1/messages", (Some("m"), None), (Some(3), None)),
+        (
+            "/v1beta/models/gemini-2.0-flash:streamGenerateContent",
+            (Some("gemini-2.0-flash"), None),
+            (Some(3), Some(4)),
+        ),
+        ("/api/chat", (Some("m"), None), (None, None)),
+        ("/v1/chat-messages", (None, None), (None, None)),
+        ("/generate_stream", (None, None), (None, None)),
+        ("/completion", (Some("m"), None), (Some(3), None)),
+    ];
+    for (path, (model, fingerprint), (cached, reasoning)) in cases {
+        let t = target(
+            &server.url(&format!("{path}?{q}")),
+            "    total_requests: 1\n",
+        );
+        let result = burst(t).await;
+        let r = &result.records[0];
+        assert_eq!(r.outcome, Outcome::Success, "{path}: {r:?}");
+        let truth = server.truth(&format!("b-{}", r.index)).unwrap();
+        let prompt = truth.request_body.len() as u64 / 4;
+        assert_eq!(r.response_model.as_deref(), model, "{path}: model");
+        assert_eq!(
+            r.system_fingerprint.as_deref(),
+            fingerprint,
+            "{path}: fingerprint"
+        );
+        assert_eq!(r.input_tokens, Some(prompt), "{path}: input tokens");
+        assert_eq!(r.cached_input_tokens, cached, "{path}: cached input tokens");
+        assert_eq!(r.reasoning_tokens, reasoning, "{path}: reasoning tokens");
+        assert!(!r.usage_mismatch, "{path}: usage within 2x of the events");
+        server.reset();
+    }
+}
+
+#[tokio::test]
+async fn usage_far_from_the_event_count_is_flagged_and_a_model_swap_is_seen() {
+    let server = mock(timing(5, 1, 5)).await;
+    // 100 hidden reasoning tokens: usage 105 against 5 streamed events.
+    let t = target(
+        &server.url("/v1/chat/completions?reasoning_tokens=100"),
+        "    total_requests: 2\n    concurrency: 1\n",
+    );
+    let result = burst(t).await;
+    for r in &result.records {
+        assert_eq!((r.output_tokens, r.token_events), (105, 5));
+        assert!(r.usage_mismatch, "{r:?}");
+        assert_eq!(r.reasoning_tokens, Some(100));
+    }
+    let summary = streamprobe::stats::BurstSummary::from_burst(&result);
+    assert_eq!(summary.usage_mismatch, 2);
+    // Counted from events, there is nothing to disagree with.
+    let t = target(
+        &server.url("/v1/chat/completions?reasoning_tokens=100&usage=false"),
+        "    total_requests: 1\n",
+    );
+    assert!(!burst(t).await.records[0].usage_mismatch);
+
+    // The mock swaps its model after the first 2 of these 4 sequential requests.
+    let server = mock(timing(5, 1, 3)).await;
+    let t = target(
+        &server.url("/v1/chat/completions?model_switch_after=2"),
+        "    total_requests: 4\n    concurrency: 1\n",
+    );
+    let result = burst(t).await;
+    let seen: Vec<(Option<&str>, Option<&str>)> = result
+        .records
+        .iter()
+        .map(|r| (r.response_model.as_deref(), r.system_fingerprint.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Some("m"), Some("fp_mock")),
+            (Some("m"), Some("fp_mock")),
+            (Some("m-next"), Some("fp_mock_next")),
+            (Some("m-next"), Some("fp_mock_next")),
+        ]
+    );
+    let summary = streamprobe::stats::BurstSummary::from_burst(&result);
+    assert_eq!(summary.response_models.len(), 2);
+}

@@ -3,7 +3,9 @@
 //! and with `auto` from content type alone (first-event detection) — fed whole, one byte at a
 //! time and cut at the recorded TCP read boundaries — must extract the manifest's expected
 //! values, and every chunking must yield identical events. `auto` is also run with no hints
-//! at all (framing sniffed from the first bytes).
+//! at all (framing sniffed from the first bytes). The response model, fingerprint and token
+//! details, which the shared manifest predates, are checked against this repo's own
+//! `tests/data/corpus_expected.json`, keyed by corpus file name.
 //!
 //! Does not: test framing edge cases or dialects the corpus lacks (`stream_dialects.rs` does).
 
@@ -12,11 +14,25 @@ use std::sync::OnceLock;
 use proptest::prelude::*;
 use serde_json::Value;
 use streamprobe::stream::{
-    Channel, DecodeError, Decoder, DecoderOptions, Event, Protocol, error_message,
+    Channel, DecodeError, Decoder, DecoderOptions, Event, Protocol, Usage, error_message,
     llama_cpp_extract,
 };
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/corpus");
+const EXPECTED_EXTRA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/corpus_expected.json"
+);
+
+/// `tests/data/corpus_expected.json`: identity and token details per corpus file.
+fn expected_details() -> &'static Value {
+    static CELL: OnceLock<Value> = OnceLock::new();
+    CELL.get_or_init(|| {
+        let text =
+            std::fs::read(EXPECTED_EXTRA).unwrap_or_else(|e| panic!("{EXPECTED_EXTRA}: {e}"));
+        serde_json::from_slice(&text).unwrap_or_else(|e| panic!("{EXPECTED_EXTRA}: {e}"))
+    })
+}
 
 struct Entry {
     file: String,
@@ -189,7 +205,7 @@ fn check(entry: &Entry, how: &str, d: &Decoded, byte_by_byte: bool) {
         "{ctx}: first content text"
     );
     let usage = d.events.iter().rev().find_map(|e| match e {
-        Event::Usage { output_tokens } => Some(*output_tokens),
+        Event::Usage(u) => u.output_tokens,
         _ => None,
     });
     assert_eq!(
@@ -246,6 +262,7 @@ fn check(entry: &Entry, how: &str, d: &Decoded, byte_by_byte: bool) {
             "{ctx}: first content event end offset"
         );
     }
+    check_details(entry, &ctx, d);
     let extra = &entry.manifest["expected_extra"];
     if let Some(n) = extra.get("thought_event_count").and_then(Value::as_u64) {
         let thoughts = tokens(d, Channel::Reasoning);
@@ -262,6 +279,79 @@ fn check(entry: &Entry, how: &str, d: &Decoded, byte_by_byte: bool) {
                 "{ctx}: first any-channel token"
             );
         }
+    }
+}
+
+/// The response model and fingerprint (the last identity reported) and the token details (each
+/// count's last value) against `corpus_expected.json`: a value the recording has must be
+/// found, and one it lacks must not be invented.
+fn check_details(entry: &Entry, ctx: &str, d: &Decoded) {
+    let want = &expected_details()[entry.file.as_str()];
+    assert!(
+        want.is_object(),
+        "{ctx}: no entry in {EXPECTED_EXTRA}; read the recording and add one"
+    );
+    let (mut model, mut fingerprint) = (None, None);
+    let mut usage = Usage::default();
+    for e in &d.events {
+        match e {
+            Event::Identity {
+                model: m,
+                fingerprint: f,
+            } => {
+                model = m.as_deref();
+                fingerprint = f.as_deref();
+            }
+            Event::Usage(u) => usage.update(*u),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        model,
+        want["response_model"].as_str(),
+        "{ctx}: response model"
+    );
+    assert_eq!(
+        fingerprint,
+        want["system_fingerprint"].as_str(),
+        "{ctx}: system fingerprint"
+    );
+    for (name, got) in [
+        ("input_tokens", usage.input_tokens),
+        ("cached_input_tokens", usage.cached_input_tokens),
+        ("reasoning_tokens", usage.reasoning_tokens),
+    ] {
+        assert_eq!(got, want[name].as_u64(), "{ctx}: {name}");
+    }
+}
+
+#[test]
+fn expected_details_cover_exactly_the_corpus_streams() {
+    let streams: std::collections::BTreeSet<&str> = corpus()
+        .iter()
+        .filter(|e| e.options().is_some())
+        .map(|e| e.file.as_str())
+        .collect();
+    let keyed: std::collections::BTreeSet<&str> = expected_details()
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !k.starts_with('_'))
+        .collect();
+    assert_eq!(keyed, streams);
+    // The recordings hold every kind of detail somewhere, so none is checked only as absent.
+    for key in [
+        "response_model",
+        "system_fingerprint",
+        "input_tokens",
+        "cached_input_tokens",
+        "reasoning_tokens",
+    ] {
+        assert!(
+            keyed.iter().any(|f| !expected_details()[*f][key].is_null()),
+            "{key} is null everywhere"
+        );
     }
 }
 

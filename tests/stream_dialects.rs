@@ -35,6 +35,9 @@ fn extract(pairs: &[(&str, &str)]) -> Extract {
             "output_tokens" => &mut x.output_tokens,
             "done" => &mut x.done,
             "error" => &mut x.error,
+            "model" => &mut x.model,
+            "input_tokens" => &mut x.input_tokens,
+            "cached_input_tokens" => &mut x.cached_input_tokens,
             other => panic!("no extract field {other}"),
         };
         *slot = Some((*v).to_owned());
@@ -43,9 +46,10 @@ fn extract(pairs: &[(&str, &str)]) -> Extract {
 }
 
 /// One event as a short string: `text:..`, `reasoning:..`, `tool:..`, `usage:N`, `done`,
-/// `done:reason`, `error:..`.
-fn render(e: &Event<'_>) -> String {
-    match e {
+/// `done:reason`, `error:..`; `None` for what the dialect tests below do not look at (the
+/// response identity, and usage events without an output count): `details` renders those.
+fn render(e: &Event<'_>) -> Option<String> {
+    Some(match e {
         Event::Token { channel, text } => {
             let c = match channel {
                 Channel::Text => "text",
@@ -54,7 +58,8 @@ fn render(e: &Event<'_>) -> String {
             };
             format!("{c}:{text}")
         }
-        Event::Usage { output_tokens } => format!("usage:{output_tokens}"),
+        Event::Usage(u) => format!("usage:{}", u.output_tokens?),
+        Event::Identity { .. } => return None,
         Event::Done {
             finish_reason: None,
         } => "done".to_owned(),
@@ -62,6 +67,27 @@ fn render(e: &Event<'_>) -> String {
             finish_reason: Some(r),
         } => format!("done:{r}"),
         Event::Error { message } => format!("error:{message}"),
+    })
+}
+
+/// The identity and usage events only, in full: `model:M fp:F` and
+/// `usage out=.. in=.. cached=.. reasoning=..` (`-` for an unknown count).
+fn details(e: &Event<'_>) -> Option<String> {
+    let n = |c: Option<u64>| c.map_or_else(|| "-".to_owned(), |c| c.to_string());
+    match e {
+        Event::Identity { model, fingerprint } => Some(format!(
+            "model:{} fp:{}",
+            model.as_deref().unwrap_or("-"),
+            fingerprint.as_deref().unwrap_or("-")
+        )),
+        Event::Usage(u) => Some(format!(
+            "usage out={} in={} cached={} reasoning={}",
+            n(u.output_tokens),
+            n(u.input_tokens),
+            n(u.cached_input_tokens),
+            n(u.reasoning_tokens)
+        )),
+        _ => None,
     }
 }
 
@@ -69,6 +95,8 @@ fn render(e: &Event<'_>) -> String {
 /// each (`usize::MAX` for `finish`), and the first error.
 struct Run {
     events: Vec<(usize, String)>,
+    /// Identity and usage events in full (see `details`).
+    details: Vec<String>,
     result: Result<(), DecodeError>,
     protocol: Protocol,
     has_terminator: bool,
@@ -83,18 +111,26 @@ impl Run {
 fn run_chunks(o: &DecoderOptions, chunks: &[&[u8]]) -> Run {
     let mut d = Decoder::new(o.clone());
     let mut events = Vec::new();
+    let mut details_seen = Vec::new();
     let mut result = Ok(());
     for (i, chunk) in chunks.iter().enumerate() {
-        result = d.feed(chunk, &mut |e| events.push((i, render(&e))));
+        result = d.feed(chunk, &mut |e| {
+            events.extend(render(&e).map(|r| (i, r)));
+            details_seen.extend(details(&e));
+        });
         if result.is_err() {
             break;
         }
     }
     if result.is_ok() {
-        result = d.finish(&mut |e| events.push((usize::MAX, render(&e))));
+        result = d.finish(&mut |e| {
+            events.extend(render(&e).map(|r| (usize::MAX, r)));
+            details_seen.extend(details(&e));
+        });
     }
     Run {
         events,
+        details: details_seen,
         result,
         protocol: d.protocol(),
         has_terminator: d.has_terminator(),
@@ -111,6 +147,7 @@ fn run(o: &DecoderOptions, body: &[u8]) -> Run {
         ("7-byte pieces", run_chunks(o, &sevens)),
     ] {
         assert_eq!(other.events(), whole.events(), "{name}");
+        assert_eq!(other.details, whole.details, "{name}");
         assert_eq!(other.result, whole.result, "{name}");
         assert_eq!(other.protocol, whole.protocol, "{name}");
     }
@@ -363,6 +400,198 @@ fn tgi_special_tokens_are_not_tokens_and_generated_text_ends() {
         [
             "text:Hello",
             "error:Request failed during generation: Server error: CUDA out of memory"
+        ]
+    );
+}
+
+// ---- response identity and token details ----------------------------------------------
+
+fn details_of(o: &DecoderOptions, body: &[u8]) -> Vec<String> {
+    let r = run(o, body);
+    assert_eq!(r.result, Ok(()));
+    r.details
+}
+
+#[test]
+fn recorded_test_streams_report_model_and_input_tokens() {
+    assert_eq!(
+        details_of(
+            &opts(Protocol::OpenAi),
+            &data("openai_reasoning_tool_calls.sse")
+        ),
+        [
+            "model:deepseek-reasoner fp:-",
+            "usage out=40 in=10 cached=- reasoning=-"
+        ]
+    );
+    assert_eq!(
+        details_of(
+            &opts(Protocol::OpenAiCompletions),
+            &data("openai_completions.sse")
+        ),
+        [
+            "model:gpt-3.5-turbo-instruct fp:-",
+            "usage out=2 in=5 cached=- reasoning=-"
+        ]
+    );
+    assert_eq!(
+        details_of(
+            &opts(Protocol::Anthropic),
+            &data("anthropic_thinking_tool_use.sse")
+        ),
+        [
+            "model:claude-sonnet-4-5 fp:-",
+            // message_start: the input, without its provisional output count.
+            "usage out=- in=472 cached=- reasoning=-",
+            "usage out=89 in=- cached=- reasoning=-"
+        ]
+    );
+    assert_eq!(
+        details_of(
+            &opts(Protocol::Ollama),
+            &data("ollama_chat_thinking.ndjson")
+        ),
+        [
+            "model:qwen3 fp:-",
+            "usage out=12 in=26 cached=- reasoning=-"
+        ]
+    );
+    assert_eq!(
+        details_of(&opts(Protocol::Dify), &data("dify_agent_chat.sse")),
+        ["usage out=7 in=1033 cached=- reasoning=-"]
+    );
+}
+
+#[test]
+fn openai_usage_details_cached_and_reasoning_tokens() {
+    let chunk = |usage: &str| {
+        format!(
+            "data: {{\"model\":\"o3-2025-04-16\",\"system_fingerprint\":null,\"choices\":[],\"usage\":{usage}}}\n\n"
+        )
+    };
+    let body = [
+        chunk("null"),
+        chunk(r#"{"prompt_tokens":2006,"completion_tokens":300,"prompt_tokens_details":{"cached_tokens":1920,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":256,"accepted_prediction_tokens":0}}"#),
+        "data: [DONE]\n\n".to_owned(),
+    ]
+    .concat();
+    assert_eq!(
+        details_of(&opts(Protocol::OpenAi), body.as_bytes()),
+        [
+            "model:o3-2025-04-16 fp:-",
+            "usage out=300 in=2006 cached=1920 reasoning=256"
+        ]
+    );
+    // DeepSeek's own cache field; detail objects of unexpected shapes are ignored, not errors.
+    let deepseek = chunk(
+        r#"{"prompt_tokens":64,"completion_tokens":9,"prompt_cache_hit_tokens":60,"prompt_cache_miss_tokens":4,"completion_tokens_details":"n/a"}"#,
+    );
+    assert_eq!(
+        details_of(&opts(Protocol::OpenAi), deepseek.as_bytes()),
+        [
+            "model:o3-2025-04-16 fp:-",
+            "usage out=9 in=64 cached=60 reasoning=-"
+        ]
+    );
+}
+
+#[test]
+fn identity_is_reported_once_and_again_on_change() {
+    let chunk = |model: &str, fp: &str, text: &str| {
+        format!(
+            "data: {{\"model\":\"{model}\",\"system_fingerprint\":{fp},\"choices\":[{{\"delta\":{{\"content\":\"{text}\"}}}}]}}\n\n"
+        )
+    };
+    let body = [
+        chunk("gpt-4o", "\"fp_a\"", "a"),
+        chunk("gpt-4o", "\"fp_a\"", "b"),
+        // A chunk without a fingerprint keeps the last one.
+        chunk("gpt-4o", "null", "c"),
+        chunk("gpt-4o", "\"fp_b\"", "d"),
+        chunk("gpt-4o-mini", "\"fp_b\"", "e"),
+        "data: [DONE]\n\n".to_owned(),
+    ]
+    .concat();
+    let r = run(&opts(Protocol::OpenAi), body.as_bytes());
+    assert_eq!(
+        r.details,
+        [
+            "model:gpt-4o fp:fp_a",
+            "model:gpt-4o fp:fp_b",
+            "model:gpt-4o-mini fp:fp_b"
+        ]
+    );
+    assert_eq!(r.events().len(), 6, "5 tokens and done: {:?}", r.events());
+}
+
+#[test]
+fn responses_model_and_usage_details() {
+    let ev = |name: &str, json: &str| format!("event: {name}\ndata: {json}\n\n");
+    let body = [
+        ev("response.created", r#"{"type":"response.created","response":{"model":"gpt-5-mini-2025-08-07","status":"in_progress","usage":null}}"#),
+        ev("response.output_text.delta", r#"{"type":"response.output_text.delta","delta":"Hi"}"#),
+        ev("response.completed", r#"{"type":"response.completed","response":{"model":"gpt-5-mini-2025-08-07","status":"completed","usage":{"input_tokens":1200,"input_tokens_details":{"cached_tokens":1024},"output_tokens":130,"output_tokens_details":{"reasoning_tokens":128},"total_tokens":1330}}}"#),
+    ]
+    .concat();
+    assert_eq!(
+        details_of(&opts(Protocol::OpenAiResponses), body.as_bytes()),
+        [
+            "model:gpt-5-mini-2025-08-07 fp:-",
+            "usage out=130 in=1200 cached=1024 reasoning=128"
+        ]
+    );
+}
+
+#[test]
+fn anthropic_input_adds_cache_reads_and_writes_and_message_delta_updates_them() {
+    let ev = |name: &str, json: &str| format!("event: {name}\ndata: {json}\n\n");
+    let body = [
+        ev("message_start", r#"{"type":"message_start","message":{"model":"claude-opus-4-1-20250805","usage":{"input_tokens":100,"cache_creation_input_tokens":20,"cache_read_input_tokens":10,"output_tokens":1}}}"#),
+        ev("content_block_delta", r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}"#),
+        // Newer API versions repeat cumulative input counts here, possibly only some of them.
+        ev("message_delta", r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"input_tokens":100,"cache_read_input_tokens":30,"output_tokens":8}}"#),
+        ev("message_stop", r#"{"type":"message_stop"}"#),
+    ]
+    .concat();
+    assert_eq!(
+        details_of(&opts(Protocol::Anthropic), body.as_bytes()),
+        [
+            "model:claude-opus-4-1-20250805 fp:-",
+            "usage out=- in=130 cached=10 reasoning=-",
+            "usage out=8 in=150 cached=30 reasoning=-"
+        ]
+    );
+}
+
+#[test]
+fn gemini_tgi_and_generic_details() {
+    let gemini = b"data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Hi\"}]},\"finishReason\": \"STOP\"}],\"usageMetadata\": {\"promptTokenCount\": 4096,\"cachedContentTokenCount\": 4000,\"candidatesTokenCount\": 1,\"thoughtsTokenCount\": 17},\"modelVersion\": \"gemini-2.5-pro\"}\r\n\r\n";
+    assert_eq!(
+        details_of(&opts(Protocol::Gemini), gemini),
+        [
+            "model:gemini-2.5-pro fp:-",
+            "usage out=1 in=4096 cached=4000 reasoning=17"
+        ]
+    );
+    let tgi = b"data:{\"index\":1,\"token\":{\"id\":1,\"text\":\"Hi\",\"logprob\":-0.1,\"special\":false},\"generated_text\":\"Hi\",\"details\":{\"finish_reason\":\"length\",\"generated_tokens\":1,\"seed\":null,\"input_length\":9}}\n\n";
+    assert_eq!(
+        details_of(&opts(Protocol::Tgi), tgi),
+        ["usage out=1 in=9 cached=- reasoning=-"]
+    );
+    let mut o = opts(Protocol::Ndjson);
+    o.extract = Some(extract(&[
+        ("text", "/t"),
+        ("model", "/meta/model"),
+        ("input_tokens", "/meta/in"),
+        ("cached_input_tokens", "/meta/hit"),
+    ]));
+    let body = b"{\"t\":\"a\",\"meta\":{\"model\":\"m-1\",\"in\":5}}\n{\"t\":\"b\",\"meta\":{\"model\":\"m-1\",\"in\":5,\"hit\":2}}\n";
+    assert_eq!(
+        details_of(&o, body),
+        [
+            "model:m-1 fp:-",
+            "usage out=- in=5 cached=- reasoning=-",
+            "usage out=- in=5 cached=2 reasoning=-"
         ]
     );
 }

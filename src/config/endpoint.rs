@@ -50,6 +50,11 @@ pub fn llama_cpp_extract() -> Extract {
         output_tokens: Some("/tokens_predicted".to_owned()),
         done: Some("/stop".to_owned()),
         error: Some("/error".to_owned()),
+        // On every event, with `tokens_evaluated` (the whole prompt); the final event adds
+        // `model` and `timings.cache_n` (prompt tokens reused from the KV cache).
+        model: Some("/model".to_owned()),
+        input_tokens: Some("/tokens_evaluated".to_owned()),
+        cached_input_tokens: Some("/timings/cache_n".to_owned()),
     }
 }
 

@@ -200,6 +200,11 @@ pub struct Extract {
     pub output_tokens: Option<String>,
     pub done: Option<String>,
     pub error: Option<String>,
+    /// The responding model's name (v2 response identity).
+    pub model: Option<String>,
+    /// Input tokens, and those of them served from a prompt cache (v2 token details).
+    pub input_tokens: Option<String>,
+    pub cached_input_tokens: Option<String>,
 }
 
 /// As the config spells it: `{text: /content, done: /stop}`, only the pointers that are set.
@@ -211,6 +216,9 @@ impl std::fmt::Display for Extract {
             ("output_tokens", &self.output_tokens),
             ("done", &self.done),
             ("error", &self.error),
+            ("model", &self.model),
+            ("input_tokens", &self.input_tokens),
+            ("cached_input_tokens", &self.cached_input_tokens),
         ];
         let set: Vec<String> = fields
             .iter()

@@ -86,6 +86,9 @@ pub struct RawExtract {
     pub output_tokens: Option<String>,
     pub done: Option<String>,
     pub error: Option<String>,
+    pub model: Option<String>,
+    pub input_tokens: Option<String>,
+    pub cached_input_tokens: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -27,6 +27,16 @@ pub enum MockError {
         "invalid fault probability {value:?}: expected KIND[:PROBABILITY] with a probability between 0 and 1, e.g. stall:0.1"
     )]
     Probability { value: String },
+    /// The family names are spelled out (`headers.rs` depends on this file, not the other way;
+    /// its tests keep the list complete).
+    #[error(
+        "unknown provider header family {value:?}: expected a comma-separated list of openai, anthropic, ietf, retry-after, retry-after-date, request-id, each optionally with -malformed, or none"
+    )]
+    Headers { value: String },
+    #[error("invalid {what} {value:?}: expected 1 to 256 characters, e.g. gpt-4o-2024-08-06")]
+    Name { what: &'static str, value: String },
+    #[error("invalid request count {value:?}: expected a whole number, e.g. 10")]
+    Requests { value: String },
 }
 
 /// One misbehaviour of the mock server. Streaming faults keep the protocol's framing so that a
@@ -207,6 +217,24 @@ pub(crate) fn parse_tokens(s: &str) -> Result<u64, MockError> {
         .ok_or_else(|| MockError::Tokens {
             value: s.to_owned(),
         })
+}
+
+/// A model or fingerprint the mock reports instead of its own: 1 to 256 characters.
+pub(crate) fn parse_name(what: &'static str, s: &str) -> Result<String, MockError> {
+    let s = s.trim();
+    if s.is_empty() || s.chars().count() > 256 {
+        return Err(MockError::Name {
+            what,
+            value: s.to_owned(),
+        });
+    }
+    Ok(s.to_owned())
+}
+
+pub(crate) fn parse_requests(s: &str) -> Result<u64, MockError> {
+    s.trim().parse().map_err(|_| MockError::Requests {
+        value: s.to_owned(),
+    })
 }
 
 pub(crate) fn parse_jitter(s: &str) -> Result<f64, MockError> {

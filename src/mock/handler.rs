@@ -16,9 +16,13 @@ use serde::Deserialize;
 
 use super::MockOptions;
 use super::body::{ConnState, MockBody, Plan, StreamBody, jittered};
-use super::fault::{Fault, MockError, parse_bool, parse_duration, parse_jitter, parse_tokens};
+use super::fault::{
+    Fault, MockError, parse_bool, parse_duration, parse_jitter, parse_name, parse_requests,
+    parse_tokens,
+};
+use super::headers::{self, ProviderHeaders};
 use super::truth::{self, End, Ledger, RecordInit};
-use super::wire::{Dialect, Wire, error_body};
+use super::wire::{Dialect, Reported, Wire, error_body};
 
 /// How much of a request body the truth keeps.
 const TRUTH_BODY_LIMIT: usize = 64 << 10;
@@ -159,19 +163,37 @@ async fn stream_route(
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        // Asked-for families replace the default retry-after.
+        headers::apply(r.headers_mut(), &o.provider_headers, status, seq);
         return Ok(r);
     }
 
     let hints = RequestHints::parse(&body);
-    let model = gemini_model
+    let mut model = o
+        .model
+        .clone()
+        .or(gemini_model)
         .or(hints.model)
         .unwrap_or_else(|| "mock-model".to_owned());
+    let mut fingerprint = o.fingerprint.clone();
+    // A silent model swap: every request after the first N names another model.
+    if o.model_switch_after.is_some_and(|n| seq > n) {
+        model.push_str("-next");
+        fingerprint.push_str("_next");
+    }
     let include_usage = match dialect {
         Dialect::OpenAiChat | Dialect::OpenAiCompletions => o.usage && hints.include_usage,
         _ => o.usage,
     };
     let prompt_tokens = (body_len as u64 / 4).max(1);
-    let wire = Wire::new(dialect, o.usage, seq, &model, prompt_tokens);
+    let reported = Reported {
+        model,
+        fingerprint,
+        prompt_tokens,
+        cached_tokens: o.cached_tokens.min(prompt_tokens),
+        reasoning_tokens: o.reasoning_tokens,
+    };
+    let wire = Wire::new(dialect, o.usage, seq, &reported);
     let content_type = wire.content_type();
     // Options set in code are not range-checked like parsed ones; never panic on overflow.
     let first_token_due = received_at
@@ -198,6 +220,7 @@ async fn stream_route(
     if let Ok(v) = HeaderValue::from_str(&key) {
         h.insert("x-mock-id", v);
     }
+    headers::apply(h, &o.provider_headers, 200, seq);
     Ok(r)
 }
 
@@ -242,7 +265,29 @@ struct Overrides {
     usage: bool,
     /// `Some(None)`: `fault=none` switches server-wide faults off for this request.
     fault: Option<Option<Fault>>,
+    model: Option<String>,
+    fingerprint: String,
+    model_switch_after: Option<u64>,
+    cached_tokens: u64,
+    reasoning_tokens: u64,
+    provider_headers: Vec<ProviderHeaders>,
 }
+
+/// Overridable settings: query parameter name and `X-Mock-*` header.
+const OVERRIDES: [(&str, &str); 12] = [
+    ("ttft", "x-mock-ttft"),
+    ("itl", "x-mock-itl"),
+    ("tokens", "x-mock-tokens"),
+    ("jitter", "x-mock-jitter"),
+    ("usage", "x-mock-usage"),
+    ("fault", "x-mock-fault"),
+    ("model", "x-mock-model"),
+    ("fingerprint", "x-mock-fingerprint"),
+    ("model_switch_after", "x-mock-model-switch-after"),
+    ("cached_tokens", "x-mock-cached-tokens"),
+    ("reasoning_tokens", "x-mock-reasoning-tokens"),
+    ("provider_headers", "x-mock-provider-headers"),
+];
 
 impl Overrides {
     /// Headers `X-Mock-*` override the server's options; query parameters override both.
@@ -254,15 +299,14 @@ impl Overrides {
             jitter: options.jitter,
             usage: options.usage,
             fault: None,
+            model: options.model.clone(),
+            fingerprint: options.fingerprint.clone(),
+            model_switch_after: options.model_switch_after,
+            cached_tokens: options.cached_tokens,
+            reasoning_tokens: options.reasoning_tokens,
+            provider_headers: options.provider_headers.clone(),
         };
-        for (name, header) in [
-            ("ttft", "x-mock-ttft"),
-            ("itl", "x-mock-itl"),
-            ("tokens", "x-mock-tokens"),
-            ("jitter", "x-mock-jitter"),
-            ("usage", "x-mock-usage"),
-            ("fault", "x-mock-fault"),
-        ] {
+        for (name, header) in OVERRIDES {
             if let Some(v) = headers.get(header) {
                 let v = v
                     .to_str()
@@ -271,10 +315,7 @@ impl Overrides {
             }
         }
         for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-            if matches!(
-                &*k,
-                "ttft" | "itl" | "tokens" | "jitter" | "usage" | "fault"
-            ) {
+            if OVERRIDES.iter().any(|(name, _)| *name == k) {
                 o.apply(&k, &v)
                     .map_err(|e| format!("query parameter {k}: {e}"))?;
             }
@@ -289,6 +330,12 @@ impl Overrides {
             "tokens" => self.tokens = parse_tokens(value)?,
             "jitter" => self.jitter = parse_jitter(value)?,
             "usage" => self.usage = parse_bool(value)?,
+            "model" => self.model = Some(parse_name("model", value)?),
+            "fingerprint" => self.fingerprint = parse_name("fingerprint", value)?,
+            "model_switch_after" => self.model_switch_after = Some(parse_requests(value)?),
+            "cached_tokens" => self.cached_tokens = parse_tokens(value)?,
+            "reasoning_tokens" => self.reasoning_tokens = parse_tokens(value)?,
+            "provider_headers" => self.provider_headers = headers::parse_list(value)?,
             _ if value.eq_ignore_ascii_case("none") => self.fault = Some(None),
             _ => self.fault = Some(Some(value.parse()?)),
         }

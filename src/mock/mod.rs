@@ -23,7 +23,20 @@
 //! override `X-Mock-TTFT`, `X-Mock-ITL`, `X-Mock-Tokens`, `X-Mock-Jitter`, `X-Mock-Usage` and
 //! `X-Mock-Fault` headers, which override the server's options. `fault=none` switches
 //! server-wide faults off for one request. Server-wide faults use `KIND[:PROBABILITY]`
-//! (see [`FaultSpec`]).
+//! (see [`FaultSpec`]). The same three levels set, for the diagnostics of DESIGN §11:
+//!
+//! | query (header `X-Mock-…`) | effect |
+//! |---|---|
+//! | `model=NAME` (`Model`) | the model the stream names (default: the request body's `model`, Gemini's path model, else `mock-model`) |
+//! | `fingerprint=FP` (`Fingerprint`) | OpenAI chat/completions `system_fingerprint` (default `fp_mock`) |
+//! | `model_switch_after=N` (`Model-Switch-After`) | from the mock's request N+1 on (arrival order since start, all routes), the model gains the suffix `-next` and the fingerprint `_next`: a silent model swap mid-run |
+//! | `cached_tokens=N` (`Cached-Tokens`) | prompt tokens reported as served from cache (at most the prompt): OpenAI `prompt_tokens_details.cached_tokens`, Responses `input_tokens_details.cached_tokens`, Anthropic `cache_read_input_tokens` (its `input_tokens` then excludes them), Gemini `cachedContentTokenCount`, llama.cpp `timings.cache_n` |
+//! | `reasoning_tokens=N` (`Reasoning-Tokens`) | hidden reasoning tokens: OpenAI chat and Responses `…reasoning_tokens` (and in the output count, as OpenAI does), Anthropic's output count, Gemini `thoughtsTokenCount`; none is streamed, so usage and events disagree |
+//! | `provider_headers=LIST` (`Provider-Headers`) | response headers: `openai`, `anthropic`, `ietf` rate limits, `retry-after` / `retry-after-date` (429 and 503 only), `request-id`; each also as `…-malformed` (see `headers.rs`) |
+//!
+//! Input tokens are the request body's length / 4 (at least 1), reported in each protocol's
+//! own field (`prompt_tokens`, `input_tokens`, `promptTokenCount`, `prompt_eval_count`,
+//! TGI `input_length`, llama.cpp `tokens_evaluated`, Dify `prompt_tokens`).
 //!
 //! Faults (`--fault KIND[:PROBABILITY]`, `?fault=KIND`, `X-Mock-Fault: KIND`): `refuse`,
 //! `delay-headers`, `hang`, `stall`, `reset`, `429`, `500`, `503`, `error-event`, `malformed`,
@@ -42,6 +55,7 @@
 mod body;
 mod fault;
 mod handler;
+mod headers;
 mod truth;
 mod wire;
 
@@ -69,6 +83,10 @@ use handler::Shared;
 use truth::Ledger;
 
 pub use fault::{Fault, FaultSpec, MockError, parse_duration};
+pub use headers::{
+    ANTHROPIC, ANTHROPIC_RESET, HeaderFamily, IETF_POLICY, IETF_RATELIMIT, OPENAI, ProviderHeaders,
+    RETRY_AFTER_SECS,
+};
 pub use truth::{Arrival, End, Stats, Truth};
 pub use wire::{expected_text, token_text};
 
@@ -94,6 +112,18 @@ pub struct MockOptions {
     pub usage: bool,
     /// Tried in order per request; at most one applies.
     pub faults: Vec<FaultSpec>,
+    /// The model every stream names instead of the request's own (`None`: the request's).
+    pub model: Option<String>,
+    /// OpenAI-style `system_fingerprint`.
+    pub fingerprint: String,
+    /// From request N+1 on, the model and fingerprint change (see the table above).
+    pub model_switch_after: Option<u64>,
+    /// Prompt tokens reported as cached (capped at the prompt).
+    pub cached_tokens: u64,
+    /// Hidden reasoning tokens reported where the protocol has a field for them.
+    pub reasoning_tokens: u64,
+    /// Provider header families sent with every answer.
+    pub provider_headers: Vec<ProviderHeaders>,
     /// Requests whose truth is kept (oldest forgotten first).
     pub truth_capacity: usize,
     /// How long `shutdown` lets open responses finish before cutting them off.
@@ -110,6 +140,12 @@ impl Default for MockOptions {
             jitter: 0.0,
             usage: true,
             faults: Vec::new(),
+            model: None,
+            fingerprint: "fp_mock".to_owned(),
+            model_switch_after: None,
+            cached_tokens: 0,
+            reasoning_tokens: 0,
+            provider_headers: Vec::new(),
             truth_capacity: 100_000,
             shutdown_grace: Duration::from_secs(5),
         }

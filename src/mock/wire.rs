@@ -197,15 +197,31 @@ pub(crate) struct Ending {
     pub since_first_token: Duration,
 }
 
+/// What a stream reports about itself besides its tokens: the responding model and the usage
+/// details (DESIGN §11).
+#[derive(Debug, Clone)]
+pub(crate) struct Reported {
+    pub model: String,
+    pub fingerprint: String,
+    pub prompt_tokens: u64,
+    /// At most `prompt_tokens`.
+    pub cached_tokens: u64,
+    /// Hidden: counted where the protocol counts them, never streamed.
+    pub reasoning_tokens: u64,
+}
+
 /// Per-request renderer: constant parts of every event are rendered once, at request start.
 pub(crate) struct Wire {
     dialect: Dialect,
     usage: bool,
     id: u64,
-    /// JSON string literal, quotes included.
+    /// JSON string literals, quotes included.
     model: String,
+    fingerprint: String,
     created: u64,
     prompt_tokens: u64,
+    cached_tokens: u64,
+    reasoning_tokens: u64,
     /// Token event up to its text, and after it, for dialects whose token events do not vary.
     head: Bytes,
     tail: Bytes,
@@ -213,21 +229,21 @@ pub(crate) struct Wire {
 
 impl Wire {
     /// `usage`: report token usage the way the service does; `false` makes clients count events.
-    pub(crate) fn new(
-        dialect: Dialect,
-        usage: bool,
-        id: u64,
-        model: &str,
-        prompt_tokens: u64,
-    ) -> Wire {
-        let model = serde_json::to_string(model).unwrap_or_else(|_| "\"mock\"".into());
+    pub(crate) fn new(dialect: Dialect, usage: bool, id: u64, reported: &Reported) -> Wire {
+        let literal = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"mock\"".into());
+        let (model, fp) = (literal(&reported.model), literal(&reported.fingerprint));
+        let (prompt_tokens, cached, reasoning) = (
+            reported.prompt_tokens,
+            reported.cached_tokens,
+            reported.reasoning_tokens,
+        );
         let now = SystemTime::now();
         let created = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let created_at = rfc3339(now);
         let (head, tail) = match dialect {
             Dialect::OpenAiChat => (
                 format!(
-                    "data: {{\"id\":\"chatcmpl-mock{id}\",\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":{model},\"system_fingerprint\":\"fp_mock\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\""
+                    "data: {{\"id\":\"chatcmpl-mock{id}\",\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":{model},\"system_fingerprint\":{fp},\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\""
                 ),
                 "\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n".to_owned(),
             ),
@@ -236,7 +252,7 @@ impl Wire {
                     "data: {{\"id\":\"cmpl-mock{id}\",\"object\":\"text_completion\",\"created\":{created},\"choices\":[{{\"text\":\""
                 ),
                 format!(
-                    "\",\"index\":0,\"logprobs\":null,\"finish_reason\":null}}],\"model\":{model},\"system_fingerprint\":\"fp_mock\"}}\n\n"
+                    "\",\"index\":0,\"logprobs\":null,\"finish_reason\":null}}],\"model\":{model},\"system_fingerprint\":{fp}}}\n\n"
                 ),
             ),
             Dialect::Anthropic => (
@@ -247,7 +263,7 @@ impl Wire {
                 "data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"".to_owned(),
                 format!(
                     "\"}}],\"role\": \"model\"}}}}]{},\"modelVersion\": {model}}}\r\n\r\n",
-                    gemini_usage(usage, prompt_tokens, None)
+                    gemini_usage(usage, prompt_tokens, None, cached, reasoning)
                 ),
             ),
             Dialect::OllamaChat => (
@@ -280,8 +296,11 @@ impl Wire {
             usage,
             id,
             model,
+            fingerprint: fp,
             created,
             prompt_tokens,
+            cached_tokens: cached,
+            reasoning_tokens: reasoning,
             head: Bytes::from(head),
             tail: Bytes::from(tail),
         }
@@ -294,10 +313,10 @@ impl Wire {
     /// Events sent with the response head, before any token: role chunk, `message_start`,
     /// `response.created`, Dify's keep-alive ping. None of them carries a token.
     pub(crate) fn preamble(&self, seq: &mut u64) -> Bytes {
-        let (id, model, created) = (self.id, &self.model, self.created);
+        let (id, model, created, fp) = (self.id, &self.model, self.created, &self.fingerprint);
         let s = match self.dialect {
             Dialect::OpenAiChat => format!(
-                "data: {{\"id\":\"chatcmpl-mock{id}\",\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":{model},\"system_fingerprint\":\"fp_mock\",\"choices\":[{{\"index\":0,\"delta\":{{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}},\"logprobs\":null,\"finish_reason\":null}}]}}\n\n"
+                "data: {{\"id\":\"chatcmpl-mock{id}\",\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":{model},\"system_fingerprint\":{fp},\"choices\":[{{\"index\":0,\"delta\":{{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null}},\"logprobs\":null,\"finish_reason\":null}}]}}\n\n"
             ),
             Dialect::OpenAiResponses => {
                 let response = self.response_object("in_progress", "[]", "null", "null");
@@ -313,10 +332,12 @@ impl Wire {
                 )
             }
             Dialect::Anthropic => {
+                // Anthropic's input_tokens excludes the cache reads.
                 let usage = if self.usage {
                     format!(
-                        ",\"usage\":{{\"input_tokens\":{},\"output_tokens\":1}}",
-                        self.prompt_tokens
+                        ",\"usage\":{{\"input_tokens\":{},\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":{},\"output_tokens\":1}}",
+                        self.prompt_tokens - self.cached_tokens,
+                        self.cached_tokens
                     )
                 } else {
                     String::new()
@@ -387,8 +408,9 @@ impl Wire {
                 } else if last {
                     let details = if self.usage {
                         format!(
-                            "{{\"finish_reason\":\"length\",\"generated_tokens\":{},\"seed\":null}}",
-                            i + 1
+                            "{{\"finish_reason\":\"length\",\"generated_tokens\":{},\"seed\":null,\"input_length\":{}}}",
+                            i + 1,
+                            self.prompt_tokens
                         )
                     } else {
                         "null".to_owned()
@@ -430,7 +452,13 @@ impl Wire {
                 let _ = write!(
                     Writer(b),
                     "\"}}],\"role\": \"model\"}},\"finishReason\": \"STOP\"}}]{},\"modelVersion\": {}}}\r\n\r\n",
-                    gemini_usage(self.usage, self.prompt_tokens, Some(i + 1)),
+                    gemini_usage(
+                        self.usage,
+                        self.prompt_tokens,
+                        Some(i + 1),
+                        self.cached_tokens,
+                        self.reasoning_tokens
+                    ),
                     self.model
                 );
             }
@@ -456,16 +484,18 @@ impl Wire {
             return Bytes::new();
         }
         let (id, model, created, p) = (self.id, &self.model, self.created, self.prompt_tokens);
+        let (fp, c, r) = (&self.fingerprint, self.cached_tokens, self.reasoning_tokens);
         let s = match self.dialect {
             Dialect::OpenAiChat => {
                 let mut s = format!(
-                    "data: {{\"id\":\"chatcmpl-mock{id}\",\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":{model},\"system_fingerprint\":\"fp_mock\",\"choices\":[{{\"index\":0,\"delta\":{{}},\"logprobs\":null,\"finish_reason\":\"length\"}}]}}\n\n"
+                    "data: {{\"id\":\"chatcmpl-mock{id}\",\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":{model},\"system_fingerprint\":{fp},\"choices\":[{{\"index\":0,\"delta\":{{}},\"logprobs\":null,\"finish_reason\":\"length\"}}]}}\n\n"
                 );
                 if include_usage {
                     let _ = write!(
                         s,
-                        "data: {{\"id\":\"chatcmpl-mock{id}\",\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":{model},\"system_fingerprint\":\"fp_mock\",\"choices\":[],\"usage\":{{\"prompt_tokens\":{p},\"completion_tokens\":{n},\"total_tokens\":{},\"completion_tokens_details\":{{\"reasoning_tokens\":0}}}}}}\n\n",
-                        p + n
+                        "data: {{\"id\":\"chatcmpl-mock{id}\",\"object\":\"chat.completion.chunk\",\"created\":{created},\"model\":{model},\"system_fingerprint\":{fp},\"choices\":[],\"usage\":{{\"prompt_tokens\":{p},\"completion_tokens\":{},\"total_tokens\":{},\"prompt_tokens_details\":{{\"cached_tokens\":{c},\"audio_tokens\":0}},\"completion_tokens_details\":{{\"reasoning_tokens\":{r},\"audio_tokens\":0}}}}}}\n\n",
+                        n + r,
+                        p + n + r
                     );
                 }
                 s.push_str("data: [DONE]\n\n");
@@ -473,12 +503,12 @@ impl Wire {
             }
             Dialect::OpenAiCompletions => {
                 let mut s = format!(
-                    "data: {{\"id\":\"cmpl-mock{id}\",\"object\":\"text_completion\",\"created\":{created},\"choices\":[{{\"text\":\"\",\"index\":0,\"logprobs\":null,\"finish_reason\":\"length\"}}],\"model\":{model},\"system_fingerprint\":\"fp_mock\"}}\n\n"
+                    "data: {{\"id\":\"cmpl-mock{id}\",\"object\":\"text_completion\",\"created\":{created},\"choices\":[{{\"text\":\"\",\"index\":0,\"logprobs\":null,\"finish_reason\":\"length\"}}],\"model\":{model},\"system_fingerprint\":{fp}}}\n\n"
                 );
                 if include_usage {
                     let _ = write!(
                         s,
-                        "data: {{\"id\":\"cmpl-mock{id}\",\"object\":\"text_completion\",\"created\":{created},\"choices\":[],\"model\":{model},\"system_fingerprint\":\"fp_mock\",\"usage\":{{\"prompt_tokens\":{p},\"completion_tokens\":{n},\"total_tokens\":{}}}}}\n\n",
+                        "data: {{\"id\":\"cmpl-mock{id}\",\"object\":\"text_completion\",\"created\":{created},\"choices\":[],\"model\":{model},\"system_fingerprint\":{fp},\"usage\":{{\"prompt_tokens\":{p},\"completion_tokens\":{n},\"total_tokens\":{}}}}}\n\n",
                         p + n
                     );
                 }
@@ -495,8 +525,9 @@ impl Wire {
                 );
                 let usage = if self.usage {
                     format!(
-                        "{{\"input_tokens\":{p},\"input_tokens_details\":{{\"cached_tokens\":0}},\"output_tokens\":{n},\"output_tokens_details\":{{\"reasoning_tokens\":0}},\"total_tokens\":{}}}",
-                        p + n
+                        "{{\"input_tokens\":{p},\"input_tokens_details\":{{\"cached_tokens\":{c}}},\"output_tokens\":{},\"output_tokens_details\":{{\"reasoning_tokens\":{r}}},\"total_tokens\":{}}}",
+                        n + r,
+                        p + n + r
                     )
                 } else {
                     "null".to_owned()
@@ -512,8 +543,9 @@ impl Wire {
                 )
             }
             Dialect::Anthropic => {
+                // Thinking tokens are part of Anthropic's output count.
                 let usage = if self.usage {
-                    format!(",\"usage\":{{\"output_tokens\":{n}}}")
+                    format!(",\"usage\":{{\"output_tokens\":{}}}", n + r)
                 } else {
                     String::new()
                 };
@@ -526,7 +558,7 @@ impl Wire {
             // Only reached with zero tokens: the finish chunk has no text.
             Dialect::Gemini => format!(
                 "data: {{\"candidates\": [{{\"content\": {{\"parts\": [{{\"text\": \"\"}}],\"role\": \"model\"}},\"finishReason\": \"STOP\"}}]{},\"modelVersion\": {model}}}\r\n\r\n",
-                gemini_usage(self.usage, p, Some(0))
+                gemini_usage(self.usage, p, Some(0), c, r)
             ),
             Dialect::OllamaChat | Dialect::OllamaGenerate => {
                 let total = ending.since_received.as_nanos();
@@ -570,9 +602,11 @@ impl Wire {
             // Only reached with zero tokens: TGI ends with its EOS token.
             Dialect::Tgi => {
                 let details = if self.usage {
-                    "{\"finish_reason\":\"eos_token\",\"generated_tokens\":0,\"seed\":null}"
+                    format!(
+                        "{{\"finish_reason\":\"eos_token\",\"generated_tokens\":0,\"seed\":null,\"input_length\":{p}}}"
+                    )
                 } else {
-                    "null"
+                    "null".to_owned()
                 };
                 format!(
                     "data:{{\"index\":1,\"token\":{{\"id\":2,\"text\":\"</s>\",\"logprob\":-0.1,\"special\":true}},\"generated_text\":\"\",\"details\":{details}}}\n\n"
@@ -580,7 +614,10 @@ impl Wire {
             }
             Dialect::LlamaCpp => {
                 let predicted = if self.usage {
-                    format!(",\"tokens_predicted\":{n},\"tokens_evaluated\":{p}")
+                    format!(
+                        ",\"tokens_predicted\":{n},\"tokens_evaluated\":{p},\"timings\":{{\"cache_n\":{c},\"prompt_n\":{},\"predicted_n\":{n}}}",
+                        p - c
+                    )
                 } else {
                     String::new()
                 };
@@ -710,17 +747,35 @@ pub(crate) fn error_body(dialect: Dialect, status: u16, message: Option<&str>) -
     }
 }
 
-fn gemini_usage(usage: bool, prompt: u64, candidates: Option<u64>) -> String {
-    match (usage, candidates) {
-        (false, _) => String::new(),
-        (true, None) => format!(
-            ",\"usageMetadata\": {{\"promptTokenCount\": {prompt},\"totalTokenCount\": {prompt}}}"
-        ),
-        (true, Some(n)) => format!(
-            ",\"usageMetadata\": {{\"promptTokenCount\": {prompt},\"candidatesTokenCount\": {n},\"totalTokenCount\": {}}}",
-            prompt + n
-        ),
+/// Gemini's `usageMetadata`: `cachedContentTokenCount` and `thoughtsTokenCount` only when not
+/// zero (as Gemini omits them), thoughts on every chunk (they were spent before the first
+/// text), `candidatesTokenCount` on the last chunk only.
+fn gemini_usage(
+    usage: bool,
+    prompt: u64,
+    candidates: Option<u64>,
+    cached: u64,
+    thoughts: u64,
+) -> String {
+    if !usage {
+        return String::new();
     }
+    let mut s = format!(",\"usageMetadata\": {{\"promptTokenCount\": {prompt}");
+    if let Some(n) = candidates {
+        let _ = write!(s, ",\"candidatesTokenCount\": {n}");
+    }
+    if cached > 0 {
+        let _ = write!(s, ",\"cachedContentTokenCount\": {cached}");
+    }
+    if thoughts > 0 {
+        let _ = write!(s, ",\"thoughtsTokenCount\": {thoughts}");
+    }
+    let _ = write!(
+        s,
+        ",\"totalTokenCount\": {}}}",
+        prompt + candidates.unwrap_or(0) + thoughts
+    );
+    s
 }
 
 fn next(seq: &mut u64) -> u64 {

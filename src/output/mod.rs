@@ -1,9 +1,13 @@
 //! Outputs: the result file document and its atomic writer, the text report, the progress
-//! display. Pure serializers of probe/stats values, plus the edges that write them.
+//! display, reading result files back for verdicts, and the comparison reports. Pure
+//! serializers of probe/stats/verdict values, plus the edges that write and read them.
 //!
-//! Does not: measure, compute statistics (that is `stats`), or decide exit codes.
+//! Does not: measure, compute statistics (that is `stats`) or verdicts (`verdict`), or decide
+//! exit codes.
 
+pub mod compare;
 pub mod progress;
+pub mod read;
 pub mod report;
 pub mod result;
 pub mod write;

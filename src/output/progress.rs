@@ -212,6 +212,12 @@ mod tests {
             itl: vec![],
             tpot: None,
             text: None,
+            response_model: None,
+            system_fingerprint: None,
+            input_tokens: None,
+            cached_input_tokens: None,
+            reasoning_tokens: None,
+            usage_mismatch: false,
         }
     }
 

@@ -1,7 +1,8 @@
 //! The final text report of one burst: a pure function of a `BurstSummary` and a little context,
 //! in fixed-width English. Keeps the old script's sections (overall, TTFT, total time,
-//! generation rate) and adds time to headers, ITL, TPOT, output tokens and failures by outcome,
-//! each with its sample count and the percentile method.
+//! generation rate) and adds time to headers, ITL, TPOT, output tokens, the response models the
+//! server named and failures by outcome, each with its sample count and the percentile method.
+//! Warns when TPOT rests on a server count that disagrees with the streamed events.
 //!
 //! Does not: print (the caller decides where the text goes), or compute statistics.
 
@@ -32,6 +33,10 @@ pub struct ReportContext<'a> {
     /// The burst was cancelled by shutdown before every request finished.
     pub interrupted: bool,
 }
+
+/// Response model lines shown; a server that names a new model per request would flood the
+/// report otherwise.
+const MAX_MODELS: usize = 8;
 
 const RULE: &str = "======================================================================";
 /// Width of the label column.
@@ -196,6 +201,42 @@ pub fn render(summary: &BurstSummary, ctx: &ReportContext<'_>) -> String {
     if !sources.is_empty() {
         field(o, "Counted from", &sources.join(", "));
     }
+    if summary.usage_mismatch > 0 {
+        let n = summary.usage_mismatch;
+        let _ = writeln!(
+            o,
+            "  Warning: TPOT rests on the server's count: {n} {} usage that differs from the streamed events by more than 2×",
+            if n == 1 {
+                "request reports"
+            } else {
+                "requests report"
+            }
+        );
+    }
+
+    if !summary.response_models.is_empty() {
+        section(o, "Response models (as the server named them)");
+        for ((model, fingerprint), n) in summary.response_models.iter().take(MAX_MODELS) {
+            let model = if model.is_empty() {
+                "(unnamed)".to_owned()
+            } else {
+                printable(model)
+            };
+            let fingerprint = fingerprint
+                .as_deref()
+                .map(|f| format!(", fingerprint {}", printable(f)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "  {model}{fingerprint}: {n} request{}",
+                if *n == 1 { "" } else { "s" }
+            );
+        }
+        let more = summary.response_models.len().saturating_sub(MAX_MODELS);
+        if more > 0 {
+            let _ = writeln!(o, "  … and {more} more");
+        }
+    }
 
     if summary.failed_count > 0 {
         section(o, "Failures by outcome");
@@ -223,6 +264,13 @@ pub fn render(summary: &BurstSummary, ctx: &ReportContext<'_>) -> String {
     }
     let _ = writeln!(o, "{RULE}");
     out
+}
+
+/// A server-named string without control characters, so it cannot break the layout.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 fn section(o: &mut String, title: &str) {
@@ -322,6 +370,8 @@ mod tests {
             first_visible_token: s(&[0.234]),
             output_tokens: 4890,
             token_source: BTreeMap::from([("usage", 97), ("events", 1)]),
+            response_models: BTreeMap::new(),
+            usage_mismatch: 0,
         }
     }
 
@@ -351,6 +401,8 @@ mod tests {
             first_visible_token: None,
             output_tokens: 0,
             token_source: BTreeMap::new(),
+            response_models: BTreeMap::new(),
+            usage_mismatch: 0,
         };
         let ctx = ReportContext {
             interrupted: true,
@@ -391,5 +443,38 @@ mod tests {
         let closed = render(&summary(), &ctx(None));
         assert!(closed.contains("  Concurrency:          10\n"), "{closed}");
         assert!(!closed.contains("Warning:"), "{closed}");
+    }
+
+    #[test]
+    fn report_names_response_models_and_warns_on_usage_mismatch() {
+        let models = BurstSummary {
+            response_models: BTreeMap::from([
+                (
+                    (
+                        "gpt-4o-2024-08-06".to_owned(),
+                        Some("fp_5050236cbd".to_owned()),
+                    ),
+                    97,
+                ),
+                (
+                    ("gpt-4o-2024-11-20\n".to_owned(), Some("fp_b".to_owned())),
+                    1,
+                ),
+                ((String::new(), Some("fp_only".to_owned())), 1),
+            ]),
+            usage_mismatch: 3,
+            ..summary()
+        };
+        let text = render(&models, &ctx(None));
+        assert!(text.contains(
+            "  Warning: TPOT rests on the server's count: 3 requests report usage that differs from the streamed events by more than 2×\n"
+        ));
+        insta::assert_snapshot!(text);
+        let one = BurstSummary {
+            usage_mismatch: 1,
+            ..summary()
+        };
+        assert!(render(&one, &ctx(None)).contains(": 1 request reports usage"));
+        assert!(!render(&summary(), &ctx(None)).contains("Response models"));
     }
 }

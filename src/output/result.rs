@@ -4,6 +4,11 @@
 //! `summary.failed_count`, and per request `request_id`, `ttft`, `total_time`, `total_tokens`,
 //! `total_bytes`, `tokens_per_second`, `error`) stay where they were.
 //!
+//! Schema version 2 (DESIGN §6 v2) adds per-request keys that are present only when known
+//! (`response_model`, `system_fingerprint`, `input_tokens`, `cached_input_tokens`,
+//! `reasoning_tokens`, and `usage_mismatch: true`); every version-1 key keeps its place and
+//! meaning, so readers accept 1 and 2 alike.
+//!
 //! Durations are `f64` seconds rounded to microseconds; statistics with no samples are `null`.
 //! Secrets never reach this document: URLs and headers are rendered redacted.
 //! Does not: compute statistics, or write files (see `write.rs`).
@@ -18,8 +23,9 @@ use crate::output::round6;
 use crate::probe::{BurstResult, RequestRecord};
 use crate::stats::{BurstSummary, Summary};
 
-/// Bumped when a key changes meaning or disappears (adding keys does not bump it).
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bumped when a key changes meaning or disappears, and for the v2 diagnostics (DESIGN §6).
+/// Readers accept 1 and 2: version 2 only adds keys.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// What replaces a secret.
 
@@ -139,6 +145,22 @@ pub struct RequestDto {
     pub tpot: Option<f64>,
     pub client_wait: f64,
     pub start_offset: f64,
+    /// The model the server said answered (v2; present only when it named one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response_model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<String>,
+    /// Server-reported input tokens, cached part included (v2; only when reported).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached_input_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
+    /// `true` when usage and the streamed events differ by more than 2× (TPOT rests on the
+    /// server's count); absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub usage_mismatch: bool,
     /// Present only when text saving is on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_text: Option<String>,
@@ -254,6 +276,12 @@ impl RequestDto {
             tpot: r.tpot.map(secs),
             client_wait: secs(r.client_wait),
             start_offset: secs(r.start_offset),
+            response_model: r.response_model.clone(),
+            system_fingerprint: r.system_fingerprint.clone(),
+            input_tokens: r.input_tokens,
+            cached_input_tokens: r.cached_input_tokens,
+            reasoning_tokens: r.reasoning_tokens,
+            usage_mismatch: r.usage_mismatch,
             output_text: include_text.then(|| r.text.clone().unwrap_or_default()),
         }
     }

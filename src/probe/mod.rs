@@ -70,6 +70,32 @@ pub struct RequestRecord {
     pub tpot: Option<Duration>,
     /// The streamed text (text channel), when asked for.
     pub text: Option<String>,
+    /// The model the server said answered (the last one it named), at most
+    /// [`MAX_IDENTITY_BYTES`] bytes.
+    pub response_model: Option<String>,
+    /// The server's `system_fingerprint` (OpenAI and its copies), bounded like the model.
+    pub system_fingerprint: Option<String>,
+    /// Server-reported input tokens: the whole prompt, its cached part included.
+    pub input_tokens: Option<u64>,
+    /// Server-reported input tokens served from the provider's prompt cache.
+    pub cached_input_tokens: Option<u64>,
+    /// Server-reported reasoning tokens (OpenAI counts them in `output_tokens`, Gemini not).
+    pub reasoning_tokens: Option<u64>,
+    /// The server's output-token count and the token-bearing events differ by more than 2×
+    /// (either way): TPOT rests on the server's count. Only when both exist.
+    pub usage_mismatch: bool,
+}
+
+/// Longest response model or fingerprint a record keeps: they come from the server, which may
+/// send anything.
+pub const MAX_IDENTITY_BYTES: usize = 256;
+
+/// Whether a server-reported output-token count and the number of token-bearing events
+/// disagree by more than a factor of 2 in either direction (e.g. usage 50 with 2 tool-argument
+/// deltas, or usage 5 with 121 deltas). Needs both: a stream without events has no rate to
+/// compare.
+pub fn usage_disagrees(usage: u64, events: u64) -> bool {
+    events > 0 && (usage > events.saturating_mul(2) || events > usage.saturating_mul(2))
 }
 
 impl RequestRecord {

@@ -11,9 +11,9 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use tokio::time::{Instant, sleep_until};
 
 use crate::config::{Body, Protocol, Target, redact};
-use crate::stream::{self, Channel, DecodeError, Decoder, DecoderOptions, Event, LooksLike};
+use crate::stream::{self, Channel, DecodeError, Decoder, DecoderOptions, Event, LooksLike, Usage};
 
-use super::{Outcome, RequestRecord, TokenSource};
+use super::{MAX_IDENTITY_BYTES, Outcome, RequestRecord, TokenSource, usage_disagrees};
 
 /// How long a non-2xx body may take to read for its error message, and how much of it.
 const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -50,7 +50,10 @@ struct Tokens {
     last: Option<Instant>,
     events: u64,
     itl: Vec<Duration>,
-    usage: Option<u64>,
+    /// Every count the server reported, the last value of each.
+    usage: Usage,
+    model: Option<String>,
+    fingerprint: Option<String>,
     done: bool,
     /// When the terminal event arrived.
     done_at: Option<Instant>,
@@ -66,7 +69,9 @@ impl Tokens {
             last: None,
             events: 0,
             itl: Vec::new(),
-            usage: None,
+            usage: Usage::default(),
+            model: None,
+            fingerprint: None,
             done: false,
             done_at: None,
             error: None,
@@ -91,7 +96,17 @@ impl Tokens {
                 self.last = Some(at);
                 self.events += 1;
             }
-            Event::Usage { output_tokens } => self.usage = Some(output_tokens),
+            Event::Usage(usage) => self.usage.update(usage),
+            // Rare (once per stream, or on a change): owning the strings here is off the
+            // token path.
+            Event::Identity { model, fingerprint } => {
+                if let Some(m) = model {
+                    self.model = Some(truncate(&m, MAX_IDENTITY_BYTES));
+                }
+                if let Some(f) = fingerprint {
+                    self.fingerprint = Some(truncate(&f, MAX_IDENTITY_BYTES));
+                }
+            }
             Event::Done { .. } => {
                 self.done = true;
                 self.done_at.get_or_insert(at);
@@ -105,7 +120,7 @@ impl Tokens {
     }
 
     fn output_tokens(&self) -> (u64, TokenSource) {
-        match self.usage {
+        match self.usage.output_tokens {
             Some(n) => (n, TokenSource::Usage),
             None => (self.events, TokenSource::Events),
         }
@@ -226,6 +241,12 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
     record.token_source = source;
     record.token_events = tokens.events;
     record.text = tokens.text.take();
+    record.input_tokens = tokens.usage.input_tokens;
+    record.cached_input_tokens = tokens.usage.cached_input_tokens;
+    record.reasoning_tokens = tokens.usage.reasoning_tokens;
+    record.usage_mismatch = source == TokenSource::Usage && usage_disagrees(n_out, tokens.events);
+    record.response_model = tokens.model.take();
+    record.system_fingerprint = tokens.fingerprint.take();
 
     let outcome = outcome.and_then(|()| check_expectations(target, n_out, record.text.as_deref()));
     match outcome {
@@ -305,6 +326,12 @@ fn blank_record(spec: &RequestSpec<'_>, t0: Instant) -> RequestRecord {
         itl: Vec::new(),
         tpot: None,
         text: None,
+        response_model: None,
+        system_fingerprint: None,
+        input_tokens: None,
+        cached_input_tokens: None,
+        reasoning_tokens: None,
+        usage_mismatch: false,
     }
 }
 

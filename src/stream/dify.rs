@@ -4,7 +4,8 @@
 //! "message"`), usually with no SSE `event:` line, so the JSON field decides and the SSE name is
 //! only a fallback. `message`/`agent_message` carry `answer` text; workflow `text_chunk`
 //! carries `data.text`; `agent_thought` reports a finished thought (not a streamed token).
-//! `message_end` is the terminator and carries `metadata.usage.completion_tokens`. A workflow
+//! `message_end` is the terminator and carries `metadata.usage` (`completion_tokens`,
+//! `prompt_tokens`); Dify's stream does not name the model that answered. A workflow
 //! run ends with `workflow_finished` (a failed one is an error); chat-flow apps send it before
 //! `message_end`, so it only counts as the end when the stream closes without `message_end`.
 //! `error` events are in-band errors; `ping` keeps the connection alive.
@@ -13,8 +14,8 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::json::{Str, bounded};
-use super::{Channel, DecodeError, Event, Frame, Protocol, json_frame};
+use super::json::{Count, Str, bounded};
+use super::{Channel, DecodeError, Event, Frame, Protocol, Usage, json_frame};
 
 #[derive(Deserialize)]
 struct DifyEvent<'a> {
@@ -45,13 +46,15 @@ struct WorkflowData<'a> {
 #[derive(Deserialize)]
 struct Metadata {
     #[serde(default)]
-    usage: Option<Usage>,
+    usage: Option<WireUsage>,
 }
 
 #[derive(Deserialize)]
-struct Usage {
+struct WireUsage {
     #[serde(default)]
     completion_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens: Count,
 }
 
 #[derive(Debug, Default)]
@@ -77,12 +80,13 @@ impl Dify {
                 }
             }
             "message_end" => {
-                let usage = ev
-                    .metadata
-                    .and_then(|m| m.usage)
-                    .and_then(|u| u.completion_tokens);
-                if let Some(output_tokens) = usage {
-                    sink(Event::Usage { output_tokens });
+                let usage = ev.metadata.and_then(|m| m.usage).map(|u| Usage {
+                    output_tokens: u.completion_tokens,
+                    input_tokens: u.prompt_tokens.0,
+                    ..Usage::default()
+                });
+                if let Some(usage) = usage.filter(|u| !u.is_empty()) {
+                    sink(Event::Usage(usage));
                 }
                 self.done = true;
                 sink(Event::Done {

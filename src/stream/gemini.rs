@@ -4,7 +4,10 @@
 //! of events. Parts with `thought: true` are reasoning (thought summaries); other text parts
 //! are text; a `functionCall` part arrives whole and counts as one tool token (its name).
 //! `usageMetadata` repeats on every chunk, but `candidatesTokenCount` appears only once known
-//! — the last value is the count. Gemini has no terminal event: a chunk with a `finishReason`
+//! — the last value is the count; `promptTokenCount` (input, cached part included),
+//! `cachedContentTokenCount` (cached input) and `thoughtsTokenCount` (reasoning, not part of
+//! `candidatesTokenCount`) are reported as they come. `modelVersion` names the responding
+//! model (Vertex AI streams may omit it). Gemini has no terminal event: a chunk with a `finishReason`
 //! followed by EOF is a clean end (Vertex repeats `finishReason: STOP` on every chunk, so only
 //! EOF can tell), and `Done` is reported by `finish`. A blocked prompt (`promptFeedback.
 //! blockReason`, no candidates) and `{"error": ..}` are in-band errors.
@@ -14,8 +17,9 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::json::{Few, Str, message_of};
-use super::{Channel, DecodeError, Event, Frame, Protocol, json_frame};
+use super::identity::Identity;
+use super::json::{Count, Few, Str, message_of};
+use super::{Channel, DecodeError, Event, Frame, Protocol, Usage, json_frame};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -24,6 +28,8 @@ struct GenerateResponse<'a> {
     candidates: Few<Candidate<'a>>,
     #[serde(default)]
     usage_metadata: Option<UsageMetadata>,
+    #[serde(borrow, default)]
+    model_version: Str<'a>,
     #[serde(borrow, default)]
     prompt_feedback: Option<PromptFeedback<'a>>,
     #[serde(default)]
@@ -67,6 +73,23 @@ struct FunctionCall<'a> {
 struct UsageMetadata {
     #[serde(default)]
     candidates_token_count: Option<u64>,
+    #[serde(default)]
+    prompt_token_count: Count,
+    #[serde(default)]
+    cached_content_token_count: Count,
+    #[serde(default)]
+    thoughts_token_count: Count,
+}
+
+impl UsageMetadata {
+    fn usage(&self) -> Usage {
+        Usage {
+            output_tokens: self.candidates_token_count,
+            input_tokens: self.prompt_token_count.0,
+            cached_input_tokens: self.cached_content_token_count.0,
+            reasoning_tokens: self.thoughts_token_count.0,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -80,6 +103,7 @@ struct PromptFeedback<'a> {
 pub(crate) struct Gemini {
     finish_reason: Option<String>,
     done: bool,
+    identity: Identity,
 }
 
 impl Gemini {
@@ -106,6 +130,8 @@ impl Gemini {
             });
             return Ok(());
         }
+        self.identity
+            .observe(resp.model_version.as_str(), None, sink);
         for candidate in resp.candidates {
             if let Some(content) = candidate.content {
                 for part in content.parts {
@@ -124,8 +150,12 @@ impl Gemini {
                 self.finish_reason = Some(reason.to_string());
             }
         }
-        if let Some(output_tokens) = resp.usage_metadata.and_then(|u| u.candidates_token_count) {
-            sink(Event::Usage { output_tokens });
+        if let Some(usage) = resp
+            .usage_metadata
+            .map(|u| u.usage())
+            .filter(|u| !u.is_empty())
+        {
+            sink(Event::Usage(usage));
         }
         Ok(())
     }

@@ -2,9 +2,10 @@
 //!
 //! Does not: guess field names. Without `extract`, every non-empty SSE data / NDJSON line is
 //! one text token (and `[DONE]` ends an SSE stream). With `extract`, each event is parsed as
-//! JSON and RFC 6901 pointers pick the text, reasoning, output-token count, done flag and error
-//! — e.g. llama.cpp's native `/completion`: `{text: /content, done: /stop, output_tokens:
-//! /tokens_predicted}`. When `extract` names neither `text` nor `reasoning`, every non-empty
+//! JSON and RFC 6901 pointers pick the text, reasoning, output-token count, done flag, error,
+//! and (v2) the model name, input and cached input tokens — e.g. llama.cpp's native
+//! `/completion`: `{text: /content, done: /stop, output_tokens: /tokens_predicted, model:
+//! /model, input_tokens: /tokens_evaluated}`. When `extract` names neither `text` nor `reasoning`, every non-empty
 //! event still counts as a token. This is the slow path (a `serde_json::Value` per event);
 //! known dialects have typed parsers. Without `extract`, the first event is also shown to
 //! `detect`: when it looks like a known dialect's JSON, `looks_like` says which, so the caller
@@ -15,14 +16,16 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use super::detect::{self, Framing};
+use super::identity::Identity;
 use super::json::{bounded, message_of, truthy};
-use super::{Channel, DecodeError, Event, Extract, Frame, LooksLike, Protocol, malformed};
+use super::{Channel, DecodeError, Event, Extract, Frame, LooksLike, Protocol, Usage, malformed};
 
 #[derive(Debug)]
 pub(crate) struct Generic {
     /// `Sse` or `Ndjson`: SSE streams may end with `[DONE]`.
     protocol: Protocol,
     extract: Option<Extract>,
+    identity: Identity,
     /// Without `extract`: whether the first non-blank event was looked at yet.
     looked: bool,
     /// Boxed: set at most once per stream, and the decoder's variants stay small.
@@ -36,6 +39,7 @@ impl Generic {
             // With pointers given, the author already said how to read the events.
             looked: extract.is_some(),
             extract,
+            identity: Identity::default(),
             looks_like: None,
         }
     }
@@ -123,8 +127,16 @@ impl Generic {
                 text: Cow::Borrowed(f.data),
             });
         }
-        if let Some(output_tokens) = at(&x.output_tokens).and_then(Value::as_u64) {
-            sink(Event::Usage { output_tokens });
+        let model = at(&x.model).and_then(Value::as_str);
+        self.identity.observe(model, None, sink);
+        let usage = Usage {
+            output_tokens: at(&x.output_tokens).and_then(Value::as_u64),
+            input_tokens: at(&x.input_tokens).and_then(Value::as_u64),
+            cached_input_tokens: at(&x.cached_input_tokens).and_then(Value::as_u64),
+            reasoning_tokens: None,
+        };
+        if !usage.is_empty() {
+            sink(Event::Usage(usage));
         }
         if let Some(done) = at(&x.done).filter(|d| truthy(d)) {
             // A string done value (e.g. `/choices/0/finish_reason`) is the finish reason.

@@ -97,6 +97,115 @@ impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
     }
 }
 
+/// A JSON token count, lenient like [`Str`]: a non-negative integer (or an integral float,
+/// which some Python servers write) reads as `Some`; `null`, a missing field and anything else
+/// read as `None`, so a count we only sample never turns a good stream into a decode error.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Count(pub Option<u64>);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Count;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a token count")
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Count, E> {
+                Ok(Count(Some(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Count, E> {
+                Ok(Count(u64::try_from(v).ok()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Count, E> {
+                let integral = v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < u64::MAX as f64;
+                Ok(Count(integral.then_some(v as u64)))
+            }
+            fn visit_unit<E>(self) -> Result<Count, E> {
+                Ok(Count(None))
+            }
+            fn visit_none<E>(self) -> Result<Count, E> {
+                Ok(Count(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Count, E> {
+                Ok(Count(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Count, E> {
+                Ok(Count(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Count, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Count(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Count, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Count(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `{"cached_tokens": N}`, `{"reasoning_tokens": N}`: OpenAI's usage detail objects (and
+/// the Responses API's `input_tokens_details` / `output_tokens_details`). Any field that is
+/// not an object reads as empty.
+#[derive(Debug, Default)]
+pub(crate) struct Details {
+    pub cached_tokens: Count,
+    pub reasoning_tokens: Count,
+}
+
+impl<'de> Deserialize<'de> for Details {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Details;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a usage details object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Details, A::Error> {
+                let mut details = Details::default();
+                while let Some(key) = map.next_key::<Str<'de>>()? {
+                    match key.as_str() {
+                        Some("cached_tokens") => details.cached_tokens = map.next_value()?,
+                        Some("reasoning_tokens") => details.reasoning_tokens = map.next_value()?,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(details)
+            }
+            fn visit_unit<E>(self) -> Result<Details, E> {
+                Ok(Details::default())
+            }
+            fn visit_none<E>(self) -> Result<Details, E> {
+                Ok(Details::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Details, E> {
+                Ok(Details::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Details, E> {
+                Ok(Details::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Details, E> {
+                Ok(Details::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Details, E> {
+                Ok(Details::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Details, E> {
+                Ok(Details::default())
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Details, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Details::default())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// A JSON array that almost always has one element (`choices`, `candidates`, `parts`,
 /// `tool_calls`). The first element lives inline, so the common case allocates nothing; `null`
 /// reads as empty.
@@ -218,6 +327,23 @@ mod tests {
         assert!(matches!(escaped.0, Some(Cow::Owned(ref s)) if s == "aé"));
         let other: Str = serde_json::from_str(r#"[{"type":"text"}]"#).unwrap();
         assert!(other.0.is_none());
+    }
+
+    #[test]
+    fn counts_and_details_are_lenient() {
+        let c = |json: &str| serde_json::from_str::<Count>(json).unwrap().0;
+        assert_eq!(c("12"), Some(12));
+        assert_eq!(c("12.0"), Some(12));
+        assert_eq!(c("-1"), None);
+        assert_eq!(c("1.5"), None);
+        assert_eq!(c("null"), None);
+        assert_eq!(c(r#""12""#), None);
+        assert_eq!(c(r#"{"a":1}"#), None);
+        let d: Details =
+            serde_json::from_str(r#"{"audio_tokens":0,"cached_tokens":7,"x":[1]}"#).unwrap();
+        assert_eq!((d.cached_tokens.0, d.reasoning_tokens.0), (Some(7), None));
+        let d: Details = serde_json::from_str(r#""n/a""#).unwrap();
+        assert_eq!(d.cached_tokens.0, None);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Stream decoding: bytes in any chunking → frames (SSE, NDJSON, raw) → protocol events
-//! (a token on a channel, usage, terminal, in-band error).
+//! (a token on a channel, usage, the responding model, terminal, in-band error).
 //!
 //! Pure and incremental: no I/O, no async, no clock. The caller timestamps each chunk when it
 //! arrives and attributes every event produced by `feed` to that instant.
@@ -7,7 +7,7 @@
 //! Layout: `sse`, `ndjson` and `raw` turn bytes into frames; one module per dialect
 //! (`openai`, `responses`, `anthropic`, `gemini`, `ollama`, `dify`, `tgi`, `generic`) turns
 //! frames into [`Event`]s; `detect` implements `protocol: auto`; `error_body` reads non-2xx
-//! bodies. Memory is bounded by `max_event_bytes` (one partial line plus one event's data).
+//! bodies; `identity` reports the responding model once per change. Memory is bounded by `max_event_bytes` (one partial line plus one event's data).
 //! Complete lines are scanned in place in the chunk (memchr); an event's data is assembled in
 //! a reused buffer and deserialized into small typed structs whose strings borrow from it, so
 //! the common case allocates nothing per event.
@@ -25,6 +25,7 @@ mod dify;
 mod error_body;
 mod gemini;
 mod generic;
+mod identity;
 mod json;
 mod ndjson;
 mod ollama;
@@ -48,6 +49,43 @@ pub enum Channel {
     Tool,
 }
 
+/// Server-reported token counts carried by one event; `None` where the event does not say.
+/// Every count is cumulative, so for each field the last value seen wins ([`Usage::update`]).
+///
+/// `input_tokens` is the whole prompt, cached part included (Anthropic reports the uncached
+/// part only; its dialect adds the cache reads and writes back), so `cached_input_tokens ≤
+/// input_tokens` across protocols. `reasoning_tokens` is part of `output_tokens` where the
+/// protocol counts it there (OpenAI) and separate where it does not (Gemini's
+/// `thoughtsTokenCount`): it is reported as the server says it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub output_tokens: Option<u64>,
+    pub input_tokens: Option<u64>,
+    pub cached_input_tokens: Option<u64>,
+    pub reasoning_tokens: Option<u64>,
+}
+
+impl Usage {
+    /// Whether the event says nothing at all.
+    pub fn is_empty(&self) -> bool {
+        *self == Usage::default()
+    }
+
+    /// Overlays the counts `newer` knows; the others keep their last value.
+    pub fn update(&mut self, newer: Usage) {
+        let Usage {
+            output_tokens,
+            input_tokens,
+            cached_input_tokens,
+            reasoning_tokens,
+        } = newer;
+        self.output_tokens = output_tokens.or(self.output_tokens);
+        self.input_tokens = input_tokens.or(self.input_tokens);
+        self.cached_input_tokens = cached_input_tokens.or(self.cached_input_tokens);
+        self.reasoning_tokens = reasoning_tokens.or(self.reasoning_tokens);
+    }
+}
+
 /// What one frame of the stream means. One frame may produce several events (e.g. the last
 /// DeepSeek chunk carries a token, usage and the finish reason).
 #[derive(Debug, Clone, PartialEq)]
@@ -57,8 +95,17 @@ pub enum Event<'a> {
         channel: Channel,
         text: Cow<'a, str>,
     },
-    /// Server-reported output-token count; the last value seen wins (counts are cumulative).
-    Usage { output_tokens: u64 },
+    /// Server-reported token counts (at least one field is known).
+    Usage(Usage),
+    /// The model the server says answered, and its `system_fingerprint` (OpenAI and its
+    /// copies). Reported when first seen and again only when it changes, so the token path
+    /// does not pay for a model name repeated on every chunk. A field the stream stopped
+    /// repeating keeps its last value; both are non-empty when present. Strings are as the
+    /// server sent them (any length): consumers bound them.
+    Identity {
+        model: Option<Cow<'a, str>>,
+        fingerprint: Option<Cow<'a, str>>,
+    },
     /// The protocol's normal terminator.
     Done { finish_reason: Option<Cow<'a, str>> },
     /// An in-band error (HTTP 200 stream carrying an error payload). The message is at most
@@ -69,17 +116,22 @@ pub enum Event<'a> {
 impl Event<'_> {
     /// The same event owning its strings, to keep beyond the `sink` call.
     pub fn into_owned(self) -> Event<'static> {
+        let own = |s: Cow<'_, str>| Cow::Owned(s.into_owned());
         match self {
             Event::Token { channel, text } => Event::Token {
                 channel,
-                text: Cow::Owned(text.into_owned()),
+                text: own(text),
             },
-            Event::Usage { output_tokens } => Event::Usage { output_tokens },
+            Event::Usage(usage) => Event::Usage(usage),
+            Event::Identity { model, fingerprint } => Event::Identity {
+                model: model.map(own),
+                fingerprint: fingerprint.map(own),
+            },
             Event::Done { finish_reason } => Event::Done {
-                finish_reason: finish_reason.map(|r| Cow::Owned(r.into_owned())),
+                finish_reason: finish_reason.map(own),
             },
             Event::Error { message } => Event::Error {
-                message: Cow::Owned(message.into_owned()),
+                message: own(message),
             },
         }
     }
@@ -262,10 +314,10 @@ impl Dialect {
             Protocol::OpenAi | Protocol::OpenAiCompletions => {
                 Dialect::OpenAi(openai::OpenAi::new(protocol))
             }
-            Protocol::OpenAiResponses => Dialect::Responses(responses::Responses),
+            Protocol::OpenAiResponses => Dialect::Responses(responses::Responses::default()),
             Protocol::Anthropic => Dialect::Anthropic(anthropic::Anthropic::default()),
             Protocol::Gemini => Dialect::Gemini(gemini::Gemini::default()),
-            Protocol::Ollama => Dialect::Ollama(ollama::Ollama),
+            Protocol::Ollama => Dialect::Ollama(ollama::Ollama::default()),
             Protocol::Dify => Dialect::Dify(dify::Dify::default()),
             Protocol::Tgi => Dialect::Tgi(tgi::Tgi),
             Protocol::Sse | Protocol::Ndjson => {

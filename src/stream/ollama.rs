@@ -1,8 +1,10 @@
 //! Ollama native NDJSON streams (`ollama`): `/api/chat` (`message.content`,
 //! `message.thinking`, `message.tool_calls`) and `/api/generate` (`response`, `thinking`).
 //!
-//! Does not: read Ollama's OpenAI-compatible `/v1` endpoints (that is `openai`). The line with
-//! `done: true` is the terminator and carries `eval_count` (output tokens) and `done_reason`.
+//! Does not: read Ollama's OpenAI-compatible `/v1` endpoints (that is `openai`). Every line
+//! names the `model`. The line with `done: true` is the terminator and carries `eval_count`
+//! (output tokens), `prompt_eval_count` (input tokens; Ollama counts only the prompt tokens it
+//! evaluated, so a prompt served from its cache counts less) and `done_reason`.
 //! Tool calls arrive whole in one line; each counts as one tool token (the function name). A
 //! line `{"error": ".."}` — e.g. the model crashed mid-generation after HTTP 200 — is an
 //! in-band error.
@@ -12,8 +14,9 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::json::{Few, Str, message_of};
-use super::{Channel, DecodeError, Event, Frame, Protocol, json_frame};
+use super::identity::Identity;
+use super::json::{Count, Few, Str, message_of};
+use super::{Channel, DecodeError, Event, Frame, Protocol, Usage, json_frame};
 
 #[derive(Deserialize)]
 struct Line<'a> {
@@ -29,6 +32,10 @@ struct Line<'a> {
     done_reason: Str<'a>,
     #[serde(default)]
     eval_count: Option<u64>,
+    #[serde(default)]
+    prompt_eval_count: Count,
+    #[serde(borrow, default)]
+    model: Str<'a>,
     #[serde(default)]
     error: Option<Value>,
 }
@@ -56,7 +63,9 @@ struct Function<'a> {
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct Ollama;
+pub(crate) struct Ollama {
+    identity: Identity,
+}
 
 impl Ollama {
     pub(crate) fn frame(
@@ -74,6 +83,7 @@ impl Ollama {
             });
             return Ok(());
         }
+        self.identity.observe(line.model.as_str(), None, sink);
         if let Some(m) = line.message {
             m.thinking.emit(Channel::Reasoning, sink);
             m.content.emit(Channel::Text, sink);
@@ -86,8 +96,13 @@ impl Ollama {
         line.thinking.emit(Channel::Reasoning, sink);
         line.response.emit(Channel::Text, sink);
         if line.done {
-            if let Some(output_tokens) = line.eval_count {
-                sink(Event::Usage { output_tokens });
+            let usage = Usage {
+                output_tokens: line.eval_count,
+                input_tokens: line.prompt_eval_count.0,
+                ..Usage::default()
+            };
+            if !usage.is_empty() {
+                sink(Event::Usage(usage));
             }
             sink(Event::Done {
                 finish_reason: line.done_reason.0,

@@ -12,22 +12,32 @@
 //!   (DeepSeek), or on every chunk as a running count (vLLM continuous usage) — every value is
 //!   reported and the caller keeps the last;
 //! * errors inside a 200 stream: `{"error": ..}` (vLLM, OpenAI) or `{"object": "error", ..}`
-//!   (older vLLM).
+//!   (older vLLM);
+//! * `model` and `system_fingerprint` repeat on every chunk (OpenAI, vLLM, DeepSeek; some
+//!   servers send `system_fingerprint: null`): reported once, then on change;
+//! * usage details: `prompt_tokens` (input), `prompt_tokens_details.cached_tokens` (OpenAI,
+//!   vLLM with prefix caching) or DeepSeek's `prompt_cache_hit_tokens` (cached input),
+//!   `completion_tokens_details.reasoning_tokens` (OpenAI o-series, DeepSeek reasoner).
 
 use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::json::{Few, Str, bounded, message_of};
-use super::{Channel, DecodeError, Event, Frame, Protocol, malformed};
+use super::identity::Identity;
+use super::json::{Count, Details, Few, Str, bounded, message_of};
+use super::{Channel, DecodeError, Event, Frame, Protocol, Usage, malformed};
 
 #[derive(Deserialize)]
 struct Chunk<'a> {
     #[serde(borrow, default)]
     choices: Few<Choice<'a>>,
     #[serde(default)]
-    usage: Option<Usage>,
+    usage: Option<WireUsage>,
+    #[serde(borrow, default)]
+    model: Str<'a>,
+    #[serde(borrow, default)]
+    system_fingerprint: Str<'a>,
     #[serde(borrow, default)]
     object: Str<'a>,
     #[serde(default)]
@@ -77,9 +87,33 @@ struct Function<'a> {
 }
 
 #[derive(Deserialize)]
-struct Usage {
+struct WireUsage {
     #[serde(default)]
     completion_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens: Count,
+    #[serde(default)]
+    prompt_tokens_details: Details,
+    #[serde(default)]
+    completion_tokens_details: Details,
+    /// DeepSeek's context-cache hits (before it also sent `prompt_tokens_details`).
+    #[serde(default)]
+    prompt_cache_hit_tokens: Count,
+}
+
+impl WireUsage {
+    fn usage(&self) -> Usage {
+        Usage {
+            output_tokens: self.completion_tokens,
+            input_tokens: self.prompt_tokens.0,
+            cached_input_tokens: self
+                .prompt_tokens_details
+                .cached_tokens
+                .0
+                .or(self.prompt_cache_hit_tokens.0),
+            reasoning_tokens: self.completion_tokens_details.reasoning_tokens.0,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -88,6 +122,7 @@ pub(crate) struct OpenAi {
     /// The last non-empty `finish_reason`, reported with `Done`.
     finish_reason: Option<String>,
     done: bool,
+    identity: Identity,
 }
 
 impl OpenAi {
@@ -98,6 +133,7 @@ impl OpenAi {
             protocol,
             finish_reason: None,
             done: false,
+            identity: Identity::default(),
         }
     }
 
@@ -139,6 +175,11 @@ impl OpenAi {
             });
             return Ok(());
         }
+        self.identity.observe(
+            chunk.model.as_str(),
+            chunk.system_fingerprint.as_str(),
+            sink,
+        );
         for choice in chunk.choices {
             if let Some(d) = choice.delta {
                 d.reasoning_content.emit(Channel::Reasoning, sink);
@@ -159,8 +200,8 @@ impl OpenAi {
                 self.finish_reason = Some(reason.to_string());
             }
         }
-        if let Some(output_tokens) = chunk.usage.and_then(|u| u.completion_tokens) {
-            sink(Event::Usage { output_tokens });
+        if let Some(usage) = chunk.usage.map(|u| u.usage()).filter(|u| !u.is_empty()) {
+            sink(Event::Usage(usage));
         }
         Ok(())
     }

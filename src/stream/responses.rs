@@ -4,8 +4,11 @@
 //! Does not: reassemble output items. Only deltas matter for timing: `output_text` and
 //! `refusal` deltas are text, `reasoning_summary_text`/`reasoning_text` deltas reasoning, and
 //! function/custom-tool/MCP argument deltas the tool channel. `response.completed` is the
-//! terminator and carries `response.usage.output_tokens`; `response.incomplete` (hit
-//! `max_output_tokens`) also ends the stream normally. `error` and `response.failed` are
+//! terminator and carries `response.usage` (`output_tokens`, `input_tokens`,
+//! `input_tokens_details.cached_tokens`, `output_tokens_details.reasoning_tokens`);
+//! `response.incomplete` (hit `max_output_tokens`) also ends the stream normally. Every
+//! lifecycle event (`response.created`, `.in_progress`, `.completed`) carries
+//! `response.model`; the Responses API has no `system_fingerprint`. `error` and `response.failed` are
 //! in-band errors — a quota failure arrives as HTTP 200 followed by both.
 
 use std::borrow::Cow;
@@ -13,8 +16,9 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::json::{Str, bounded, message_of};
-use super::{Channel, DecodeError, Event, Frame, Protocol, malformed};
+use super::identity::Identity;
+use super::json::{Count, Details, Str, bounded, message_of};
+use super::{Channel, DecodeError, Event, Frame, Protocol, Usage, malformed};
 
 #[derive(Deserialize)]
 struct ResponseEvent<'a> {
@@ -32,24 +36,45 @@ struct ResponseEvent<'a> {
     message: Str<'a>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct Response<'a> {
     #[serde(borrow, default)]
     status: Str<'a>,
+    #[serde(borrow, default)]
+    model: Str<'a>,
     #[serde(default)]
-    usage: Option<Usage>,
+    usage: Option<WireUsage>,
     #[serde(default)]
     error: Option<Value>,
 }
 
 #[derive(Deserialize)]
-struct Usage {
+struct WireUsage {
     #[serde(default)]
     output_tokens: Option<u64>,
+    #[serde(default)]
+    input_tokens: Count,
+    #[serde(default)]
+    input_tokens_details: Details,
+    #[serde(default)]
+    output_tokens_details: Details,
+}
+
+impl WireUsage {
+    fn usage(&self) -> Usage {
+        Usage {
+            output_tokens: self.output_tokens,
+            input_tokens: self.input_tokens.0,
+            cached_input_tokens: self.input_tokens_details.cached_tokens.0,
+            reasoning_tokens: self.output_tokens_details.reasoning_tokens.0,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
-pub(crate) struct Responses;
+pub(crate) struct Responses {
+    identity: Identity,
+}
 
 impl Responses {
     pub(crate) fn frame(
@@ -64,6 +89,9 @@ impl Responses {
         let ev: ResponseEvent =
             serde_json::from_str(data).map_err(|e| malformed(Protocol::OpenAiResponses, &e))?;
         let kind = ev.kind.as_str().unwrap_or(f.event);
+        if let Some(response) = &ev.response {
+            self.identity.observe(response.model.as_str(), None, sink);
+        }
         match kind {
             "response.output_text.delta" | "response.refusal.delta" => {
                 ev.delta.emit(Channel::Text, sink)
@@ -75,13 +103,9 @@ impl Responses {
             | "response.custom_tool_call_input.delta"
             | "response.mcp_call_arguments.delta" => ev.delta.emit(Channel::Tool, sink),
             "response.completed" | "response.incomplete" => {
-                let response = ev.response.unwrap_or(Response {
-                    status: Str::default(),
-                    usage: None,
-                    error: None,
-                });
-                if let Some(output_tokens) = response.usage.and_then(|u| u.output_tokens) {
-                    sink(Event::Usage { output_tokens });
+                let response = ev.response.unwrap_or_default();
+                if let Some(usage) = response.usage.map(|u| u.usage()).filter(|u| !u.is_empty()) {
+                    sink(Event::Usage(usage));
                 }
                 let status =
                     response

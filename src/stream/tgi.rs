@@ -3,15 +3,16 @@
 //! Does not: read TGI's OpenAI-compatible `/v1/chat/completions` (that is `openai`). Each event
 //! carries one `token`; `special: true` tokens (EOS and friends) are not generated text. The
 //! last event has a non-null `generated_text` and `details.generated_tokens`: the terminator
-//! and the usage. `{"error": "..", "error_type": ..}` is an in-band error.
+//! and the usage (`details.input_length`, TGI ≥ 2, is the input). The native stream does not
+//! name the model. `{"error": "..", "error_type": ..}` is an in-band error.
 
 use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::json::{Str, message_of};
-use super::{Channel, DecodeError, Event, Frame, Protocol, json_frame};
+use super::json::{Count, Str, message_of};
+use super::{Channel, DecodeError, Event, Frame, Protocol, Usage, json_frame};
 
 #[derive(Deserialize)]
 struct StreamResponse<'a> {
@@ -39,6 +40,8 @@ struct Details<'a> {
     finish_reason: Str<'a>,
     #[serde(default)]
     generated_tokens: Option<u64>,
+    #[serde(default)]
+    input_length: Count,
 }
 
 #[derive(Debug, Default)]
@@ -66,12 +69,19 @@ impl Tgi {
             token.text.emit(Channel::Text, sink);
         }
         if ev.generated_text.0.is_some() {
-            let (finish_reason, generated) = match ev.details {
-                Some(d) => (d.finish_reason.0, d.generated_tokens),
-                None => (None, None),
+            let (finish_reason, usage) = match ev.details {
+                Some(d) => (
+                    d.finish_reason.0,
+                    Usage {
+                        output_tokens: d.generated_tokens,
+                        input_tokens: d.input_length.0,
+                        ..Usage::default()
+                    },
+                ),
+                None => (None, Usage::default()),
             };
-            if let Some(output_tokens) = generated {
-                sink(Event::Usage { output_tokens });
+            if !usage.is_empty() {
+                sink(Event::Usage(usage));
             }
             sink(Event::Done { finish_reason });
         }

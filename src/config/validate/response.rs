@@ -59,6 +59,9 @@ pub(super) fn extract(f: &TargetFields, protocol: Protocol) -> Result<Option<Ext
         ("output_tokens", &e.output_tokens),
         ("done", &e.done),
         ("error", &e.error),
+        ("model", &e.model),
+        ("input_tokens", &e.input_tokens),
+        ("cached_input_tokens", &e.cached_input_tokens),
     ] {
         if let Some(p) = pointer
             && !p.is_empty()
@@ -76,6 +79,9 @@ pub(super) fn extract(f: &TargetFields, protocol: Protocol) -> Result<Option<Ext
         output_tokens: e.output_tokens.clone(),
         done: e.done.clone(),
         error: e.error.clone(),
+        model: e.model.clone(),
+        input_tokens: e.input_tokens.clone(),
+        cached_input_tokens: e.cached_input_tokens.clone(),
     }))
 }
 
