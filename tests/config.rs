@@ -1103,3 +1103,20 @@ targets:
         ]
     );
 }
+
+/// The missing-body message names the URL path as shown everywhere else: a secret in it stays
+/// `<redacted>`.
+#[test]
+fn a_missing_body_message_never_shows_a_secret_in_the_path() {
+    let err = load_str_with_env(
+        "targets: [{name: a, url: 'http://h/hooks/${SP_PATH_SECRET}/events?x=1'}]",
+        Path::new("p.yaml"),
+        &Env::vars([("SP_PATH_SECRET", "s3cr3t-path-token")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "p.yaml: targets[0].body: is required: the URL path \"/hooks/<redacted>/events\" names no API with a default request body; give body: {...} (sent with POST), or set method: GET to send none"
+    );
+}

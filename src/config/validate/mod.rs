@@ -283,7 +283,7 @@ impl Loader<'_> {
             at,
             endpoint: Endpoint::from_url_path(&transport.path)
                 .or_else(|| Endpoint::for_protocol(protocol)),
-            url_path: &transport.path,
+            url_path: &transport.shown_path,
             asker: match (self.mode.from_flags, overrides) {
                 (true, _) => Asker::Flags,
                 (false, Some(_)) => Asker::FileAndFlags,

@@ -40,7 +40,8 @@ pub(super) struct Route<'a> {
     pub(super) at: &'a str,
     /// The well-known API the URL path names, else the one `protocol` implies.
     pub(super) endpoint: Option<Endpoint>,
-    /// The URL's path, for the message when there is no default.
+    /// The URL's path as humans see it (secrets redacted), for the message when there is no
+    /// default.
     pub(super) url_path: &'a str,
     /// Who is asked to supply a missing body.
     pub(super) asker: Asker,

@@ -28,7 +28,10 @@ pub(super) struct Transport {
     /// May hold `{{column}}` placeholders and secrets.
     pub(super) url: Template,
     /// The URL's path (placeholders filled with a stand-in): names a well-known endpoint.
+    /// May hold a secret: never show it.
     pub(super) path: String,
+    /// The same path as humans see it (secrets `<redacted>`, placeholders `{{column}}`).
+    pub(super) shown_path: String,
     pub(super) tls: Option<Tls>,
     pub(super) proxy: Option<Proxy>,
 }
@@ -59,6 +62,7 @@ pub(super) fn transport(
     }
     Ok(Transport {
         url,
+        shown_path: path_of(&url_facts.shown).to_owned(),
         path: url_facts.path,
         tls,
         proxy,
@@ -118,6 +122,13 @@ fn url(
         shown: redact_url(&redact_userinfo(&shown)),
     };
     Ok((template, facts))
+}
+
+/// The path of a URL written as text: after the authority, before the query or fragment.
+fn path_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = &rest[rest.find('/').unwrap_or(rest.len())..];
+    &path[..path.find(['?', '#']).unwrap_or(path.len())]
 }
 
 /// A target's own proxy: one per target, so no placeholders; secrets are fine.
