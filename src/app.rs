@@ -110,11 +110,26 @@ pub enum Exit {
 /// The exit code of a run stopped by Ctrl-C: 128 + SIGINT, as shells report it.
 pub const INTERRUPTED_EXIT_CODE: u8 = 130;
 
-/// `streamprobe check`: validate and describe. Config errors propagate (exit 2).
+/// `streamprobe check`: validate and describe. Config errors propagate (exit 2); warnings go
+/// to stderr before the report, and fail the check (exit 2) with `--strict`.
 pub fn check(args: &CheckArgs) -> Result<Exit, AppError> {
-    let config = config::load(&args.config)?;
-    serve::web_security(&config)?;
-    print!("{}", config::check_report(&config, chrono::Utc::now()));
+    let checked = config::load_for_check(&args.config, &config::Env::Process)?;
+    serve::web_security(&checked.config)?;
+    for warning in &checked.warnings {
+        eprintln!("warning: {warning}");
+    }
+    print!(
+        "{}",
+        config::check_report(&checked.config, chrono::Utc::now())
+    );
+    let n = checked.warnings.len();
+    if args.strict && n > 0 {
+        return Err(AppError::Config(ConfigError(format!(
+            "{}: {n} warning{} (listed above) with --strict; fix them, or check without --strict",
+            args.config.display(),
+            if n == 1 { "" } else { "s" }
+        ))));
+    }
     Ok(Exit::Pass)
 }
 
@@ -122,6 +137,7 @@ pub fn check(args: &CheckArgs) -> Result<Exit, AppError> {
 pub async fn run_once(args: &RunArgs) -> Result<Exit, AppError> {
     let overrides = config::RunOverrides {
         url: args.url.clone(),
+        method: args.method.clone(),
         headers: args.headers.clone(),
         body: read_body_flag(args.data.as_deref())?,
         protocol: args.protocol.clone(),
@@ -173,8 +189,10 @@ pub async fn run_once(args: &RunArgs) -> Result<Exit, AppError> {
             target: &target.name,
             url: &url,
             protocol: burst.protocol,
+            looks_like: burst.looks_like.as_ref(),
             concurrency: target.concurrency.get(),
             total_requests: target.total_requests.get(),
+            rate: target.rate,
             output_path: written.path(&output),
             interrupted: burst.interrupted,
         };

@@ -49,9 +49,13 @@ pub struct RunArgs {
     /// Config file: YAML targets or the old script's JSON format.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Target URL (overrides the file's; alone, probes this URL with a default body).
+    /// Target URL (overrides the file's, and its protocol unless --protocol is given; alone,
+    /// probes this URL, with the default body of the API its path names).
     #[arg(short = 'u', long = "url", value_name = "URL")]
     pub url: Option<String>,
+    /// HTTP method, e.g. -X GET to send no body [default: the file's, else POST].
+    #[arg(short = 'X', long = "method", value_name = "METHOD")]
+    pub method: Option<String>,
     /// Total requests per target [default: 100, or the file's].
     #[arg(short = 'n', long = "requests", value_name = "N")]
     pub requests: Option<u32>,
@@ -70,7 +74,8 @@ pub struct RunArgs {
     /// Request body, or @FILE to read it from a file.
     #[arg(short = 'd', long = "data", value_name = "BODY")]
     pub data: Option<String>,
-    /// Stream protocol (auto, openai, anthropic, gemini, ollama, ...).
+    /// Stream protocol: auto, openai, openai-completions, openai-responses, anthropic, gemini,
+    /// ollama, dify, tgi, sse, ndjson or raw [default: auto, or the file's].
     #[arg(long, value_name = "P")]
     pub protocol: Option<String>,
     /// JSON result file.
@@ -97,6 +102,9 @@ pub struct CheckArgs {
     /// Config file to validate.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: PathBuf,
+    /// Treat warnings (e.g. a secret that cannot be resolved here) as errors: exit 2.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Args)]

@@ -422,6 +422,7 @@ mod tests {
             records,
             connection_mode: ConnectionMode::Reused,
             protocol: Protocol::OpenAi,
+            looks_like: None,
             interrupted: false,
         }
     }

@@ -159,7 +159,7 @@ async fn failed_requests_exit_1_and_config_errors_exit_2() {
 
     std::fs::write(
         dir.path().join("bad.yaml"),
-        "targets:\n  - name: x\n    url: http://127.0.0.1:9/\n    concurrency: 0\n",
+        "targets:\n  - name: x\n    url: http://127.0.0.1:9/\n    method: GET\n    concurrency: 0\n",
     )
     .unwrap();
     let out = streamprobe(&["run", "-c", "bad.yaml"], dir.path(), &[]).await;
@@ -257,7 +257,7 @@ async fn check_validates_the_web_config_too() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("c.yaml"),
-        "server: {web_config: web.yml}\ntargets:\n  - {name: x, url: \"http://127.0.0.1:9/\"}\n",
+        "server: {web_config: web.yml}\ntargets:\n  - {name: x, url: \"http://127.0.0.1:9/\", method: GET}\n",
     )
     .unwrap();
     std::fs::write(
@@ -275,6 +275,204 @@ async fn check_validates_the_web_config_too() {
     assert!(
         !stderr.contains("not-a-bcrypt-hash"),
         "the value is never echoed"
+    );
+}
+
+/// Issue 10, items 4, 7 and 14: `-u` alone on the Responses route POSTs its default body;
+/// a data query parameter (`tokens=3`) is shown as written, in the report and the result file;
+/// an open-loop run reports its rate. A URL with no default body is a usage error naming -d.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_u_on_responses_with_a_rate_reports_what_it_did() {
+    let server = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/v1/responses?tokens=3");
+    let out = streamprobe(
+        &[
+            "run",
+            "-u",
+            &url,
+            "-n",
+            "3",
+            "-p",
+            "2",
+            "--rate",
+            "50/s",
+            "--no-progress",
+        ],
+        dir.path(),
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("/v1/responses?tokens=3\n"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "Load:                 open loop, Poisson arrivals at 50/s, up to 2 in flight"
+        ),
+        "{stdout}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("test_results.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(doc["config"]["method"], "POST");
+    assert!(
+        doc["config"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("?tokens=3")
+    );
+    assert!(server.truths().iter().all(|t| t.method == "POST"));
+
+    let out = streamprobe(
+        &["run", "-u", &server.url("/events"), "-n", "1"],
+        dir.path(),
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("-d BODY") && stderr.contains("-X GET"),
+        "{stderr}"
+    );
+}
+
+/// Issue 10, item 14: `run --help` names every protocol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_help_lists_every_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = streamprobe(&["run", "--help"], dir.path(), &[]).await;
+    let help = text(&out.stdout);
+    let section = help
+        .split("--protocol <P>")
+        .nth(1)
+        .and_then(|s| s.split("\n  -").next())
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for p in streamprobe::config::Protocol::ALL {
+        let name = p.as_str();
+        assert!(
+            section.contains(&format!(" {name},")) || section.contains(&format!(" {name} ")),
+            "{name} missing from: {section}"
+        );
+    }
+    assert!(!section.contains("..."), "{section}");
+}
+
+/// The environment for `check` as an operator's shell has it: none of the shipped configs'
+/// secrets, no `$CREDENTIALS_DIRECTORY`.
+async fn check_without_secrets(args: &[&str]) -> Output {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(args)
+        .current_dir(repo)
+        .env_remove("STREAMPROBE_LOG");
+    for var in [
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "GEMINI_API_KEY",
+        "DIFY_API_KEY",
+        "PROXY_PASSWORD",
+        "CREDENTIALS_DIRECTORY",
+    ] {
+        cmd.env_remove(var);
+    }
+    tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("streamprobe finished in time")
+        .expect("streamprobe ran")
+}
+
+/// Issue 10, item 9: every shipped config passes `check` from a shell without its secrets:
+/// exit 0, each missing secret a marked warning saying how to provide it; `--strict` turns
+/// them into exit 2; `run` and `serve` still refuse to start without them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_passes_shipped_configs_without_secrets_and_strict_fails() {
+    let files = [
+        "systemd/streamprobe.yaml",
+        "config/streamprobe.yaml",
+        "config/demo.yaml",
+        "config/legacy-example.json",
+        "config/examples/anthropic.yaml",
+        "config/examples/dify.yaml",
+        "config/examples/gemini.yaml",
+        "config/examples/llamacpp.yaml",
+        "config/examples/ollama.yaml",
+        "config/examples/openai.yaml",
+        "config/examples/private-tls.yaml",
+        "config/examples/tgi.yaml",
+    ];
+    for file in files {
+        let out = check_without_secrets(&["check", "-c", file]).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{file}: {stderr}");
+        assert!(text(&out.stdout).contains(": ok, "), "{file}");
+        for line in stderr.lines() {
+            assert!(line.starts_with("warning: "), "{file}: {line}");
+        }
+    }
+    let out = check_without_secrets(&["check", "-c", "systemd/streamprobe.yaml"]).await;
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "CREDENTIALS_DIRECTORY=/etc/streamprobe/credentials streamprobe check -c systemd/streamprobe.yaml"
+        ),
+        "{stderr}"
+    );
+    let out =
+        check_without_secrets(&["check", "--strict", "-c", "config/examples/openai.yaml"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("warning: config/examples/openai.yaml: targets[0].headers.Authorization: ${OPENAI_API_KEY} is not set"), "{stderr}");
+    assert!(
+        stderr
+            .contains("error: config/examples/openai.yaml: 1 warning (listed above) with --strict"),
+        "{stderr}"
+    );
+
+    for command in ["run", "serve"] {
+        let out = check_without_secrets(&[command, "-c", "config/examples/openai.yaml"]).await;
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        assert!(
+            text(&out.stderr).contains("${OPENAI_API_KEY} is not set"),
+            "{command}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+/// Issue 10, item 12: reading llama.cpp's `/completion` as plain `sse` counts every event as a
+/// token; the report says so and names the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_warns_when_a_generic_stream_looks_like_a_dialect() {
+    let server = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/completion");
+    let out = streamprobe(
+        &[
+            "run",
+            "-u",
+            &url,
+            "--protocol",
+            "sse",
+            "-n",
+            "2",
+            "-p",
+            "1",
+            "--no-progress",
+        ],
+        dir.path(),
+        &[],
+    )
+    .await;
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("  Warning:              protocol sse without extract counted every event as one output token and stored its raw data as text, but the first event looks like llama.cpp /completion JSON; set extract: {text: /content, output_tokens: /tokens_predicted, done: /stop, error: /error, model: /model, input_tokens: /tokens_evaluated, cached_input_tokens: /timings/cache_n}, or protocol: auto\n"),
+        "{stdout}"
     );
 }
 

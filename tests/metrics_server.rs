@@ -196,6 +196,7 @@ fn last_burst_gauges_come_from_the_exact_summary() {
         ],
         connection_mode: ConnectionMode::Reused,
         protocol: config::Protocol::OpenAi,
+        looks_like: None,
         interrupted: false,
     };
     let summary = BurstSummary::from_burst(&burst);

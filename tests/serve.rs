@@ -1488,3 +1488,30 @@ targets:
         assert!(n >= 2.0, "{target}: {n} requests ended as {outcome}");
     }
 }
+
+/// Issue 10, item 12: a `protocol: sse` target without `extract` whose stream looks like a known
+/// dialect (llama.cpp's `/completion` here) is warned about once in the log, not once per burst.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generic_stream_that_looks_like_a_dialect_is_warned_about_once() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let llama = mock.url("/completion?ttft=5ms&itl=1ms&tokens=3");
+    let d = w
+        .start(&format!(
+            r#"
+server: {{listen: "@LISTEN@"}}
+results: {{dir: "@RESULTS@"}}
+targets:
+  - {{name: llama, url: "{llama}", protocol: sse, concurrency: 1, total_requests: 1,
+     schedule: {{every: 1s}}, run_on_start: true, timeout: 10s}}
+"#
+        ))
+        .await;
+    d.wait_bursts(&["llama"], 3, Duration::from_secs(10)).await;
+    let log = d.log_text();
+    let warnings = log
+        .lines()
+        .filter(|l| l.contains("the first event looks like llama.cpp /completion JSON"))
+        .count();
+    assert_eq!(warnings, 1, "{log}");
+}

@@ -81,6 +81,9 @@ struct BurstContext {
     /// Becomes true when shutdown's grace period is over: running bursts stop and are written
     /// as interrupted.
     cancel: watch::Receiver<bool>,
+    /// Targets already warned about a generic stream that looks like a known dialect: the
+    /// warning is logged once per target and process, not once per burst.
+    warned_generic: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// A scheduled target.
@@ -125,6 +128,7 @@ pub async fn serve(options: ServeOptions) -> Result<Exit, AppError> {
         limiter: Arc::new(Semaphore::new(config.server.max_in_flight.get() as usize)),
         tracker: Arc::new(BurstTracker::default()),
         cancel: cancel_rx,
+        warned_generic: Default::default(),
     });
 
     let listener = tokio::net::TcpListener::bind(config.server.listen)
@@ -474,6 +478,7 @@ fn spawn_burst(
         ctx.metrics.burst_finished(&burst, &summary);
         let file = write_result(&ctx, &target, &burst, &summary, &results).await;
         log_burst(&burst, &summary, lag);
+        warn_generic_once(&ctx, &burst);
         if ctx.board.target(&name).is_none() {
             // The target left the configuration while this burst ran; its requests and the
             // burst's gauges recreated series that the reload had deleted.
@@ -526,6 +531,22 @@ async fn write_result(
             tracing::error!(target_name = %target.name, error = %e, "result writer task failed");
             None
         }
+    }
+}
+
+/// A generic stream whose first event looked like a known dialect counted framing, not
+/// tokens: say so once per target, with the protocol to use.
+fn warn_generic_once(ctx: &BurstContext, burst: &BurstResult) {
+    let Some(looks_like) = &burst.looks_like else {
+        return;
+    };
+    let first = ctx
+        .warned_generic
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(burst.target.clone());
+    if first {
+        tracing::warn!(target_name = %burst.target, "{}", looks_like.advice(burst.protocol));
     }
 }
 

@@ -9,9 +9,10 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::config::Protocol;
+use crate::config::{Protocol, format_rate};
 use crate::probe::Outcome;
 use crate::stats::{BurstSummary, Summary};
+use crate::stream::LooksLike;
 
 /// What the report says about the burst besides its numbers.
 #[derive(Debug, Clone, Copy)]
@@ -21,8 +22,12 @@ pub struct ReportContext<'a> {
     pub url: &'a str,
     pub concurrency: u32,
     pub total_requests: u32,
+    /// Open-loop arrivals per second; `None` for a closed loop.
+    pub rate: Option<f64>,
     /// The protocol the decoder used.
     pub protocol: Protocol,
+    /// A generic stream's first event looked like a known dialect (a warning line).
+    pub looks_like: Option<&'a LooksLike>,
     /// The result file, when one was written.
     pub output_path: Option<&'a Path>,
     /// The burst was cancelled by shutdown before every request finished.
@@ -68,7 +73,19 @@ pub fn render(summary: &BurstSummary, ctx: &ReportContext<'_>) -> String {
     let _ = writeln!(o, "{RULE}");
     field(o, "URL", ctx.url);
     field(o, "Protocol", ctx.protocol.as_str());
-    field(o, "Concurrency", &ctx.concurrency.to_string());
+    match ctx.rate {
+        // A closed loop keeps `concurrency` in flight; an open loop's load is its arrival rate.
+        None => field(o, "Concurrency", &ctx.concurrency.to_string()),
+        Some(rate) => field(
+            o,
+            "Load",
+            &format!(
+                "open loop, Poisson arrivals at {}, up to {} in flight",
+                format_rate(rate),
+                ctx.concurrency
+            ),
+        ),
+    }
     field(o, "Requests", &ctx.total_requests.to_string());
     if ctx.interrupted {
         field(
@@ -76,6 +93,9 @@ pub fn render(summary: &BurstSummary, ctx: &ReportContext<'_>) -> String {
             "Interrupted",
             "yes (Ctrl-C or shutdown); requests cut short are counted as interrupted, not as failed",
         );
+    }
+    if let Some(looks_like) = ctx.looks_like {
+        field(o, "Warning", &looks_like.advice(ctx.protocol));
     }
 
     section(o, "Overall");
@@ -345,7 +365,9 @@ mod tests {
             url: "https://api.openai.com/v1/chat/completions?key=<redacted>",
             concurrency: 10,
             total_requests: 100,
+            rate: None,
             protocol: Protocol::OpenAi,
+            looks_like: None,
             output_path,
             interrupted: false,
         }
@@ -416,6 +438,39 @@ mod tests {
             ..ctx(None)
         };
         insta::assert_snapshot!(render(&none, &ctx));
+    }
+
+    /// An open-loop run says so, with its rate, instead of only "Concurrency" (issue 10,
+    /// item 14); a generic stream that looked like a dialect gets a warning line (item 12).
+    #[test]
+    fn open_loop_load_and_generic_stream_warning() {
+        let looks_like = LooksLike {
+            protocol: Protocol::OpenAi,
+            extract: None,
+        };
+        let open = ReportContext {
+            rate: Some(2.0),
+            protocol: Protocol::Sse,
+            looks_like: Some(&looks_like),
+            ..ctx(None)
+        };
+        let text = render(&summary(), &open);
+        assert!(
+            text.contains(
+                "  Load:                 open loop, Poisson arrivals at 2/s, up to 10 in flight\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("Concurrency:"), "{text}");
+        assert!(
+            text.contains(
+                "  Warning:              protocol sse without extract counted every event as one output token and stored its raw data as text, but the first event looks like openai JSON; set protocol: openai (or auto)\n"
+            ),
+            "{text}"
+        );
+        let closed = render(&summary(), &ctx(None));
+        assert!(closed.contains("  Concurrency:          10\n"), "{closed}");
+        assert!(!closed.contains("Warning:"), "{closed}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::config::Target;
+use crate::stream::LooksLike;
 
 use super::client::Client;
 use super::request::{Measured, RequestSpec, cancelled, measure, unsent};
@@ -111,6 +112,7 @@ async fn execute(
         events,
         local: Arc::new(Semaphore::new(plan.concurrency.max(1) as usize)),
         protocol: None,
+        looks_like: None,
     };
 
     let mut interrupted = false;
@@ -148,6 +150,7 @@ async fn execute(
         records,
         connection_mode,
         protocol: engine.protocol.unwrap_or(target.protocol),
+        looks_like: engine.looks_like,
         interrupted,
     }
 }
@@ -162,6 +165,7 @@ struct Engine<'a> {
     events: mpsc::UnboundedSender<BurstEvent>,
     local: Arc<Semaphore>,
     protocol: Option<crate::config::Protocol>,
+    looks_like: Option<LooksLike>,
 }
 
 /// Which requests a phase runs: warm-up requests are sent and awaited like any other but
@@ -291,6 +295,9 @@ impl Engine<'_> {
         let Ok(measured) = done else { return };
         if self.protocol.is_none() {
             self.protocol = measured.protocol;
+        }
+        if self.looks_like.is_none() {
+            self.looks_like = measured.looks_like;
         }
         if record {
             records.push(measured.record);

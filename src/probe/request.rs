@@ -6,14 +6,15 @@
 //! itself, so that a cancelled request still returns what it measured (outcome `interrupted`).
 //! Does not: print, log above debug, or retry.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
-use crate::config::{Body, Protocol, Target};
-use crate::stream::{self, Channel, DecodeError, Decoder, DecoderOptions, Event, Usage};
+use crate::config::{Body, Protocol, Target, redact};
+use crate::stream::{self, Channel, DecodeError, Decoder, DecoderOptions, Event, LooksLike, Usage};
 
 use super::{MAX_IDENTITY_BYTES, Outcome, RequestRecord, TokenSource, usage_disagrees};
 
@@ -48,6 +49,8 @@ pub(crate) struct Measured {
     pub record: RequestRecord,
     /// The protocol the decoder used, once headers arrived.
     pub protocol: Option<Protocol>,
+    /// A generic stream's first event looked like a known dialect.
+    pub looks_like: Option<LooksLike>,
 }
 
 /// Token bookkeeping fed by the decoder's events.
@@ -156,6 +159,7 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
             return Measured {
                 record,
                 protocol: None,
+                looks_like: None,
             };
         }
     };
@@ -164,6 +168,7 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
     let first_token_deadline = t0 + target.first_token_timeout.min(target.timeout);
     let mut protocol = None;
     let mut cancel = spec.cancel.clone();
+    let mut looks_like = None;
 
     let work = async {
         // Headers: bounded by the first-token deadline (headers come before any token).
@@ -225,6 +230,7 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
         )
         .await;
         protocol = Some(decoder.protocol());
+        looks_like = decoder.looks_like().cloned();
         result
             .and_then(|()| stream_verdict(&decoder, &tokens))
             .map_err(|failure| {
@@ -301,7 +307,27 @@ pub(crate) async fn measure(client: &reqwest::Client, spec: &RequestSpec<'_>) ->
     if !spec.keep_text {
         record.text = None;
     }
-    Measured { record, protocol }
+    scrub_secrets(target, &mut record);
+    Measured {
+        record,
+        protocol,
+        looks_like,
+    }
+}
+
+/// A server may echo a secret back (a request repeated in the output, the key a 401 names):
+/// the record leaves the engine with every secret value of the target replaced, so no result
+/// file, log line or status page can show it.
+fn scrub_secrets(target: &Target, record: &mut RequestRecord) {
+    let secrets = target.secret_values();
+    if secrets.is_empty() {
+        return;
+    }
+    for field in [&mut record.text, &mut record.error].into_iter().flatten() {
+        if let Cow::Owned(clean) = redact::scrub(field, &secrets) {
+            *field = clean;
+        }
+    }
 }
 
 /// Whether the stream that was read ended as its protocol says a stream ends.
@@ -394,7 +420,7 @@ impl Seen<'_> {
             }
         }
         if self.configured != Protocol::Auto
-            && let Some(looks) = stream::looks_like(self.head)
+            && let Some(looks) = stream::detect_dialect(self.head)
             && looks != self.decoded
         {
             return Failure(
@@ -450,6 +476,7 @@ pub(crate) fn unsent(spec: &RequestSpec<'_>, outcome: Outcome, message: &str) ->
     Measured {
         record,
         protocol: None,
+        looks_like: None,
     }
 }
 

@@ -137,6 +137,38 @@ impl Event<'_> {
     }
 }
 
+/// What a generic (`sse`/`ndjson`, no `extract`) stream's first event looked like: a known
+/// dialect (or, with `extract`, llama.cpp's `/completion` JSON). Generic framing then counted
+/// every event as a token, which is rarely what the author meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LooksLike {
+    /// The dialect `auto` would have chosen for that event.
+    pub protocol: Protocol,
+    /// Pointers that read it, when `protocol` is itself generic.
+    pub extract: Option<Extract>,
+}
+
+impl LooksLike {
+    /// One line for a report or log: what was counted, what the stream looks like, the fix.
+    pub fn advice(&self, configured: Protocol) -> String {
+        let counted = format!(
+            "protocol {configured} without extract counted every event as one output token and stored its raw data as text"
+        );
+        match &self.extract {
+            Some(x) if *x == llama_cpp_extract() => format!(
+                "{counted}, but the first event looks like llama.cpp /completion JSON; set extract: {x}, or protocol: auto"
+            ),
+            Some(x) => format!(
+                "{counted}, but the first event is JSON these pointers read; set extract: {x}"
+            ),
+            None => format!(
+                "{counted}, but the first event looks like {p} JSON; set protocol: {p} (or auto)",
+                p = self.protocol
+            ),
+        }
+    }
+}
+
 /// Why the byte stream cannot be decoded. Each maps to the `stream_error` outcome.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -409,6 +441,15 @@ impl Decoder {
         self.dialect.protocol()
     }
 
+    /// For a generic stream read without `extract`: the known dialect its first event looked
+    /// like, if any (see [`LooksLike`]).
+    pub fn looks_like(&self) -> Option<&LooksLike> {
+        match &self.dialect {
+            Dialect::Generic(d) => d.looks_like(),
+            _ => None,
+        }
+    }
+
     /// Whether this protocol has a terminal event, so EOF without it means `truncated`.
     pub fn has_terminator(&self) -> bool {
         self.dialect.has_terminator()
@@ -476,7 +517,7 @@ impl Decoder {
 /// uses with no URL or `Content-Type` hint (framing sniffed, then the first event's shape);
 /// `None` when they show no known dialect (generic SSE or NDJSON, raw text, too few bytes).
 /// For error messages: a stream that failed under a configured protocol may be another's.
-pub fn looks_like(head: &[u8]) -> Option<Protocol> {
+pub fn detect_dialect(head: &[u8]) -> Option<Protocol> {
     let mut decoder = Decoder::new(DecoderOptions::new(Protocol::Auto));
     // Decode errors after the decision do not change it; the events are not needed.
     let _ = decoder.feed(head, &mut |_| {});
@@ -519,18 +560,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn looks_like_names_the_dialect_of_the_first_event() {
+    fn detect_dialect_names_the_dialect_of_the_first_event() {
         let openai = b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n";
-        assert_eq!(looks_like(openai), Some(Protocol::OpenAi));
+        assert_eq!(detect_dialect(openai), Some(Protocol::OpenAi));
         let anthropic =
             b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\n";
-        assert_eq!(looks_like(anthropic), Some(Protocol::Anthropic));
+        assert_eq!(detect_dialect(anthropic), Some(Protocol::Anthropic));
         let ollama = b"{\"model\":\"m\",\"message\":{\"content\":\"a\"},\"done\":false}\n";
-        assert_eq!(looks_like(ollama), Some(Protocol::Ollama));
+        assert_eq!(detect_dialect(ollama), Some(Protocol::Ollama));
         // A cut first event still decides once its line is complete; plain text never does.
-        assert_eq!(looks_like(b"data: {\"choices\":[{\"delta\""), None);
-        assert_eq!(looks_like(b"hello world\n"), None);
-        assert_eq!(looks_like(b"data: {\"x\": 1}\n\n"), None);
-        assert_eq!(looks_like(b""), None);
+        assert_eq!(detect_dialect(b"data: {\"choices\":[{\"delta\""), None);
+        assert_eq!(detect_dialect(b"hello world\n"), None);
+        assert_eq!(detect_dialect(b"data: {\"x\": 1}\n\n"), None);
+        assert_eq!(detect_dialect(b""), None);
     }
 }
