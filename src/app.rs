@@ -3,8 +3,11 @@
 //!
 //! Does not: parse the command line (`cli`) or choose exit codes (`main`).
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use tokio::sync::watch;
 
 pub mod compare;
 mod demo;
@@ -20,7 +23,7 @@ use crate::mock::{self, FaultSpec, MockOptions, MockServer};
 use crate::output::progress::{Progress, ProgressMode};
 use crate::output::report::{self, ReportContext};
 use crate::output::result::ResultDocument;
-use crate::output::write::write_atomic;
+use crate::output::write;
 use crate::probe::{self, BurstOptions, BurstPlan, Client, ClientError};
 use crate::stats::BurstSummary;
 
@@ -93,20 +96,40 @@ impl From<MetricsError> for AppError {
     }
 }
 
-/// What a completed command found: `main` exits 0 or 1.
+/// What a completed command found: `main` exits 0, 1 or 130.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Every request succeeded and every configured SLO/assertion held.
     Pass,
     /// Some request failed or an SLO/assertion broke.
     Fail,
+    /// Ctrl-C stopped it; what was measured was reported and written.
+    Interrupted,
 }
 
-/// `streamprobe check`: validate and describe. Config errors propagate (exit 2).
+/// The exit code of a run stopped by Ctrl-C: 128 + SIGINT, as shells report it.
+pub const INTERRUPTED_EXIT_CODE: u8 = 130;
+
+/// `streamprobe check`: validate and describe. Config errors propagate (exit 2); warnings go
+/// to stderr before the report, and fail the check (exit 2) with `--strict`.
 pub fn check(args: &CheckArgs) -> Result<Exit, AppError> {
-    let config = config::load(&args.config)?;
-    serve::web_security(&config)?;
-    print!("{}", config::check_report(&config, chrono::Utc::now()));
+    let checked = config::load_for_check(&args.config, &config::Env::Process)?;
+    serve::web_security(&checked.config)?;
+    for warning in &checked.warnings {
+        eprintln!("warning: {warning}");
+    }
+    print!(
+        "{}",
+        config::check_report(&checked.config, chrono::Utc::now())
+    );
+    let n = checked.warnings.len();
+    if args.strict && n > 0 {
+        return Err(AppError::Config(ConfigError(format!(
+            "{}: {n} warning{} (listed above) with --strict; fix them, or check without --strict",
+            args.config.display(),
+            if n == 1 { "" } else { "s" }
+        ))));
+    }
     Ok(Exit::Pass)
 }
 
@@ -114,6 +137,7 @@ pub fn check(args: &CheckArgs) -> Result<Exit, AppError> {
 pub async fn run_once(args: &RunArgs) -> Result<Exit, AppError> {
     let overrides = config::RunOverrides {
         url: args.url.clone(),
+        method: args.method.clone(),
         headers: args.headers.clone(),
         body: read_body_flag(args.data.as_deref())?,
         protocol: args.protocol.clone(),
@@ -131,38 +155,128 @@ pub async fn run_once(args: &RunArgs) -> Result<Exit, AppError> {
         }
     };
     let targets = select_targets(&config.targets, &args.targets)?;
+    let several = targets.len() > 1;
+    let to_stdout = Output::of(&args.output) == Output::Stdout;
+    if several && to_stdout {
+        return Err(AppError::usage(format!(
+            "-o {}: {} targets would write {} documents to standard output; select one with \
+             -t NAME or give a file name",
+            args.output.display(),
+            targets.len(),
+            targets.len()
+        )));
+    }
     let client = Client::new()?;
     let mode = ProgressMode::detect(args.verbose, args.no_progress);
+    let (cancel, interrupts) = watch_interrupts()?;
 
     let mut exit = Exit::Pass;
-    let several = targets.len() > 1;
     for target in targets {
+        if *cancel.borrow() {
+            break; // Ctrl-C between targets: the rest do not start
+        }
         let output = if several {
             per_target_path(&args.output, &target.name)
         } else {
             args.output.clone()
         };
-        let burst = run_target(&client, target.clone(), mode, args.save_text).await;
+        let burst = run_target(&client, target.clone(), mode, args.save_text, &cancel).await;
         let summary = BurstSummary::from_burst(&burst);
         let document = ResultDocument::new(&target, &burst, &summary, args.save_text);
-        write_atomic(&output, &document.to_json())
-            .map_err(|e| AppError::runtime(format!("cannot write {}", output.display()), e))?;
+        let written = write_output(&output, document.to_json()).await?;
         let url = target.display_url();
         let context = ReportContext {
             target: &target.name,
             url: &url,
             protocol: burst.protocol,
+            looks_like: burst.looks_like.as_ref(),
             concurrency: target.concurrency.get(),
             total_requests: target.total_requests.get(),
-            output_path: Some(&output),
+            rate: target.rate,
+            output_path: written.path(&output),
             interrupted: burst.interrupted,
         };
-        print!("{}", report::render(&summary, &context));
+        let text = report::render(&summary, &context);
+        // The document owns stdout when it goes there, so stdout stays one valid JSON value.
+        if written == Output::Stdout {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
+        if burst.interrupted {
+            exit = Exit::Interrupted;
+            break;
+        }
         if summary.failed_count > 0 || !slo_held(&target, &burst) {
             exit = Exit::Fail;
         }
     }
+    interrupts.abort();
     Ok(exit)
+}
+
+/// Where `-o` sends the result document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    /// `-o -`, or a path that is this process's standard output (`/dev/stdout`, `/proc/self/fd/1`).
+    Stdout,
+    /// A file (through a symlink to its target; FIFOs and devices written in place).
+    File,
+}
+
+impl Output {
+    fn of(path: &Path) -> Output {
+        if path == Path::new("-") || write::is_stdout(path) {
+            Output::Stdout
+        } else {
+            Output::File
+        }
+    }
+
+    /// The path the report names: none for `-`.
+    fn path(self, path: &Path) -> Option<&Path> {
+        (path != Path::new("-")).then_some(path)
+    }
+}
+
+/// Writes the document to `-o`, off the async threads: opening a FIFO waits for its reader.
+async fn write_output(path: &Path, json: Vec<u8>) -> Result<Output, AppError> {
+    let output = Output::of(path);
+    let target = path.to_owned();
+    let written = tokio::task::spawn_blocking(move || match output {
+        Output::Stdout => {
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(&json).and_then(|()| stdout.flush())
+        }
+        Output::File => write::write_output(&target, &json),
+    })
+    .await
+    .map_err(|e| AppError::runtime("the result writer failed", e))?;
+    written.map_err(|e| AppError::runtime(format!("cannot write {}", path.display()), e))?;
+    Ok(output)
+}
+
+/// The first Ctrl-C sets the returned flag: no request starts any more, running ones stop and
+/// are recorded as interrupted, and the report and result file are written. A second Ctrl-C
+/// exits at once. The handler is installed before this returns, so no Ctrl-C is missed.
+fn watch_interrupts() -> Result<(watch::Receiver<bool>, tokio::task::JoinHandle<()>), AppError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut sigint = signal(SignalKind::interrupt())
+        .map_err(|e| AppError::runtime("cannot install the Ctrl-C handler", e))?;
+    let (tx, rx) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        if sigint.recv().await.is_none() {
+            return;
+        }
+        eprintln!(
+            "streamprobe: interrupted; reporting what was measured (Ctrl-C again to quit at once)"
+        );
+        let _ = tx.send(true);
+        if sigint.recv().await.is_some() {
+            std::process::exit(i32::from(INTERRUPTED_EXIT_CODE));
+        }
+    });
+    Ok((rx, task))
 }
 
 async fn run_target(
@@ -170,6 +284,7 @@ async fn run_target(
     target: Arc<Target>,
     mode: ProgressMode,
     keep_text: bool,
+    cancel: &watch::Receiver<bool>,
 ) -> probe::BurstResult {
     let plan = BurstPlan::for_target(&target);
     let progress = Progress::new(mode, &target.name, plan.total_requests);
@@ -177,7 +292,7 @@ async fn run_target(
         burst_id: probe::new_burst_id(),
         keep_text,
         limiter: None,
-        cancel: None,
+        cancel: Some(cancel.clone()),
     };
     probe::run_burst(client, target, &plan, options, progress).await
 }

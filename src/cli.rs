@@ -37,7 +37,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Serve a simulated streaming API (for the demo, tests and benchmarks).
     Mock(MockArgs),
-    /// Start the mock and the daemon on config/demo.yaml and print the URLs.
+    /// Start the mock and the daemon on the built-in demo config and print the URLs.
     Demo(DemoArgs),
     /// Did it really change? Compare two result files or directories of them (exit 1 when a
     /// gated row regressed).
@@ -49,9 +49,13 @@ pub struct RunArgs {
     /// Config file: YAML targets or the old script's JSON format.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Target URL (overrides the file's; alone, probes this URL with a default body).
+    /// Target URL (overrides the file's, and its protocol unless --protocol is given; alone,
+    /// probes this URL, with the default body of the API its path names).
     #[arg(short = 'u', long = "url", value_name = "URL")]
     pub url: Option<String>,
+    /// HTTP method, e.g. -X GET to send no body [default: the file's, else POST].
+    #[arg(short = 'X', long = "method", value_name = "METHOD")]
+    pub method: Option<String>,
     /// Total requests per target [default: 100, or the file's].
     #[arg(short = 'n', long = "requests", value_name = "N")]
     pub requests: Option<u32>,
@@ -70,7 +74,8 @@ pub struct RunArgs {
     /// Request body, or @FILE to read it from a file.
     #[arg(short = 'd', long = "data", value_name = "BODY")]
     pub data: Option<String>,
-    /// Stream protocol (auto, openai, anthropic, gemini, ollama, ...).
+    /// Stream protocol: auto, openai, openai-completions, openai-responses, anthropic, gemini,
+    /// ollama, dify, tgi, sse, ndjson or raw [default: auto, or the file's].
     #[arg(long, value_name = "P")]
     pub protocol: Option<String>,
     /// JSON result file.
@@ -97,6 +102,9 @@ pub struct CheckArgs {
     /// Config file to validate.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: PathBuf,
+    /// Treat warnings (e.g. a secret that cannot be resolved here) as errors: exit 2.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 #[derive(Debug, Args)]
@@ -114,14 +122,10 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// The demo config (its targets point at the mock on 127.0.0.1:18080).
-    #[arg(
-        short = 'c',
-        long = "config",
-        default_value = "config/demo.yaml",
-        value_name = "FILE"
-    )]
-    pub config: PathBuf,
+    /// Another demo config (its targets point at the mock on 127.0.0.1:18080) [default: the
+    /// built-in config/demo.yaml, results in ./streamprobe-results].
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

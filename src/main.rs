@@ -1,5 +1,6 @@
 //! Entry point: parse the command line, start logging, call one `app` function, and map its
-//! result to an exit code (0 pass, 1 ran but failed, 2 usage/config error). Nothing else.
+//! result to an exit code (0 pass, 1 ran but failed, 2 usage/config error, 130 stopped by
+//! Ctrl-C). Nothing else.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ fn main() -> ExitCode {
     match result {
         Ok(Exit::Pass) => ExitCode::SUCCESS,
         Ok(Exit::Fail) => ExitCode::from(1),
+        Ok(Exit::Interrupted) => ExitCode::from(app::INTERRUPTED_EXIT_CODE),
         Err(err) => {
             let code = err.exit_code();
             eprintln!("error: {:#}", anyhow::Error::from(err));
@@ -45,6 +47,7 @@ async fn dispatch(command: &Command) -> Result<Exit, AppError> {
         Command::Serve(args) => {
             app::serve(app::ServeOptions {
                 config: args.config.clone(),
+                builtin: None,
                 shard: args.shard,
             })
             .await

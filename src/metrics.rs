@@ -334,7 +334,8 @@ impl Metrics {
         build
             .with_label_values(&[
                 env!("CARGO_PKG_VERSION"),
-                option_env!("STREAMPROBE_REVISION").unwrap_or("unknown"),
+                // build.rs: the git commit, or "unknown" outside a checkout.
+                env!("STREAMPROBE_REVISION"),
             ])
             .set(1);
         metrics.registry.register(Box::new(build))?;
@@ -563,6 +564,11 @@ impl Metrics {
     pub fn request_finished(&self, target: &Target, record: &RequestRecord) {
         let name = target.name.as_str();
         self.in_flight.with_label_values(&[name]).dec();
+        if record.outcome == Outcome::Interrupted {
+            // Cut short by shutdown: it says nothing about the target, and `outcome` labels
+            // are the closed set of DESIGN §5. The result file records it.
+            return;
+        }
         let outcome = record.outcome.as_str();
         self.requests.with_label_values(&[name, outcome]).inc();
         self.duration
@@ -653,7 +659,11 @@ impl Metrics {
     /// Records a finished burst from its exact summary.
     pub fn burst_finished(&self, burst: &BurstResult, summary: &BurstSummary) {
         let name = burst.target.as_str();
-        let result = if summary.total > 0 && summary.failed_count == 0 {
+        if summary.success_count + summary.failed_count == 0 && burst.interrupted {
+            // Cancelled before any request ended: nothing about the target to report.
+            return;
+        }
+        let result = if summary.success_count > 0 && summary.failed_count == 0 {
             "success"
         } else if summary.success_count > 0 {
             "partial"
@@ -685,8 +695,8 @@ impl Metrics {
         }
     }
 
-    /// After a burst: nothing of this target is in flight (cancelled requests never reported
-    /// their end, and bursts of one target never overlap).
+    /// After a burst: nothing of this target is in flight (a request whose task panicked never
+    /// reported its end, and bursts of one target never overlap).
     pub fn reset_in_flight(&self, target: &str) {
         self.in_flight.with_label_values(&[target]).set(0);
     }
@@ -733,7 +743,7 @@ impl BurstSink for BurstRecorder {
         }
     }
 
-    /// Requests abandoned by cancellation never reported their end.
+    /// A request whose task panicked never reported its end (cancelled ones do).
     fn finish(&mut self) {
         self.metrics.reset_in_flight(&self.target.name);
     }

@@ -321,7 +321,7 @@ mod tests {
     /// A validated cron schedule, built the way the config builds it.
     fn cron(expr: &str, timezone: &str) -> Schedule {
         let yaml = format!(
-            "targets:\n  - name: t\n    url: http://127.0.0.1:9/\n    \
+            "targets:\n  - name: t\n    url: http://127.0.0.1:9/\n    method: GET\n    \
              schedule: {{cron: \"{expr}\", timezone: {timezone}}}\n"
         );
         let config = crate::config::load_str(&yaml, Path::new("test.yaml")).expect("valid");

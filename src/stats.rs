@@ -80,16 +80,21 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// One burst, aggregated. Latency summaries are in seconds and cover **successful** requests
-/// only; failures are counted in `failed_count` and `outcomes`, never as samples.
+/// only; failures are counted in `failed_count` and `outcomes`, never as samples. Requests cut
+/// short by cancellation are neither: they are counted in `interrupted_count` (and `outcomes`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BurstSummary {
     /// Recorded requests (warm-up excluded).
     pub total: u64,
     pub success_count: u64,
+    /// Requests that ended on their own without success.
     pub failed_count: u64,
+    /// Requests cancelled (Ctrl-C, shutdown) before they ended.
+    pub interrupted_count: u64,
     /// First `t0` → last request's end.
     pub total_time: Duration,
-    /// Finished requests (successful or not) per second of `total_time`, as the old script's
+    /// Finished requests (successful or failed, not interrupted) per second of `total_time`, as
+    /// the old script's
     /// "吞吐量" (`total_requests / total_elapsed`).
     pub throughput_rps: f64,
     /// Successful requests per second of `total_time`.
@@ -110,6 +115,8 @@ pub struct BurstSummary {
     pub first_visible_token: Option<Summary>,
     /// Sum of `N_out` over successful requests.
     pub output_tokens: u64,
+    /// Body chunks read by successful requests (what the old script counted as tokens).
+    pub chunks: u64,
     /// Successful requests per token-count source label (`usage`, `events`).
     pub token_source: BTreeMap<&'static str, u64>,
     /// Requests (any outcome) per response model and `system_fingerprint` the server named;
@@ -206,6 +213,8 @@ impl BurstSummary {
         let mut visible = Vec::new();
         let mut output_tokens = 0u64;
         let mut success_count = 0u64;
+        let mut interrupted_count = 0u64;
+        let mut chunks = 0u64;
         let mut response_models = BTreeMap::new();
         let mut usage_mismatch = 0u64;
 
@@ -218,10 +227,14 @@ impl BurstSummary {
                 );
                 *response_models.entry(key).or_insert(0) += 1;
             }
+            if r.outcome == Outcome::Interrupted {
+                interrupted_count += 1;
+            }
             if !r.outcome.is_success() {
                 continue;
             }
             success_count += 1;
+            chunks += r.chunks;
             usage_mismatch += u64::from(r.usage_mismatch);
             *token_source.entry(r.token_source.as_str()).or_insert(0) += 1;
             output_tokens += r.output_tokens;
@@ -240,6 +253,7 @@ impl BurstSummary {
         }
 
         let total = burst.records.len() as u64;
+        let finished = total - interrupted_count;
         let elapsed = burst.total_time.as_secs_f64();
         let per_sec = |n: u64| {
             if elapsed > 0.0 {
@@ -251,9 +265,10 @@ impl BurstSummary {
         BurstSummary {
             total,
             success_count,
-            failed_count: total - success_count,
+            failed_count: finished - success_count,
+            interrupted_count,
             total_time: burst.total_time,
-            throughput_rps: per_sec(total),
+            throughput_rps: per_sec(finished),
             goodput_rps: per_sec(success_count),
             outcomes,
             ttft: summarize(&ttft),
@@ -265,6 +280,7 @@ impl BurstSummary {
             tokens_per_second: summarize(&tps),
             first_visible_token: summarize(&visible),
             output_tokens,
+            chunks,
             token_source,
             diagnostics: Diagnostics::from_records(&burst.records),
             response_models,
@@ -272,10 +288,12 @@ impl BurstSummary {
         }
     }
 
-    /// Successful / recorded requests; 0 for a burst that recorded none.
+    /// Successful / finished requests (recorded, not interrupted); 0 for a burst that finished
+    /// none. A cancelled request says nothing about the target, so it does not lower the ratio.
     pub fn success_ratio(&self) -> f64 {
-        if self.total > 0 {
-            self.success_count as f64 / self.total as f64
+        let finished = self.success_count + self.failed_count;
+        if finished > 0 {
+            self.success_count as f64 / finished as f64
         } else {
             0.0
         }
@@ -482,6 +500,7 @@ mod tests {
             records,
             connection_mode: ConnectionMode::Reused,
             protocol: Protocol::OpenAi,
+            looks_like: None,
             interrupted: false,
         }
     }
@@ -543,6 +562,36 @@ mod tests {
         });
         assert_eq!(empty.total, 0);
         assert_eq!(empty.throughput_rps, 0.0);
+    }
+
+    #[test]
+    fn interrupted_requests_are_neither_samples_nor_failures() {
+        // A cancelled request keeps its partial timings in its record.
+        let mut cut = record(3, Outcome::Interrupted);
+        cut.ttft = Some(ms(900));
+        cut.itl = vec![ms(400)];
+        let records = vec![
+            record(1, Outcome::Success),
+            record(2, Outcome::Http5xx),
+            cut,
+        ];
+        let s = BurstSummary::from_burst(&burst(records));
+        assert_eq!(
+            (
+                s.total,
+                s.success_count,
+                s.failed_count,
+                s.interrupted_count
+            ),
+            (3, 1, 1, 1)
+        );
+        assert_eq!(s.outcome_count(Outcome::Interrupted), 1);
+        assert_eq!(s.ttft.unwrap().count, 1);
+        assert_eq!(s.itl.unwrap().count, 2);
+        assert_eq!(s.chunks, 12);
+        // Over the two requests that ended: the cancelled one says nothing about the target.
+        assert!(close(s.success_ratio(), 0.5));
+        assert!(close(s.throughput_rps, 2.0 / 4.0));
     }
 
     #[test]

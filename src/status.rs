@@ -129,6 +129,21 @@ impl StatusBoard {
         });
     }
 
+    /// Forgets the bursts whose result files are gone (retention deleted them), so that the
+    /// status page and `/api/v1/targets/{name}/bursts` list only what can be opened. A burst
+    /// that never had a file (its write failed) stays, shown without a link.
+    pub fn forget_files(&self, name: &str, files: &[String]) {
+        if files.is_empty() {
+            return;
+        }
+        self.with(|m| {
+            if let Some(t) = m.get_mut(name) {
+                t.recent
+                    .retain(|b| b.file.as_ref().is_none_or(|f| !files.contains(f)));
+            }
+        });
+    }
+
     pub fn targets(&self) -> Vec<TargetStatus> {
         self.with(|m| m.values().cloned().collect())
     }
@@ -185,6 +200,30 @@ mod tests {
         assert_eq!(a.next_run, Some(next));
         assert!(a.running);
         assert_eq!(a.recent.len(), 1);
+    }
+
+    #[test]
+    fn bursts_whose_files_are_gone_are_forgotten_and_fileless_ones_stay() {
+        let board = StatusBoard::new();
+        board.upsert(status("a", "every 1m"));
+        let with_file = |id: &str| BurstBrief {
+            file: Some(format!("{id}.json")),
+            ..brief(id)
+        };
+        board.push_burst("a", with_file("b1"));
+        board.push_burst("a", brief("unwritten"));
+        board.push_burst("a", with_file("b2"));
+        board.push_burst("a", with_file("b3"));
+        board.forget_files("a", &["b1.json".to_owned(), "b2.json".to_owned()]);
+        board.forget_files("gone", &["b3.json".to_owned()]);
+        let ids: Vec<String> = board
+            .target("a")
+            .unwrap()
+            .recent
+            .into_iter()
+            .map(|b| b.burst_id)
+            .collect();
+        assert_eq!(ids, ["unwritten", "b3"]);
     }
 
     #[test]

@@ -159,7 +159,7 @@ async fn failed_requests_exit_1_and_config_errors_exit_2() {
 
     std::fs::write(
         dir.path().join("bad.yaml"),
-        "targets:\n  - name: x\n    url: http://127.0.0.1:9/\n    concurrency: 0\n",
+        "targets:\n  - name: x\n    url: http://127.0.0.1:9/\n    method: GET\n    concurrency: 0\n",
     )
     .unwrap();
     let out = streamprobe(&["run", "-c", "bad.yaml"], dir.path(), &[]).await;
@@ -257,7 +257,7 @@ async fn check_validates_the_web_config_too() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("c.yaml"),
-        "server: {web_config: web.yml}\ntargets:\n  - {name: x, url: \"http://127.0.0.1:9/\"}\n",
+        "server: {web_config: web.yml}\ntargets:\n  - {name: x, url: \"http://127.0.0.1:9/\", method: GET}\n",
     )
     .unwrap();
     std::fs::write(
@@ -276,4 +276,503 @@ async fn check_validates_the_web_config_too() {
         !stderr.contains("not-a-bcrypt-hash"),
         "the value is never echoed"
     );
+}
+
+/// Issue 10, items 4, 7 and 14: `-u` alone on the Responses route POSTs its default body;
+/// a data query parameter (`tokens=3`) is shown as written, in the report and the result file;
+/// an open-loop run reports its rate. A URL with no default body is a usage error naming -d.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_u_on_responses_with_a_rate_reports_what_it_did() {
+    let server = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/v1/responses?tokens=3");
+    let out = streamprobe(
+        &[
+            "run",
+            "-u",
+            &url,
+            "-n",
+            "3",
+            "-p",
+            "2",
+            "--rate",
+            "50/s",
+            "--no-progress",
+        ],
+        dir.path(),
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("/v1/responses?tokens=3\n"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "Load:                 open loop, Poisson arrivals at 50/s, up to 2 in flight"
+        ),
+        "{stdout}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("test_results.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(doc["config"]["method"], "POST");
+    assert!(
+        doc["config"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("?tokens=3")
+    );
+    assert!(server.truths().iter().all(|t| t.method == "POST"));
+
+    let out = streamprobe(
+        &["run", "-u", &server.url("/events"), "-n", "1"],
+        dir.path(),
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("-d BODY") && stderr.contains("-X GET"),
+        "{stderr}"
+    );
+}
+
+/// Issue 10, item 14: `run --help` names every protocol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_help_lists_every_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = streamprobe(&["run", "--help"], dir.path(), &[]).await;
+    let help = text(&out.stdout);
+    let section = help
+        .split("--protocol <P>")
+        .nth(1)
+        .and_then(|s| s.split("\n  -").next())
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for p in streamprobe::config::Protocol::ALL {
+        let name = p.as_str();
+        assert!(
+            section.contains(&format!(" {name},")) || section.contains(&format!(" {name} ")),
+            "{name} missing from: {section}"
+        );
+    }
+    assert!(!section.contains("..."), "{section}");
+}
+
+/// The environment for `check` as an operator's shell has it: none of the shipped configs'
+/// secrets, no `$CREDENTIALS_DIRECTORY`.
+async fn check_without_secrets(args: &[&str]) -> Output {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(args)
+        .current_dir(repo)
+        .env_remove("STREAMPROBE_LOG");
+    for var in [
+        "OPENAI_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "GEMINI_API_KEY",
+        "DIFY_API_KEY",
+        "PROXY_PASSWORD",
+        "CREDENTIALS_DIRECTORY",
+    ] {
+        cmd.env_remove(var);
+    }
+    tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("streamprobe finished in time")
+        .expect("streamprobe ran")
+}
+
+/// Issue 10, item 9: every shipped config passes `check` from a shell without its secrets:
+/// exit 0, each missing secret a marked warning saying how to provide it; `--strict` turns
+/// them into exit 2; `run` and `serve` still refuse to start without them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_passes_shipped_configs_without_secrets_and_strict_fails() {
+    let files = [
+        "systemd/streamprobe.yaml",
+        "config/streamprobe.yaml",
+        "config/demo.yaml",
+        "config/legacy-example.json",
+        "config/examples/anthropic.yaml",
+        "config/examples/dify.yaml",
+        "config/examples/gemini.yaml",
+        "config/examples/llamacpp.yaml",
+        "config/examples/ollama.yaml",
+        "config/examples/openai.yaml",
+        "config/examples/private-tls.yaml",
+        "config/examples/tgi.yaml",
+    ];
+    for file in files {
+        let out = check_without_secrets(&["check", "-c", file]).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{file}: {stderr}");
+        assert!(text(&out.stdout).contains(": ok, "), "{file}");
+        for line in stderr.lines() {
+            assert!(line.starts_with("warning: "), "{file}: {line}");
+        }
+    }
+    let out = check_without_secrets(&["check", "-c", "systemd/streamprobe.yaml"]).await;
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "CREDENTIALS_DIRECTORY=/etc/streamprobe/credentials streamprobe check -c systemd/streamprobe.yaml"
+        ),
+        "{stderr}"
+    );
+    let out =
+        check_without_secrets(&["check", "--strict", "-c", "config/examples/openai.yaml"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("warning: config/examples/openai.yaml: targets[0].headers.Authorization: ${OPENAI_API_KEY} is not set"), "{stderr}");
+    assert!(
+        stderr
+            .contains("error: config/examples/openai.yaml: 1 warning (listed above) with --strict"),
+        "{stderr}"
+    );
+
+    for command in ["run", "serve"] {
+        let out = check_without_secrets(&[command, "-c", "config/examples/openai.yaml"]).await;
+        assert_eq!(out.status.code(), Some(2), "{command}");
+        assert!(
+            text(&out.stderr).contains("${OPENAI_API_KEY} is not set"),
+            "{command}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+/// Issue 10, item 12: reading llama.cpp's `/completion` as plain `sse` counts every event as a
+/// token; the report says so and names the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_warns_when_a_generic_stream_looks_like_a_dialect() {
+    let server = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/completion");
+    let out = streamprobe(
+        &[
+            "run",
+            "-u",
+            &url,
+            "--protocol",
+            "sse",
+            "-n",
+            "2",
+            "-p",
+            "1",
+            "--no-progress",
+        ],
+        dir.path(),
+        &[],
+    )
+    .await;
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("  Warning:              protocol sse without extract counted every event as one output token and stored its raw data as text, but the first event looks like llama.cpp /completion JSON; set extract: {text: /content, output_tokens: /tokens_predicted, done: /stop, error: /error, model: /model, input_tokens: /tokens_evaluated, cached_input_tokens: /timings/cache_n}, or protocol: auto\n"),
+        "{stdout}"
+    );
+}
+
+/// Starts `streamprobe ARGS` in `dir` with stdout and stderr captured; the caller signals it.
+fn spawn(args: &[&str], dir: &Path) -> tokio::process::Child {
+    tokio::process::Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_remove("STREAMPROBE_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("streamprobe starts")
+}
+
+fn interrupt(child: &tokio::process::Child) {
+    let pid = child.id().expect("still running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -INT {pid}");
+}
+
+/// Waits for `child` to exit (10 s at most) and collects what it wrote.
+async fn finish(child: tokio::process::Child) -> Output {
+    tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("exited within 10 s of the interrupt")
+        .expect("wait for streamprobe")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_run_reports_and_writes_what_was_measured_and_exits_130() {
+    let server = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Each request streams for about 3.3 s: all four in flight are cut short.
+    let url = server.url("/v1/chat/completions?ttft=300ms&itl=100ms&tokens=30");
+    let child = spawn(
+        &["run", "-u", &url, "-n", "40", "-p", "4", "-o", "x.json"],
+        dir.path(),
+    );
+    // All four in flight and a few tokens into their streams, as the mock sees it.
+    common::wait::wait_for(
+        "four streams with at least 6 tokens sent",
+        Duration::from_secs(20),
+        async || {
+            server
+                .truths()
+                .iter()
+                .map(|t| t.tokens_sent)
+                .collect::<Vec<_>>()
+        },
+        |sent| sent.len() == 4 && sent.iter().all(|n| *n >= 6),
+    )
+    .await;
+    let sent = std::time::Instant::now();
+    interrupt(&child);
+    let out = finish(child).await;
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "cut short at once, not after the streams: {:?}",
+        sent.elapsed()
+    );
+    assert!(stdout.contains("streamprobe report"), "{stdout}");
+    assert!(
+        stdout.contains("Interrupted:          4 (100.0%)"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("] INTERRUPTED ttft "), "{stderr}");
+
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("x.json")).unwrap()).unwrap();
+    validate_against_schema(&doc);
+    assert_eq!(doc["interrupted"], true);
+    assert_eq!(doc["summary"]["outcomes"]["interrupted"], 4);
+    assert_eq!(doc["summary"]["failed_count"], 0);
+    let requests = doc["metrics"].as_array().unwrap();
+    // Only the four in flight: nothing started after the interrupt.
+    assert_eq!(requests.len(), 4, "{requests:#?}");
+    for r in requests {
+        assert_eq!(r["outcome"], "interrupted");
+        let headers = r["time_to_headers"].as_f64().unwrap();
+        let ttft = r["ttft"].as_f64().unwrap();
+        let so_far = r["total_time"].as_f64().unwrap();
+        assert!(headers <= ttft && ttft >= 0.3 && ttft < so_far, "{r}");
+        assert!((0.8..3.3).contains(&so_far), "{r}");
+        assert!(r["total_tokens"].as_u64().unwrap() >= 3, "{r}");
+        assert!(r["chunks"].as_u64().unwrap() >= 3, "{r}");
+        assert!(r["bytes"].as_u64().unwrap() > 0, "{r}");
+    }
+    assert_eq!(server.truths().len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_ctrl_c_exits_at_once() {
+    let server = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A FIFO nobody reads: writing the result after the first Ctrl-C waits for a reader.
+    let fifo = dir.path().join("out.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let url = server.url("/v1/chat/completions?ttft=2s");
+    let child = spawn(
+        &["run", "-u", &url, "-n", "2", "-p", "2", "-o", "out.fifo"],
+        dir.path(),
+    );
+    // Both requests reached the mock: the handler is installed (before any request starts).
+    common::wait::wait_for(
+        "both requests at the mock",
+        Duration::from_secs(20),
+        async || server.stats().requests,
+        |n| *n == 2,
+    )
+    .await;
+    interrupt(&child);
+    // The cancelled requests hung up; the run now waits for the FIFO's reader, which never
+    // comes.
+    common::wait::wait_for(
+        "the cancelled streams to end",
+        Duration::from_secs(5),
+        async || server.stats().in_flight,
+        |n| *n == 0,
+    )
+    .await;
+    let mut child = child;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still waiting for the FIFO's reader"
+    );
+    let sent = std::time::Instant::now();
+    interrupt(&child);
+    let out = finish(child).await;
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(
+        sent.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        sent.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dash_o_dash_writes_the_document_to_stdout_and_the_report_to_stderr() {
+    let server = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/v1/chat/completions");
+    for output in ["-", "/dev/stdout"] {
+        let out = streamprobe(
+            &["run", "-u", &url, "-n", "3", "-p", "1", "-o", output],
+            dir.path(),
+            &[],
+        )
+        .await;
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!("-o {output}: stdout is not one JSON document: {e}\n{stdout}")
+        });
+        validate_against_schema(&doc);
+        assert_eq!(doc["summary"]["success_count"], 3);
+        assert!(stderr.contains("streamprobe report"), "{stderr}");
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no file written"
+    );
+
+    // Several targets cannot share stdout.
+    std::fs::write(
+        dir.path().join("two.yaml"),
+        format!("targets:\n  - {{name: a, url: \"{url}\"}}\n  - {{name: b, url: \"{url}\"}}\n"),
+    )
+    .unwrap();
+    let out = streamprobe(&["run", "-c", "two.yaml", "-o", "-"], dir.path(), &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).starts_with("error: -o -: 2 targets would write 2 documents to standard output; select one with -t NAME or give a file name"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dash_o_writes_through_a_symlink_and_into_a_fifo() {
+    let server = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/v1/chat/completions");
+    std::fs::create_dir(dir.path().join("keep")).unwrap();
+    std::fs::write(dir.path().join("keep/r.json"), "old").unwrap();
+    std::os::unix::fs::symlink("keep/r.json", dir.path().join("link.json")).unwrap();
+    let out = streamprobe(
+        &["run", "-u", &url, "-n", "2", "-o", "link.json"],
+        dir.path(),
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let link = std::fs::symlink_metadata(dir.path().join("link.json")).unwrap();
+    assert!(link.file_type().is_symlink(), "the link stays a link");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("keep/r.json")).unwrap())
+            .unwrap();
+    assert_eq!(doc["summary"]["success_count"], 2);
+
+    let fifo = dir.path().join("out.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = tokio::task::spawn_blocking(move || std::fs::read_to_string(fifo).unwrap());
+    let out = streamprobe(
+        &["run", "-u", &url, "-n", "2", "-o", "out.fifo"],
+        dir.path(),
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_str(&reader.await.unwrap()).unwrap();
+    assert_eq!(doc["summary"]["success_count"], 2);
+    use std::os::unix::fs::FileTypeExt;
+    let meta = std::fs::symlink_metadata(dir.path().join("out.fifo")).unwrap();
+    assert!(meta.file_type().is_fifo(), "the FIFO stays a FIFO");
+}
+
+/// `demo` after `cargo install`: no checkout, started in an empty directory. It runs on its
+/// built-in config, says where results go (there, absolute) and how often bursts fire, and
+/// writes them there. It binds the demo's fixed ports, 18080 and 10061.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_from_any_directory_on_its_built_in_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.arg("demo")
+        .current_dir(dir.path())
+        .env_remove("STREAMPROBE_LOG");
+    let mut demo = common::daemon::Daemon::start(cmd, 10061).await;
+    let results = dir
+        .path()
+        .canonicalize()
+        .unwrap()
+        .join("streamprobe-results");
+    let banner = demo.stdout_text();
+    assert!(
+        banner.contains(&format!("  result files: {}\n", results.display())),
+        "{banner}"
+    );
+    assert!(
+        banner.contains("  bursts every 15s, jitter 2s; Ctrl-C to stop\n"),
+        "{banner}"
+    );
+    // `run_on_start`: the first bursts start at once and land in the working directory.
+    common::wait::wait_for(
+        "a result file of mock-fast in the working directory",
+        Duration::from_secs(30),
+        async || {
+            std::fs::read_dir(results.join("mock-fast"))
+                .map(|d| d.count())
+                .unwrap_or(0)
+        },
+        |n| *n >= 1,
+    )
+    .await;
+    demo.signal("TERM");
+    let status = demo
+        .wait_exit(Duration::from_secs(10))
+        .await
+        .expect("demo exits after SIGTERM");
+    assert!(status.success(), "{status}\n{}", demo.log_text());
+}
+
+/// The mock's own flag checks speak like every other command: `error: <flag>: …`, exit 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mock_usage_errors_start_like_every_other_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, flag) in [
+        (&["mock", "--ttft", "soon"][..], "--ttft"),
+        (&["mock", "--itl", "-"][..], "--itl"),
+        (&["mock", "--fault", "gremlins"][..], "--fault"),
+        (&["mock", "--fault", "stall:2"][..], "--fault"),
+        (&["mock", "--jitter", "3"][..], "--jitter"),
+        (&["mock", "--protocol", "smoke-signals"][..], "--protocol"),
+        (&["mock", "--listen", "nowhere"][..], "--listen"),
+    ] {
+        let out = streamprobe(args, dir.path(), &[]).await;
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains(flag),
+            "{args:?}: {stderr}"
+        );
+    }
 }

@@ -7,12 +7,17 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
 use streamprobe::config::{
-    Body, CacheBust, Config, Env, Overlap, Protocol, Schedule, Secret, check_report,
-    load_str_with_env, load_with_env,
+    Body, CacheBust, Config, Endpoint, Env, Overlap, Protocol, RunOverrides, Schedule, Secret,
+    Target, check_report, load_for_check, load_for_run, load_str_for_check, load_str_with_env,
+    load_with_env,
 };
 
 /// Each invalid file and the exact message `load` gives for it.
 const INVALID: &[(&str, &str)] = &[
+    (
+        "invalid-body-missing.yaml",
+        "targets[0].body: is required: the URL path \"/events\" names no API with a default request body; give body: {...} (sent with POST), or set method: GET to send none",
+    ),
     (
         "invalid-buckets-preset.yaml",
         "defaults.buckets.latency: unknown preset \"fast\"; use otel or reasoning (up to 655 s, for reasoning models) or a list of boundaries in seconds",
@@ -363,10 +368,12 @@ fn shipped_examples_have_the_documented_shape() {
             Some(Schedule::Every { every, .. }) if every == Duration::from_secs(15)
         ));
     }
-    assert_eq!(demo.results.dir, Path::new("config/../streamprobe-results"));
+    // Self-contained (`demo` runs it from anywhere): results next to it, no CSV.
+    assert_eq!(demo.results.dir, Path::new("config/streamprobe-results"));
+    assert!(demo.targets.iter().all(|t| t.data.is_none()));
     // Targets that inherit one data source share its rows.
-    let data = |i: usize| demo.targets[i].data.clone().unwrap();
-    assert!(std::sync::Arc::ptr_eq(&data(0), &data(2)));
+    let data = |i: usize| full.targets[i].data.clone().unwrap();
+    assert!(std::sync::Arc::ptr_eq(&data(0), &data(1)));
 
     let llamacpp = load_with_env(Path::new("config/examples/llamacpp.yaml"), &env).unwrap();
     let extract = llamacpp.targets[0].extract.as_ref().unwrap();
@@ -383,7 +390,7 @@ fn load_text(text: &str) -> Config {
 
 #[test]
 fn defaults_apply_when_nothing_is_set() {
-    let config = load_text("targets: [{name: a, url: 'http://127.0.0.1:9/x'}]");
+    let config = load_text("targets: [{name: a, url: 'http://127.0.0.1:9/v1/chat/completions'}]");
     assert_eq!(config.server.listen.to_string(), "127.0.0.1:10061");
     assert_eq!(config.server.max_in_flight.get(), 1000);
     assert_eq!(config.server.shutdown_grace, Duration::from_secs(30));
@@ -396,9 +403,15 @@ fn defaults_apply_when_nothing_is_set() {
     assert_eq!(config.results.max_age, Duration::from_secs(30 * 86400));
     assert_eq!(config.buckets, streamprobe::config::Buckets::default());
     let t = &config.targets[0];
-    assert_eq!(t.method, "GET");
-    assert!(t.body.is_none());
-    assert!(t.headers.is_empty());
+    // No body: the endpoint's default streaming body, sent with POST (issue 10, item 5).
+    assert_eq!(t.method, "POST");
+    let Some(Body::Json(body)) = &t.body else {
+        panic!("{:?}", t.body)
+    };
+    let body: serde_json::Value = serde_json::from_str(&body.render_to_string(None)).unwrap();
+    assert_eq!(body["stream"], true);
+    let names: Vec<&str> = t.headers.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["Content-Type"]);
     assert_eq!(t.protocol, Protocol::Auto);
     assert_eq!(t.overlap, Overlap::Skip);
     assert_eq!(t.concurrency.get(), 10);
@@ -418,6 +431,7 @@ fn targets_override_defaults_and_merge_headers() {
     let config = load_text(
         r#"
 defaults:
+  method: GET
   concurrency: 3
   timeout: 20s
   headers: {Authorization: "Bearer default", X-Team: probes}
@@ -471,7 +485,7 @@ targets:
 fn latency_bucket_presets() {
     let with = |latency: &str| {
         load_text(&format!(
-            "defaults:\n  buckets: {{latency: {latency}}}\ntargets:\n  - name: a\n    url: http://127.0.0.1:9/a\n"
+            "defaults:\n  buckets: {{latency: {latency}}}\ntargets:\n  - name: a\n    url: http://127.0.0.1:9/a\n    method: GET\n"
         ))
         .buckets
         .latency
@@ -501,11 +515,24 @@ targets:
     url: http://127.0.0.1:9/v1/completions
     body: {model: m, prompt: hi}
     cache_bust: "off"
+  - name: defaulted
+    url: http://127.0.0.1:9/v1/messages
 "#,
     );
-    let [chat, plain] = &config.targets[..] else {
+    let [chat, plain, defaulted] = &config.targets[..] else {
         panic!()
     };
+    // The endpoint's default body gets the nonce too.
+    let mut sent = String::new();
+    defaulted
+        .body
+        .as_ref()
+        .unwrap()
+        .template()
+        .render_with_nonce(None, Some("b1-2"), &mut sent);
+    let sent: serde_json::Value = serde_json::from_str(&sent).unwrap();
+    let prompt = sent["messages"][0]["content"].as_str().unwrap();
+    assert!(prompt.starts_with("b1-2 "), "{prompt}");
     assert_eq!(chat.cache_bust, CacheBust::Prefix);
     assert_eq!(plain.cache_bust, CacheBust::Off);
     let body = chat.body.as_ref().unwrap().template();
@@ -597,7 +624,7 @@ fn the_old_script_format_loads_as_one_target() {
 
 #[test]
 fn legacy_floats_and_bare_numbers_are_seconds() {
-    let config = load_text(r#"{"url": "http://[::1]:8000/x", "timeout": 2.5}"#);
+    let config = load_text(r#"{"url": "http://[::1]:8000/x", "method": "GET", "timeout": 2.5}"#);
     assert_eq!(config.targets[0].name, "__1");
     assert_eq!(config.targets[0].timeout, Duration::from_millis(2500));
     assert_eq!(config.targets[0].method, "GET");
@@ -760,6 +787,7 @@ fn fixed_now() -> DateTime<Utc> {
 fn schedules_compute_next_fires() {
     let config = load_text(
         r#"
+defaults: {method: GET}
 targets:
   - {name: every, url: "http://h/x", schedule: {every: 5m, jitter: 20s}}
   - {name: cron6, url: "http://h/x", schedule: {cron: "0 */10 * * * *"}}
@@ -812,6 +840,7 @@ fn check_report_lists_targets_plans_and_fire_times() {
     let env = Env::vars([("STREAMPROBE_TEST_CHECK_KEY", "sk-check-secret")]);
     let config = load_str_with_env(
         r#"
+server: {web_config: web.yml}
 results: {dir: results, keep_per_target: 20}
 targets:
   - name: openai
@@ -821,16 +850,23 @@ targets:
     data_source: {file: ../csv/prompts.csv, column: content}
     protocol: openai
     schedule: {every: 5m, jitter: 20s}
+    slo: {ttft: 2s, tpot: 80ms}
+    expect: {min_output_tokens: 1, contains: sea}
   - name: paced
-    url: http://127.0.0.1:18080/v1/chat/completions?key=${STREAMPROBE_TEST_CHECK_KEY}
+    url: http://127.0.0.1:18080/v1/chat/completions?key=${STREAMPROBE_TEST_CHECK_KEY}&tokens=10
     protocol: ollama
     rate: 120/m
     warmup_requests: 2
     timeout: 45s
+    max_response_bytes: 1MiB
     schedule: {cron: "0 0 9 * * Mon-Fri", timezone: Europe/Berlin}
+    overlap: queue
     run_on_start: true
   - name: manual
     url: http://127.0.0.1:18080/x
+    method: GET
+    protocol: sse
+    extract: {text: /content, done: /stop}
     concurrency: 1
     total_requests: 3
 "#,
@@ -840,7 +876,7 @@ targets:
     .unwrap();
     insta::assert_snapshot!(check_report(&config, fixed_now()), @r#"
     tests/data/config/check.yaml: ok, 3 targets
-    server    listen 127.0.0.1:10061, up to 1000 requests in flight, admin api off
+    server    listen 127.0.0.1:10061, up to 1000 requests in flight, admin api off, web config web.yml
     results   tests/data/config/results (keep 20 per target, max age 30d)
 
     openai
@@ -852,25 +888,324 @@ targets:
       model     gpt-4o-mini
       plan      100 requests, 10 in flight
       timeouts  total 5m, first token 1m, idle 30s
+      max size  16MiB per response
       data      3 rows, columns: content
-      schedule  every 5m, jitter 20s
+      slo       ttft 2s, tpot 80ms
+      expect    at least 1 output token, text contains "sea"
+      schedule  every 5m, jitter 20s, overlap skip
       next      2026-11-27T10:19:07Z, 2026-11-27T10:24:07Z, 2026-11-27T10:29:07Z
 
     paced
-      url       http://127.0.0.1:18080/v1/chat/completions?key=<redacted>
-      method    GET
+      url       http://127.0.0.1:18080/v1/chat/completions?key=<redacted>&tokens=10
+      method    POST
+      header    Content-Type: application/json
       protocol  ollama
       plan      100 requests at 2/s, up to 10 in flight, after 2 warmup
       timeouts  total 45s, first token 45s, idle 30s
-      schedule  cron "0 0 9 * * Mon-Fri" (Europe/Berlin), and once at start
+      max size  1MiB per response
+      schedule  cron "0 0 9 * * Mon-Fri" (Europe/Berlin), and once at start, overlap queue
       next      2026-11-30T08:00:00Z, 2026-12-01T08:00:00Z, 2026-12-02T08:00:00Z
 
     manual
       url       http://127.0.0.1:18080/x
       method    GET
-      protocol  auto
+      protocol  sse
+      extract   {text: /content, done: /stop}
       plan      3 requests, 1 in flight
       timeouts  total 5m, first token 1m, idle 30s
+      max size  16MiB per response
       schedule  none (run only)
     "#);
+}
+
+/// Every URL path `protocol: auto` recognises, with the endpoint it names.
+const RECOGNISED: [(&str, Endpoint); 12] = [
+    ("/v1/chat/completions", Endpoint::OpenAiChat),
+    ("/v1/completions", Endpoint::OpenAiCompletions),
+    ("/v1/responses", Endpoint::OpenAiResponses),
+    ("/v1/messages", Endpoint::Anthropic),
+    (
+        "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse",
+        Endpoint::Gemini,
+    ),
+    ("/api/chat", Endpoint::OllamaChat),
+    ("/api/generate", Endpoint::OllamaGenerate),
+    ("/generate_stream", Endpoint::Tgi),
+    ("/v1/chat-messages", Endpoint::DifyChat),
+    ("/v1/completion-messages", Endpoint::DifyCompletion),
+    ("/v1/workflows/run", Endpoint::DifyWorkflow),
+    ("/completion", Endpoint::LlamaCpp),
+];
+
+fn body_json(t: &Target) -> serde_json::Value {
+    let Some(Body::Json(body)) = &t.body else {
+        panic!("{}: no JSON body: {:?}", t.name, t.body)
+    };
+    serde_json::from_str(&body.render_to_string(None)).unwrap()
+}
+
+fn run_u(url: &str) -> RunOverrides {
+    RunOverrides {
+        url: Some(url.to_owned()),
+        ..RunOverrides::default()
+    }
+}
+
+/// Issue 10, item 4: `run -u URL` alone POSTs the matching default body for every URL `auto`
+/// recognises (Responses included), and a URL with no default is a usage error naming -d.
+#[test]
+fn run_u_posts_a_default_body_for_every_recognised_url() {
+    for (path, endpoint) in RECOGNISED {
+        let url = format!("http://127.0.0.1:9{path}");
+        let config = load_for_run(None, &run_u(&url)).unwrap_or_else(|e| panic!("{e}"));
+        let t = &config.targets[0];
+        assert_eq!(t.method, "POST", "{path}");
+        let expected: serde_json::Value = serde_json::from_str(&endpoint.default_body()).unwrap();
+        assert_eq!(body_json(t), expected, "{path}");
+        assert!(
+            t.headers.iter().any(|h| h.name == "Content-Type"
+                && h.value.render_to_string(None) == "application/json"),
+            "{path}"
+        );
+    }
+    let err = load_for_run(None, &run_u("http://127.0.0.1:9/events")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "<command line>: -u: the URL path \"/events\" names no API with a default request body; give one with -d BODY or -d @FILE, or send none with -X GET"
+    );
+    // -X GET: no body, as asked; -d: that body.
+    let get = RunOverrides {
+        method: Some("get".to_owned()),
+        ..run_u("http://127.0.0.1:9/events")
+    };
+    let t = &load_for_run(None, &get).unwrap().targets[0];
+    assert_eq!((t.method.as_str(), t.body.is_none()), ("GET", true));
+    let posted = RunOverrides {
+        body: Some(r#"{"q": 1}"#.to_owned()),
+        ..run_u("http://127.0.0.1:9/events")
+    };
+    let t = &load_for_run(None, &posted).unwrap().targets[0];
+    assert_eq!(t.method, "POST");
+    assert_eq!(body_json(t), serde_json::json!({"q": 1}));
+}
+
+/// Issue 10, item 5: a YAML target without a body follows the rule `run -u` follows; an
+/// explicit method is respected (GET sends nothing; POST to an unknown path sends nothing);
+/// with an unknown path, a set protocol names the default.
+#[test]
+fn yaml_targets_without_body_get_the_same_default_as_run_u() {
+    let mut yaml = String::from("targets:\n");
+    for (i, (path, _)) in RECOGNISED.iter().enumerate() {
+        yaml.push_str(&format!(
+            "  - {{name: t{i}, url: \"http://127.0.0.1:9{path}\"}}\n"
+        ));
+    }
+    yaml.push_str(
+        r#"  - {name: get, url: "http://127.0.0.1:9/v1/chat/completions", method: GET}
+  - {name: post-unknown, url: "http://127.0.0.1:9/events", method: post}
+  - {name: gateway, url: "http://127.0.0.1:9/llm/stream", protocol: anthropic}
+"#,
+    );
+    let config = load_text(&yaml);
+    for (i, (path, _)) in RECOGNISED.iter().enumerate() {
+        let from_flags = load_for_run(None, &run_u(&format!("http://127.0.0.1:9{path}"))).unwrap();
+        let (file, flags) = (&config.targets[i], &from_flags.targets[0]);
+        assert_eq!(file.method, flags.method, "{path}");
+        assert_eq!(body_json(file), body_json(flags), "{path}");
+    }
+    let by_name = |name: &str| config.targets.iter().find(|t| t.name == name).unwrap();
+    let get = by_name("get");
+    assert_eq!((get.method.as_str(), get.body.is_none()), ("GET", true));
+    assert!(get.headers.is_empty());
+    let post = by_name("post-unknown");
+    assert_eq!((post.method.as_str(), post.body.is_none()), ("POST", true));
+    let gateway = by_name("gateway");
+    assert_eq!(gateway.method, "POST");
+    assert_eq!(
+        body_json(gateway),
+        serde_json::from_str::<serde_json::Value>(&Endpoint::Anthropic.default_body()).unwrap()
+    );
+}
+
+/// Issue 10, item 6: `-u` replacing a file's URL drops the file's protocol (and the extract
+/// that belongs to it), so `auto` detects the new URL; an explicit `--protocol` wins.
+#[test]
+fn u_replacing_a_files_url_detects_its_protocol_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.yaml");
+    std::fs::write(
+        &file,
+        r#"
+defaults: {protocol: openai}
+targets:
+  - name: chat
+    url: http://127.0.0.1:9/v1/chat/completions
+    body: {model: m, stream: true}
+  - name: llama
+    url: http://127.0.0.1:9/completion
+    body: {prompt: hi, stream: true}
+    protocol: sse
+    extract: {text: /content}
+"#,
+    )
+    .unwrap();
+    let kept = load_for_run(Some(&file), &RunOverrides::default()).unwrap();
+    assert_eq!(kept.targets[0].protocol, Protocol::OpenAi);
+    assert_eq!(kept.targets[1].protocol, Protocol::Sse);
+
+    let moved = load_for_run(Some(&file), &run_u("http://127.0.0.1:9/v1/messages")).unwrap();
+    for t in &moved.targets {
+        assert_eq!(t.protocol, Protocol::Auto, "{}", t.name);
+        assert_eq!(t.extract, None, "{}", t.name);
+        // The file's body stays: -u moves the target, -d replaces the body.
+        assert_eq!(t.method, "POST");
+    }
+    let told = RunOverrides {
+        protocol: Some("anthropic".to_owned()),
+        ..run_u("http://127.0.0.1:9/v1/messages")
+    };
+    let t = &load_for_run(Some(&file), &told).unwrap().targets[0];
+    assert_eq!(t.protocol, Protocol::Anthropic);
+}
+
+/// Issue 10, item 9: `check` reports a secret it cannot resolve where it runs as a warning
+/// saying how to provide it, and validates everything else; `load` (serve, run) still fails.
+#[test]
+fn check_defers_unresolvable_secrets_with_how_to_provide_them() {
+    let none = Env::vars::<&str, &str>([]);
+    let env_file = data_dir().join("invalid-env-unset.yaml");
+    let checked = load_for_check(&env_file, &none).unwrap();
+    assert_eq!(
+        checked
+            .warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [format!(
+            "{}: targets[0].headers.Authorization: ${{STREAMPROBE_TEST_UNSET_KEY_5D1E}} is not set; check went on with a stand-in; serve and run refuse to start without it: export STREAMPROBE_TEST_UNSET_KEY_5D1E=... in their environment (under systemd: Environment= or EnvironmentFile=, or use ${{credential:NAME}})",
+            env_file.display()
+        )]
+    );
+    assert!(load_with_env(&env_file, &none).is_err());
+
+    let cred_file = data_dir().join("invalid-credential-no-dir.yaml");
+    let checked = load_for_check(&cred_file, &none).unwrap();
+    assert_eq!(
+        checked
+            .warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [format!(
+            "{file}: targets[0].headers.Authorization: ${{credential:openai-key}} needs $CREDENTIALS_DIRECTORY, which systemd sets for the service (LoadCredential=) but a shell does not; check went on with a stand-in; serve and run refuse to start without it. To check the credential too, point it at the files: CREDENTIALS_DIRECTORY=/etc/streamprobe/credentials streamprobe check -c {file}",
+            file = cred_file.display()
+        )]
+    );
+    // The stand-in never reaches a view either.
+    assert!(check_report(&checked.config, fixed_now()).contains("Authorization: <redacted>"));
+
+    // Everything else is still validated, and a malformed reference is still an error.
+    let bad = load_str_for_check(
+        "targets: [{name: a, url: 'http://h/v1/chat/completions?k=${NOPE_1}', concurrency: 0}]",
+        Path::new("c.yaml"),
+        &none,
+    )
+    .unwrap_err();
+    assert_eq!(
+        bad.to_string(),
+        "c.yaml: targets[0].concurrency: must be between 1 and 10000, got 0"
+    );
+    let malformed = load_str_for_check(
+        "targets: [{name: a, url: 'http://h/v1/chat/completions', headers: {K: '${not valid}'}}]",
+        Path::new("c.yaml"),
+        &none,
+    )
+    .unwrap_err();
+    assert!(
+        malformed.to_string().contains("is not a valid reference"),
+        "{malformed}"
+    );
+    let file = load_str_for_check(
+        "targets: [{name: a, url: 'http://h/v1/chat/completions', proxy: 'http://u:${file:/nonexistent/streamprobe-pw}@p:3128'}]",
+        Path::new("c.yaml"),
+        &none,
+    )
+    .unwrap();
+    assert_eq!(file.warnings.len(), 1);
+    assert!(
+        file.warnings[0]
+            .to_string()
+            .starts_with("c.yaml: targets[0].proxy: ${file:/nonexistent/streamprobe-pw} cannot be read here: no such file;"),
+        "{}",
+        file.warnings[0]
+    );
+}
+
+/// Issue 10, item 9: every shipped config passes `check` with none of its secrets available,
+/// each missing one a warning that says how to provide it.
+#[test]
+fn every_shipped_config_passes_check_without_its_secrets() {
+    let mut files = Vec::new();
+    config_files(Path::new("config"), &mut files);
+    files.push(PathBuf::from("systemd/streamprobe.yaml"));
+    files.sort();
+    let none = Env::vars::<&str, &str>([]);
+    let mut warned = 0;
+    for file in &files {
+        let checked = load_for_check(file, &none).unwrap_or_else(|e| panic!("{e}"));
+        for w in &checked.warnings {
+            let w = w.to_string();
+            assert!(
+                w.contains("export ")
+                    || w.contains("CREDENTIALS_DIRECTORY=/etc/streamprobe/credentials"),
+                "{w}"
+            );
+            warned += 1;
+        }
+    }
+    assert!(warned >= 8, "{warned} warnings");
+}
+
+/// Issue 10, item 12: `check` warns when a generic protocol has no `extract`, saying what
+/// generic framing counts.
+#[test]
+fn check_warns_about_generic_protocols_without_extract() {
+    let checked = load_str_for_check(
+        r#"
+defaults: {method: GET}
+targets:
+  - {name: s, url: "http://h/a", protocol: sse}
+  - {name: n, url: "http://h/b", protocol: ndjson}
+  - {name: x, url: "http://h/c", protocol: sse, extract: {text: /content}}
+  - {name: r, url: "http://h/d", protocol: raw}
+"#,
+        Path::new("g.yaml"),
+        &Env::vars::<&str, &str>([]),
+    )
+    .unwrap();
+    let warnings: Vec<String> = checked.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "g.yaml: targets[0].protocol: sse without extract counts every non-empty SSE event (its data: lines) as one output token and keeps its raw data as the text; for JSON events name the fields with extract: {text: /pointer, done: /pointer, ...}, or use the API's own protocol (auto detects it from the URL and the first event)",
+            "g.yaml: targets[1].protocol: ndjson without extract counts every non-empty line as one output token and keeps its raw data as the text; for JSON events name the fields with extract: {text: /pointer, done: /pointer, ...}, or use the API's own protocol (auto detects it from the URL and the first event)",
+        ]
+    );
+}
+
+/// The missing-body message names the URL path as shown everywhere else: a secret in it stays
+/// `<redacted>`.
+#[test]
+fn a_missing_body_message_never_shows_a_secret_in_the_path() {
+    let err = load_str_with_env(
+        "targets: [{name: a, url: 'http://h/hooks/${SP_PATH_SECRET}/events?x=1'}]",
+        Path::new("p.yaml"),
+        &Env::vars([("SP_PATH_SECRET", "s3cr3t-path-token")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        "p.yaml: targets[0].body: is required: the URL path \"/hooks/<redacted>/events\" names no API with a default request body; give body: {...} (sent with POST), or set method: GET to send none"
+    );
 }

@@ -205,6 +205,7 @@ fn last_burst_gauges_come_from_the_exact_summary() {
         ],
         connection_mode: ConnectionMode::Reused,
         protocol: config::Protocol::OpenAi,
+        looks_like: None,
         interrupted: false,
     };
     let summary = BurstSummary::from_burst(&burst);
@@ -851,5 +852,33 @@ async fn result_files_are_served_without_path_traversal() {
             StatusCode::NOT_FOUND,
             "{uri}"
         );
+    }
+}
+
+/// `streamprobe_build_info{revision}` is the commit this test binary was built from (build.rs
+/// runs git), so a build from a checkout never says "unknown".
+#[test]
+fn build_info_names_the_git_commit_of_a_checkout() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success() && Path::new(root).join(".git").exists())
+        .map(|o| String::from_utf8(o.stdout).unwrap().trim().to_owned());
+    let expected = std::env::var("STREAMPROBE_REVISION")
+        .ok()
+        .or(head)
+        .unwrap_or_else(|| "unknown".to_owned());
+    let metrics = Metrics::new(&Default::default()).unwrap();
+    let text = String::from_utf8(metrics.encode()).unwrap();
+    let line = format!(
+        "streamprobe_build_info{{revision=\"{expected}\",version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(text.contains(&line), "want {line}");
+    if expected != "unknown" {
+        assert_eq!(expected.len(), 12, "{expected}");
     }
 }

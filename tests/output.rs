@@ -135,6 +135,7 @@ fn burst() -> BurstResult {
         ],
         connection_mode: ConnectionMode::Reused,
         protocol: Protocol::OpenAi,
+        looks_like: None,
         interrupted: false,
     }
 }

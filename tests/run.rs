@@ -536,6 +536,177 @@ async fn an_in_band_error_is_a_stream_error_in_every_protocol() {
     }
 }
 
+/// Issue 10, item 4: `run -u URL` alone, for every API route the mock speaks, POSTs that API's
+/// default streaming body (OpenAI Responses included: it used to be a GET without a body) and
+/// the stream it gets back is measured as a success.
+#[tokio::test]
+async fn a_url_alone_posts_its_apis_default_body_and_is_measured() {
+    let server = mock(timing(20, 2, 5)).await;
+    let paths = [
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/responses",
+        "/v1/messages",
+        "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse",
+        "/api/chat",
+        "/api/generate",
+        "/v1/chat-messages",
+        "/generate_stream",
+        "/completion",
+    ];
+    for path in paths {
+        let overrides = config::RunOverrides {
+            url: Some(server.url(path)),
+            total_requests: Some(1),
+            concurrency: Some(1),
+            ..config::RunOverrides::default()
+        };
+        let mut config = config::load_for_run(None, &overrides).unwrap();
+        let result = burst(config.targets.remove(0)).await;
+        let r = &result.records[0];
+        assert_eq!(r.outcome, Outcome::Success, "{path}: {r:?}");
+        let truth = server.truths().into_iter().max_by_key(|t| t.seq).unwrap();
+        assert_eq!(truth.method, "POST", "{path}");
+        let body: serde_json::Value = serde_json::from_slice(&truth.request_body).unwrap();
+        assert!(body.is_object(), "{path}: {body}");
+    }
+}
+
+/// Issue 10, item 6: `-u` pointing a `protocol: openai` file at an Anthropic route reads the
+/// stream as Anthropic (it used to fail as "malformed openai event").
+#[tokio::test]
+async fn u_over_a_files_url_reads_the_new_routes_protocol() {
+    let server = mock(timing(20, 2, 5)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("c.yaml");
+    std::fs::write(
+        &file,
+        "targets:\n  - name: t\n    url: http://127.0.0.1:9/v1/chat/completions\n    protocol: openai\n    body: {model: m, max_tokens: 16, stream: true, messages: [{role: user, content: hi}]}\n    total_requests: 2\n    concurrency: 1\n",
+    )
+    .unwrap();
+    let overrides = config::RunOverrides {
+        url: Some(server.url("/v1/messages")),
+        ..config::RunOverrides::default()
+    };
+    let mut config = config::load_for_run(Some(&file), &overrides).unwrap();
+    let result = burst(config.targets.remove(0)).await;
+    assert_eq!(result.protocol, config::Protocol::Anthropic);
+    for r in &result.records {
+        assert_eq!(r.outcome, Outcome::Success, "{r:?}");
+    }
+}
+
+/// Issue 10, item 8: a server that echoes the key back (in the stream, or in the error that
+/// rejects it) never gets it into the record, hence never into a result file or log.
+#[tokio::test]
+async fn secrets_echoed_by_the_server_are_scrubbed_from_text_and_errors() {
+    let secret = "sk-echo-5f4e3d2c1b0a";
+    let sse = |text: &str| {
+        let events = [
+            format!(r#"data: {{"choices":[{{"delta":{{"content":"{text}"}}}}]}}"#),
+            r#"data: {"choices":[{"delta":{},"finish_reason":"stop"}]}"#.to_owned(),
+            "data: [DONE]".to_owned(),
+        ];
+        let body: String = events.iter().map(|e| format!("{e}\n\n")).collect();
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let rejected = format!(
+        r#"{{"error":{{"message":"Incorrect API key provided: {secret}. You can find your API key at ..."}}}}"#
+    );
+    let responses = [
+        sse(&format!("you sent {secret} and {secret}")),
+        format!(
+            "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{rejected}",
+            rejected.len()
+        ),
+    ];
+    for response in responses {
+        let addr = raw_server(response, Duration::ZERO).await;
+        let yaml = format!(
+            "targets:\n  - name: t\n    url: \"http://{addr}/v1/chat/completions\"\n    headers: {{Authorization: \"Bearer ${{SP_ECHO_KEY}}\"}}\n    total_requests: 1\n    concurrency: 1\n"
+        );
+        let env = config::Env::vars([("SP_ECHO_KEY", secret)]);
+        let mut config = config::load_str_with_env(&yaml, Path::new("echo.yaml"), &env).unwrap();
+        let target = config.targets.remove(0);
+        let result = burst(target.clone()).await;
+        let r = &result.records[0];
+        let shown = format!("{:?} {:?}", r.text, r.error);
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        let summary = streamprobe::stats::BurstSummary::from_burst(&result);
+        let document =
+            streamprobe::output::result::ResultDocument::new(&target, &result, &summary, true);
+        let json = String::from_utf8(document.to_json()).unwrap();
+        assert!(!json.contains(secret), "{json}");
+    }
+}
+
+/// Issue 10, item 12: a generic stream read without `extract` whose first event looks like a
+/// known dialect says which (for the report line and the daemon's log); with `extract`, or
+/// when the events are not any dialect's JSON, it says nothing.
+#[tokio::test]
+async fn a_generic_stream_that_looks_like_a_dialect_says_which() {
+    let stream = |events: &[&str]| {
+        let body: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let openai = stream(&[
+        r#"{"choices":[{"delta":{"content":"Hi"}}]}"#,
+        r#"{"choices":[{"delta":{},"finish_reason":"stop"}]}"#,
+        "[DONE]",
+    ]);
+    let llama = stream(&[
+        r#"{"content":"","stop":false,"tokens_predicted":0}"#,
+        r#"{"content":"Hi","stop":false,"tokens_predicted":1}"#,
+        r#"{"content":"","stop":true,"tokens_predicted":1}"#,
+    ]);
+    let words = stream(&["hello", "world"]);
+    let cases = [
+        (
+            openai.clone(),
+            "    protocol: sse\n",
+            Some((config::Protocol::OpenAi, false)),
+        ),
+        (
+            llama,
+            "    protocol: sse\n",
+            Some((config::Protocol::Sse, true)),
+        ),
+        (words, "    protocol: sse\n", None),
+        (
+            openai,
+            "    protocol: sse\n    extract: {text: /choices/0/delta/content}\n",
+            None,
+        ),
+    ];
+    for (response, extra, expected) in cases {
+        let addr = raw_server(response, Duration::ZERO).await;
+        let t = target(
+            &format!("http://{addr}/stream"),
+            &format!("    concurrency: 1\n    total_requests: 1\n{extra}"),
+        );
+        let result = burst(t).await;
+        let got = result
+            .looks_like
+            .as_ref()
+            .map(|l| (l.protocol, l.extract.is_some()));
+        assert_eq!(got, expected, "{extra}");
+        if let Some(looks_like) = &result.looks_like {
+            let advice = looks_like.advice(result.protocol);
+            assert!(
+                advice.starts_with("protocol sse without extract counted every event"),
+                "{advice}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn every_protocol_records_response_identity_and_token_details() {
     let server = mock(timing(5, 1, 5)).await;
@@ -636,4 +807,154 @@ async fn usage_far_from_the_event_count_is_flagged_and_a_model_swap_is_seen() {
     );
     let summary = streamprobe::stats::BurstSummary::from_burst(&result);
     assert_eq!(summary.response_models.len(), 2);
+}
+
+/// The one record of a single request to a raw server answering `response` (the whole HTTP
+/// response) at `path`; `extra` adds target fields.
+async fn one_raw(response: String, path: &str, extra: &str) -> streamprobe::probe::RequestRecord {
+    let addr = raw_server(response, Duration::ZERO).await;
+    let t = target(
+        &format!("http://{addr}{path}"),
+        &format!("    concurrency: 1\n    total_requests: 1\n{extra}"),
+    );
+    burst(t).await.records.remove(0)
+}
+
+fn http_response(status: &str, content_type: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Error bodies framed like the stream they replace (SSE `data:` lines, NDJSON lines) are read
+/// for their message, not reported as a bare status.
+#[tokio::test]
+async fn error_bodies_sent_as_sse_or_ndjson_keep_their_message() {
+    let sse =
+        "data: {\"error\":{\"message\":\"CUDA out of memory\",\"type\":\"server_error\"}}\n\n";
+    let r = one_raw(
+        http_response("500 Internal Server Error", "text/event-stream", sse),
+        "/v1/chat/completions",
+        "",
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::Http5xx);
+    assert_eq!(r.error.as_deref(), Some("HTTP 500: CUDA out of memory"));
+
+    let ndjson = "{\"error\":\"model \\\"llama9\\\" not found\"}\n";
+    let r = one_raw(
+        http_response("404 Not Found", "application/x-ndjson", ndjson),
+        "/api/chat",
+        "",
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::Http4xx);
+    assert_eq!(
+        r.error.as_deref(),
+        Some("HTTP 404: model \"llama9\" not found")
+    );
+}
+
+/// A plain JSON answer to a streaming request says so, and whether the request asked to
+/// stream; an error object in it is read for its message.
+#[tokio::test]
+async fn a_non_streaming_json_answer_is_named_as_such() {
+    let completion = r#"{"id":"c1","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Hello"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}"#;
+    let r = one_raw(
+        http_response("200 OK", "application/json", completion),
+        "/v1/chat/completions",
+        "",
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::StreamError, "{r:?}");
+    assert_eq!(
+        r.error.as_deref(),
+        Some(
+            "the server answered with a non-streaming JSON body (Content-Type: application/json) \
+             although the request body has \"stream\": true"
+        )
+    );
+
+    let addr = raw_server(
+        http_response("200 OK", "application/json; charset=utf-8", completion),
+        Duration::ZERO,
+    )
+    .await;
+    let yaml = format!(
+        "targets:\n  - name: t\n    url: \"http://{addr}/v1/chat/completions\"\n    \
+         total_requests: 1\n    body: {{model: m, messages: [{{role: user, content: hi}}]}}\n"
+    );
+    let t = config::load_str(&yaml, Path::new("test.yaml"))
+        .unwrap()
+        .targets
+        .remove(0);
+    let r = burst(t).await.records.remove(0);
+    assert_eq!(
+        r.error.as_deref(),
+        Some(
+            "the server answered with a non-streaming JSON body (Content-Type: application/json); \
+             the request body does not set \"stream\": true"
+        )
+    );
+
+    let error = r#"{"error": {"message": "streaming is not enabled for this deployment"}}"#;
+    let r = one_raw(
+        http_response("200 OK", "application/json", error),
+        "/v1/chat/completions",
+        "",
+    )
+    .await;
+    assert_eq!(r.outcome, Outcome::StreamError);
+    assert_eq!(
+        r.error.as_deref(),
+        Some(
+            "the server answered with a JSON error instead of a stream: streaming is not \
+             enabled for this deployment"
+        )
+    );
+}
+
+/// A stream of another protocol than the configured one says which protocol it looks like.
+#[tokio::test]
+async fn a_protocol_mismatch_names_the_protocol_the_stream_looks_like() {
+    let openai = concat!(
+        "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
+        "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n",
+        "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+    let r = one_raw(
+        http_response("200 OK", "text/event-stream", openai),
+        "/v1/chat/completions",
+        "    protocol: anthropic\n",
+    )
+    .await;
+    assert_ne!(r.outcome, Outcome::Success, "{r:?}");
+    let error = r.error.as_deref().unwrap();
+    assert!(
+        error.ends_with(
+            "; the stream looks like openai, not anthropic: set the protocol to openai or auto"
+        ),
+        "{error}"
+    );
+
+    let anthropic = concat!(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"model\":\"claude\",\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n",
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n",
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+    );
+    let r = one_raw(
+        http_response("200 OK", "text/event-stream", anthropic),
+        "/v1/messages",
+        "    protocol: openai\n",
+    )
+    .await;
+    let error = r.error.as_deref().unwrap();
+    assert!(
+        error.ends_with(
+            "the stream looks like anthropic, not openai: set the protocol to anthropic or auto"
+        ),
+        "{r:?}"
+    );
 }

@@ -558,6 +558,67 @@ targets:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_requests_are_written_with_their_partial_timings_and_the_exit_follows_the_grace()
+{
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    // Streams of 20 s: both in flight are cut when the 2 s grace ends.
+    let mut d = w
+        .start(
+            r#"
+server: {listen: "@LISTEN@", shutdown_grace: 2s}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 2, total_requests: 2, schedule: {every: 1h}, run_on_start: true,
+           timeout: 60s, body: @BODY@}
+targets:
+  - {name: cut, url: "@CHAT@?ttft=100ms&itl=500ms&tokens=40"}
+"#,
+        )
+        .await;
+    wait_in_flight(&d, "cut", 2.0).await;
+    let sent = Instant::now();
+    d.signal("TERM");
+    let status = d
+        .wait_exit(Duration::from_secs(8))
+        .await
+        .unwrap_or_else(|| panic!("still running 8s after SIGTERM"));
+    let took = sent.elapsed();
+    assert!(status.success(), "{status}\n{}", d.log_text());
+    assert!(
+        took >= Duration::from_secs(2),
+        "before the grace ended: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "the exit did not follow the grace: {took:?}\n{}",
+        d.log_text()
+    );
+    let files = result_files(&w.results(), "cut");
+    assert_eq!(files.len(), 1, "{files:?}");
+    let doc = read_json(&files[0]);
+    assert_eq!(doc["interrupted"], true);
+    assert_eq!(
+        doc["summary"]["outcomes"],
+        serde_json::json!({"interrupted": 2})
+    );
+    assert_eq!(doc["summary"]["failed_count"], 0);
+    let requests = doc["metrics"].as_array().unwrap();
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    for r in requests {
+        assert_eq!(r["outcome"], "interrupted", "{r}");
+        let headers = r["time_to_headers"].as_f64().unwrap();
+        let ttft = r["ttft"].as_f64().unwrap();
+        let so_far = r["total_time"].as_f64().unwrap();
+        assert!(headers <= ttft && ttft >= 0.1 && ttft < so_far, "{r}");
+        assert!(so_far >= 2.0, "ran until the grace ended: {r}");
+        assert!(r["total_tokens"].as_u64().unwrap() >= 3, "{r}");
+        assert!(r["bytes"].as_u64().unwrap() > 0, "{r}");
+    }
+    let log = d.log_text();
+    assert!(log.contains("requests=2"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_a_burst_finish_within_the_grace_period() {
     let mock = mock().await;
     let w = Workdir::new(&mock);
@@ -628,7 +689,8 @@ targets:
 "#,
         )
         .await;
-    d.wait_bursts(&["kept"], 5, Duration::from_secs(10)).await;
+    // The API lists only bursts whose files exist, so count bursts on /metrics.
+    wait_bursts_total(&d, "kept", 5.0, Duration::from_secs(10)).await;
     // Between two identical views of the API (no burst finished in between) the directory
     // holds exactly the newest three.
     let file_names = |files: &[PathBuf]| -> Vec<String> {
@@ -656,6 +718,65 @@ targets:
         .collect();
     let on_disk = file_names(&files);
     assert_eq!(on_disk, newest);
+}
+
+/// Waits until `target` finished at least `n` bursts, as `/metrics` counts them.
+async fn wait_bursts_total(d: &Daemon, target: &str, n: f64, within: Duration) {
+    d.wait_for_metrics(&format!("{n} bursts of {target}"), within, |m| {
+        bursts_total(m, target) >= n
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_and_api_list_only_bursts_whose_files_exist() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let d = w
+        .start(
+            r#"
+server: {listen: "@LISTEN@", enable_admin_api: true}
+results: {dir: "@RESULTS@", keep_per_target: 3}
+defaults: {concurrency: 1, total_requests: 1, timeout: 10s, body: @BODY@}
+targets:
+  - {name: pruned, url: "@CHAT@?ttft=10ms&itl=2ms&tokens=3"}
+"#,
+        )
+        .await;
+    // Triggered one by one (no schedule), so nothing changes while the lists are checked.
+    for n in 1..=5 {
+        let (status, body) = d.post("/api/v1/targets/pruned/trigger").await;
+        assert_eq!(status, 202, "{body}");
+        wait_bursts_total(&d, "pruned", f64::from(n), Duration::from_secs(5)).await;
+        // Counted on /metrics before its file and the board are updated: wait for those too.
+        wait_for(
+            "the burst to leave the board's running state",
+            Duration::from_secs(5),
+            async || d.json("/api/v1/targets").await[0]["running"].clone(),
+            |running| *running == false,
+        )
+        .await;
+    }
+    let bursts = d.bursts("pruned").await;
+    assert_eq!(bursts.len(), 3, "retention kept 3 files: {bursts:#?}");
+    assert_eq!(result_files(&w.results(), "pruned").len(), 3);
+    for b in &bursts {
+        let file = b["file"].as_str().expect("every burst here was written");
+        let (status, _) = d.get(&format!("/api/v1/results/pruned/{file}")).await;
+        assert_eq!(status, 200, "listed but gone: {file}");
+    }
+    let (_, page) = d.get("/").await;
+    let links: Vec<&str> = page
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|href| href.starts_with("/api/v1/results/"))
+        .collect();
+    assert_eq!(links.len(), 3, "{page}");
+    for link in links {
+        let (status, _) = d.get(link).await;
+        assert_eq!(status, 200, "dead link on the status page: {link}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1366,4 +1487,31 @@ targets:
             .unwrap_or(0.0);
         assert!(n >= 2.0, "{target}: {n} requests ended as {outcome}");
     }
+}
+
+/// Issue 10, item 12: a `protocol: sse` target without `extract` whose stream looks like a known
+/// dialect (llama.cpp's `/completion` here) is warned about once in the log, not once per burst.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generic_stream_that_looks_like_a_dialect_is_warned_about_once() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let llama = mock.url("/completion?ttft=5ms&itl=1ms&tokens=3");
+    let d = w
+        .start(&format!(
+            r#"
+server: {{listen: "@LISTEN@"}}
+results: {{dir: "@RESULTS@"}}
+targets:
+  - {{name: llama, url: "{llama}", protocol: sse, concurrency: 1, total_requests: 1,
+     schedule: {{every: 1s}}, run_on_start: true, timeout: 10s}}
+"#
+        ))
+        .await;
+    d.wait_bursts(&["llama"], 3, Duration::from_secs(10)).await;
+    let log = d.log_text();
+    let warnings = log
+        .lines()
+        .filter(|l| l.contains("the first event looks like llama.cpp /completion JSON"))
+        .count();
+    assert_eq!(warnings, 1, "{log}");
 }

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use crate::config::{self, Config, Schedule, Target};
 use crate::metrics::{BurstRecorder, Metrics};
 use crate::output::result::ResultDocument;
-use crate::output::write::write_burst_file;
+use crate::output::write::{BurstFile, write_burst_file};
 use crate::probe::{self, BurstOptions, BurstPlan, BurstResult, Client};
 use crate::schedule::{self, Handover, Hooks, Shard, Skip, Ticker};
 use crate::server::{self, AdminCommand, ServerState, TriggerError};
@@ -31,6 +31,9 @@ use super::{AppError, Exit};
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub config: PathBuf,
+    /// The config's text when it is built into the binary (`demo`): `config` then only names
+    /// it in messages and anchors its relative paths, and a reload re-reads this text.
+    pub builtin: Option<&'static str>,
     pub shard: Option<Shard>,
 }
 
@@ -78,6 +81,9 @@ struct BurstContext {
     /// Becomes true when shutdown's grace period is over: running bursts stop and are written
     /// as interrupted.
     cancel: watch::Receiver<bool>,
+    /// Targets already warned about a generic stream that looks like a known dialect: the
+    /// warning is logged once per target and process, not once per burst.
+    warned_generic: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// A scheduled target.
@@ -122,6 +128,7 @@ pub async fn serve(options: ServeOptions) -> Result<Exit, AppError> {
         limiter: Arc::new(Semaphore::new(config.server.max_in_flight.get() as usize)),
         tracker: Arc::new(BurstTracker::default()),
         cancel: cancel_rx,
+        warned_generic: Default::default(),
     });
 
     let listener = tokio::net::TcpListener::bind(config.server.listen)
@@ -199,15 +206,18 @@ pub async fn serve(options: ServeOptions) -> Result<Exit, AppError> {
     drop(admin_rx);
     let grace = daemon.config.server.shutdown_grace;
     tracing::info!(grace_seconds = grace.as_secs_f64(), "shutting down");
+    // The grace counts from the signal, not from when every scheduler has stopped.
+    let grace_ends = tokio::time::Instant::now() + grace;
     daemon.stop_all().await;
     let tracker = daemon.ctx.tracker.clone();
-    if tokio::time::timeout(grace, tracker.wait_idle())
+    if tokio::time::timeout_at(grace_ends, tracker.wait_idle())
         .await
         .is_err()
     {
         tracing::warn!("grace period over; cancelling running bursts");
         let _ = cancel_tx.send(true);
-        // Writing the interrupted results is quick; bound it anyway.
+        // Cancelled requests end at once with what they measured; writing the interrupted
+        // results is quick. Bounded anyway (a stuck disk).
         let _ = tokio::time::timeout(Duration::from_secs(10), tracker.wait_idle()).await;
     }
     let _ = server_stop_tx.send(true);
@@ -251,7 +261,10 @@ pub(crate) fn web_security(config: &Config) -> Result<server::WebSecurity, AppEr
 }
 
 fn load(options: &ServeOptions) -> Result<Arc<Config>, AppError> {
-    let mut config = config::load(&options.config)?;
+    let mut config = match options.builtin {
+        Some(text) => config::load_str(text, &options.config)?,
+        None => config::load(&options.config)?,
+    };
     if let Some(shard) = options.shard {
         config.targets.retain(|t| shard.owns(&t.name));
     }
@@ -408,13 +421,12 @@ impl Daemon {
         for s in self.scheduled.values() {
             let _ = s.stop.send(true);
         }
+        // A stopped driver returns at once; one bound for all of them is only a safety net
+        // (one per driver would add up to seconds with many targets).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
         for (name, s) in self.scheduled.drain() {
-            // A stopped driver returns at once; the bound is only a safety net.
             let mut task = s.task;
-            if tokio::time::timeout(Duration::from_secs(1), &mut task)
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
                 task.abort();
             }
             self.ctx.board.set_next_run(&name, None);
@@ -466,27 +478,34 @@ fn spawn_burst(
         ctx.metrics.burst_finished(&burst, &summary);
         let file = write_result(&ctx, &target, &burst, &summary, &results).await;
         log_burst(&burst, &summary, lag);
+        warn_generic_once(&ctx, &burst);
         if ctx.board.target(&name).is_none() {
             // The target left the configuration while this burst ran; its requests and the
             // burst's gauges recreated series that the reload had deleted.
             ctx.metrics.remove_target(&name);
             return;
         }
+        let (file, pruned) = match file {
+            Some(f) => (Some(f.name), f.pruned),
+            None => (None, Vec::new()),
+        };
         ctx.board
             .push_burst(&name, BurstBrief::new(&burst, &summary, file));
+        // After the push: retention may have deleted the new file too (older than max_age).
+        ctx.board.forget_files(&name, &pruned);
         ctx.board.set_running(&name, false);
     })
 }
 
 /// Writes the burst's result file and applies retention, off the async threads. Returns the
-/// file name when written; a failure is logged and counted.
+/// file's name and what retention deleted, when written; a failure is logged and counted.
 async fn write_result(
     ctx: &BurstContext,
     target: &Target,
     burst: &BurstResult,
     summary: &BurstSummary,
     results: &config::Results,
-) -> Option<String> {
+) -> Option<BurstFile> {
     let json = ResultDocument::new(target, burst, summary, results.include_text).to_json();
     let written = {
         let results = results.clone();
@@ -515,6 +534,22 @@ async fn write_result(
     }
 }
 
+/// A generic stream whose first event looked like a known dialect counted framing, not
+/// tokens: say so once per target, with the protocol to use.
+fn warn_generic_once(ctx: &BurstContext, burst: &BurstResult) {
+    let Some(looks_like) = &burst.looks_like else {
+        return;
+    };
+    let first = ctx
+        .warned_generic
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(burst.target.clone());
+    if first {
+        tracing::warn!(target_name = %burst.target, "{}", looks_like.advice(burst.protocol));
+    }
+}
+
 fn log_burst(burst: &BurstResult, summary: &BurstSummary, lag: Duration) {
     let p = |f: fn(&crate::stats::Summary) -> f64| summary.ttft.as_ref().map(f);
     tracing::info!(
@@ -523,6 +558,7 @@ fn log_burst(burst: &BurstResult, summary: &BurstSummary, lag: Duration) {
         requests = summary.total,
         success = summary.success_count,
         failed = summary.failed_count,
+        cancelled = summary.interrupted_count,
         ttft_p50 = p(|s| s.p50),
         ttft_p95 = p(|s| s.p95),
         duration_seconds = burst.total_time.as_secs_f64(),

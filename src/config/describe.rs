@@ -6,15 +6,18 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::fmt::Write as _;
 
-use super::model::{Config, Target};
+use super::model::{Config, Expect, Slo, Target};
+use super::schedule::Overlap;
 use super::tls::Tls;
-use super::units::{format_duration, format_rate};
+use super::units::{format_duration, format_rate, format_size};
 
 /// How many upcoming fire times `check` lists per scheduled target.
 const NEXT_FIRES: usize = 3;
 
-/// The `check` report: the server and results settings, then per target its URL (redacted),
-/// method, protocol, plan, timeouts, data source, schedule and next fire times after `now`.
+/// The `check` report: the server (web config included) and results settings, then per target
+/// its URL (redacted), method, headers, protocol and extract, plan, timeouts, response size
+/// limit, TLS, proxy, data source, SLOs, expectations, schedule with its overlap policy, and the
+/// next fire times after `now`.
 pub fn check_report(config: &Config, now: DateTime<Utc>) -> String {
     let mut out = String::new();
     let n = config.targets.len();
@@ -27,10 +30,14 @@ pub fn check_report(config: &Config, now: DateTime<Utc>) -> String {
     let server = &config.server;
     let _ = writeln!(
         out,
-        "server    listen {}, up to {} requests in flight, admin api {}",
+        "server    listen {}, up to {} requests in flight, admin api {}, {}",
         server.listen,
         server.max_in_flight,
-        if server.enable_admin_api { "on" } else { "off" }
+        if server.enable_admin_api { "on" } else { "off" },
+        match &server.web_config {
+            Some(path) => format!("web config {}", path.display()),
+            None => "no web config (plain HTTP, no auth)".to_owned(),
+        }
     );
     let results = &config.results;
     let _ = writeln!(
@@ -65,6 +72,9 @@ fn describe_target(out: &mut String, target: &Target, now: DateTime<Utc>) {
         );
     }
     let _ = writeln!(out, "  protocol  {}", target.protocol);
+    if let Some(extract) = &target.extract {
+        let _ = writeln!(out, "  extract   {extract}");
+    }
     if let Some(model) = &target.model {
         let _ = writeln!(out, "  model     {model}");
     }
@@ -75,6 +85,11 @@ fn describe_target(out: &mut String, target: &Target, now: DateTime<Utc>) {
         format_duration(target.timeout),
         format_duration(target.first_token_timeout),
         format_duration(target.idle_timeout)
+    );
+    let _ = writeln!(
+        out,
+        "  max size  {} per response",
+        format_size(target.max_response_bytes)
     );
     if let Some(tls) = &target.tls {
         let _ = writeln!(out, "  tls       {}", describe_tls(tls));
@@ -90,6 +105,12 @@ fn describe_target(out: &mut String, target: &Target, now: DateTime<Utc>) {
             data.columns().join(", ")
         );
     }
+    if let Some(slo) = describe_slo(&target.slo) {
+        let _ = writeln!(out, "  slo       {slo}");
+    }
+    if let Some(expect) = describe_expect(&target.expect) {
+        let _ = writeln!(out, "  expect    {expect}");
+    }
     match &target.schedule {
         None => {
             let _ = writeln!(out, "  schedule  none (run only)");
@@ -97,12 +118,16 @@ fn describe_target(out: &mut String, target: &Target, now: DateTime<Utc>) {
         Some(schedule) => {
             let _ = writeln!(
                 out,
-                "  schedule  {}{}",
+                "  schedule  {}{}, {}",
                 schedule,
                 if target.run_on_start {
                     ", and once at start"
                 } else {
                     ""
+                },
+                match target.overlap {
+                    Overlap::Skip => "overlap skip",
+                    Overlap::Queue => "overlap queue",
                 }
             );
             let fires: Vec<String> = schedule
@@ -133,6 +158,34 @@ fn plan(target: &Target) -> String {
         let _ = write!(plan, ", after {} warmup", target.warmup_requests);
     }
     plan
+}
+
+/// `ttft 2s, tpot 80ms, duration 1m`: the objectives that are set, `None` without any.
+fn describe_slo(slo: &Slo) -> Option<String> {
+    let parts: Vec<String> = [
+        ("ttft", slo.ttft),
+        ("tpot", slo.tpot),
+        ("duration", slo.duration),
+    ]
+    .into_iter()
+    .filter_map(|(name, d)| d.map(|d| format!("{name} {}", format_duration(d))))
+    .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// `at least 1 output token, text contains "sea"`, `None` without expectations.
+fn describe_expect(expect: &Expect) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(n) = expect.min_output_tokens {
+        parts.push(format!(
+            "at least {n} output token{}",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
+    if let Some(text) = &expect.contains {
+        parts.push(format!("text contains {text:?}"));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
 }
 
 /// `ca /etc/ca.pem, client cert /etc/client.pem, server name api.internal`; skipped

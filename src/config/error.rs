@@ -1,5 +1,6 @@
 //! Config errors and the helpers that word them: `ConfigError` (what every `load` returns: one
-//! line naming the file, the field path, the bad value and the fix), `Problem` (a problem at a
+//! line naming the file, the field path, the bad value and the fix), `ConfigWarning` (the same
+//! shape, for what does not stop a load: `check` prints them), `Problem` (a problem at a
 //! field path, found while validating; the file name is added once, at the top), the messages
 //! for YAML that does not parse, and did-you-mean suggestions.
 //!
@@ -17,15 +18,31 @@ pub struct ConfigError(pub String);
 /// control characters, which are shown escaped (`\n`) instead of splitting the message.
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for c in self.0.chars() {
-            if c.is_control() {
-                write!(f, "{}", c.escape_default())?;
-            } else {
-                f.write_fmt(format_args!("{c}"))?;
-            }
-        }
-        Ok(())
+        one_line(&self.0, f)
     }
+}
+
+/// A problem that does not stop a load, worded like a `ConfigError`: a secret `check` cannot
+/// resolve from where it runs, a setting that is valid but measures something else than its
+/// author likely meant. `check` prints each; `check --strict` fails on them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigWarning(pub String);
+
+impl std::fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        one_line(&self.0, f)
+    }
+}
+
+fn one_line(text: &str, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    for c in text.chars() {
+        if c.is_control() {
+            write!(f, "{}", c.escape_default())?;
+        } else {
+            f.write_fmt(format_args!("{c}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// A problem at a field path; the file name is added once, at the top.
@@ -45,12 +62,41 @@ pub(super) fn problem(path: impl Into<String>, message: impl Into<String>) -> Pr
 impl Problem {
     /// The message for the user: `FILE: PATH: MESSAGE`, or `FILE: MESSAGE` without a path.
     pub(super) fn in_file(self, path: &Path) -> ConfigError {
+        ConfigError(self.located(path))
+    }
+
+    /// As `in_file`, for a problem that does not stop the load.
+    pub(super) fn warning_in_file(self, path: &Path) -> ConfigWarning {
+        ConfigWarning(self.located(path))
+    }
+
+    fn located(self, path: &Path) -> String {
         let file = path.display();
-        ConfigError(if self.path.is_empty() {
+        if self.path.is_empty() {
             format!("{file}: {}", self.message)
         } else {
             format!("{file}: {}: {}", self.path, self.message)
-        })
+        }
+    }
+}
+
+/// Problems found during one load that do not stop it, in the order found.
+#[derive(Debug, Default)]
+pub(super) struct Warnings {
+    list: std::cell::RefCell<Vec<Problem>>,
+}
+
+impl Warnings {
+    pub(super) fn push(&self, problem: Problem) {
+        self.list.borrow_mut().push(problem);
+    }
+
+    pub(super) fn into_file(self, path: &Path) -> Vec<ConfigWarning> {
+        self.list
+            .into_inner()
+            .into_iter()
+            .map(|p| p.warning_in_file(path))
+            .collect()
     }
 }
 

@@ -6,9 +6,11 @@
 //! `schedule.rs` once, applying defaults and cross-field checks, so that after `load` returns the
 //! types guarantee validity. `error.rs` words every problem; `template.rs` holds compiled
 //! `{{column}}`/secret templates; secrets (`secret.rs`) are resolved here and stay redacted in
-//! every Debug/Display/Serialize; `redact.rs` decides what of a target may be shown;
-//! `describe.rs` renders the `check` report; `overrides.rs` holds `run`'s flags; `web.rs` loads
-//! the daemon's web config.
+//! every Debug/Display/Serialize; `redact.rs` decides what of a target may be shown and scrubs
+//! secret values out of server text; `endpoint.rs` knows the well-known API routes (for
+//! `auto` and default bodies); `describe.rs` renders the `check` report; `overrides.rs` holds
+//! `run`'s flags; `web.rs` loads the daemon's web config. `load` is strict about secrets;
+//! `load_for_check` turns one it cannot resolve into a warning.
 //!
 //! All relative paths in a file (`data_source.file`, `tls.*_file`, `results.dir`,
 //! `${file:...}`) are relative to the file's directory.
@@ -18,6 +20,7 @@
 use std::path::Path;
 
 pub mod describe;
+mod endpoint;
 mod error;
 mod model;
 mod overrides;
@@ -32,7 +35,8 @@ mod validate;
 pub mod web;
 
 pub use describe::check_report;
-pub use error::ConfigError;
+pub use endpoint::{Endpoint, llama_cpp_extract};
+pub use error::{ConfigError, ConfigWarning};
 pub use model::{
     Body, Buckets, CacheBust, Config, Expect, Extract, Header, LatencyPreset, Protocol, Results,
     Server, Slo, Target,
@@ -42,10 +46,11 @@ pub use schedule::{Overlap, Schedule};
 pub use secret::{Env, Secret};
 pub use template::Template;
 pub use tls::{ClientCert, PemFile, Proxy, ServerName, Tls};
-pub use units::{format_duration, format_rate, parse_duration};
+pub use units::{format_duration, format_rate, format_size, parse_duration};
 
 use crate::dataset::io_message;
 use raw::RawFile;
+use validate::Mode;
 
 /// Loads and validates a config file (YAML, JSON, or the old script's JSON format), reading
 /// `${VAR}` references from the process environment.
@@ -66,20 +71,64 @@ pub fn load_with_env(path: &Path, env: &Env) -> Result<Config, ConfigError> {
 
 /// As `load_str`, with `${VAR}` references read from `env`.
 pub fn load_str_with_env(text: &str, path: &Path, env: &Env) -> Result<Config, ConfigError> {
-    validate::from_raw(parse(text, path)?, path, env, None)
+    let mode = Mode {
+        env,
+        overrides: None,
+        from_flags: false,
+        defer_secrets: false,
+    };
+    Ok(validate::from_raw(parse(text, path)?, path, &mode)?.config)
+}
+
+/// What `check` found: the validated config and the warnings to print beside it.
+#[derive(Debug)]
+pub struct Checked {
+    pub config: Config,
+    pub warnings: Vec<ConfigWarning>,
+}
+
+/// Loads `path` as `check` does: exactly `load`'s validation, except that a secret that cannot
+/// be resolved where `check` runs (a shell without the daemon's environment or
+/// `$CREDENTIALS_DIRECTORY`) is a warning saying how to provide it, with a stand-in value so
+/// everything else is still checked. `serve` and `run` keep refusing such a file.
+pub fn load_for_check(path: &Path, env: &Env) -> Result<Checked, ConfigError> {
+    load_str_for_check(&read_text(path)?, path, env)
+}
+
+/// As `load_for_check`, from text; `path` names the file in messages and anchors relative
+/// paths.
+pub fn load_str_for_check(text: &str, path: &Path, env: &Env) -> Result<Checked, ConfigError> {
+    let mode = Mode {
+        env,
+        overrides: None,
+        from_flags: false,
+        defer_secrets: true,
+    };
+    let loaded = validate::from_raw(parse(text, path)?, path, &mode)?;
+    Ok(Checked {
+        config: loaded.config,
+        warnings: loaded.warnings,
+    })
 }
 
 /// Loads `path` for `run`, or, without a file, builds the one target `-u URL` names (as an
 /// old-format file with only `url` would), then applies the overrides to every target.
 pub fn load_for_run(path: Option<&Path>, overrides: &RunOverrides) -> Result<Config, ConfigError> {
-    let (raw, path) = match path {
-        Some(path) => (parse(&read_text(path)?, path)?, path),
+    let (raw, path, from_flags) = match path {
+        Some(path) => (parse(&read_text(path)?, path)?, path, false),
         None => (
             RawFile::Legacy(overrides.command_line_target()?),
             Path::new("<command line>"),
+            true,
         ),
     };
-    validate::from_raw(raw, path, &Env::Process, Some(overrides))
+    let mode = Mode {
+        env: &Env::Process,
+        overrides: Some(overrides),
+        from_flags,
+        defer_secrets: false,
+    };
+    Ok(validate::from_raw(raw, path, &mode)?.config)
 }
 
 fn read_text(path: &Path) -> Result<String, ConfigError> {

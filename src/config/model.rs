@@ -264,6 +264,27 @@ pub struct Extract {
     pub cached_input_tokens: Option<String>,
 }
 
+/// As the config spells it: `{text: /content, done: /stop}`, only the pointers that are set.
+impl std::fmt::Display for Extract {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fields = [
+            ("text", &self.text),
+            ("reasoning", &self.reasoning),
+            ("output_tokens", &self.output_tokens),
+            ("done", &self.done),
+            ("error", &self.error),
+            ("model", &self.model),
+            ("input_tokens", &self.input_tokens),
+            ("cached_input_tokens", &self.cached_input_tokens),
+        ];
+        let set: Vec<String> = fields
+            .iter()
+            .filter_map(|(name, pointer)| pointer.as_ref().map(|p| format!("{name}: {p}")))
+            .collect();
+        write!(f, "{{{}}}", set.join(", "))
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Slo {
     pub ttft: Option<Duration>,

@@ -1,17 +1,21 @@
-//! `streamprobe run` flags that override the file (`-u`, `-H`, `-d`, `--protocol`, `-n`, `-p`,
-//! `--rate`), applied to each raw target before validation, so an overridden value goes
-//! through exactly the checks a value from the file would.
+//! `streamprobe run` flags that override the file (`-u`, `-X`, `-H`, `-d`, `--protocol`, `-n`,
+//! `-p`, `--rate`), applied to each raw target before validation, so an overridden value goes
+//! through exactly the checks a value from the file would. Without `-d` and a body in the
+//! file, the endpoint's default body applies, as for a file (`validate/request.rs`).
 //!
 //! Does not: parse the command line (`cli`) or read the body file (`app`).
 
 use super::error::ConfigError;
-use super::raw::{self, RateValue, RawLegacy, RawTarget, Value};
+use super::model::Protocol;
+use super::raw::{self, RateValue, RawLegacy, RawTarget, TargetFields, Value};
 use super::units::parse_rate;
 
 /// Flag values; `None`/empty means "keep the file's".
 #[derive(Debug, Clone, Default)]
 pub struct RunOverrides {
     pub url: Option<String>,
+    /// The HTTP method (`-X`).
+    pub method: Option<String>,
     /// `Name: value` strings, added to (or replacing same-named) headers.
     pub headers: Vec<String>,
     /// A JSON/YAML document (sent as JSON) or any other text (sent as is).
@@ -25,21 +29,17 @@ pub struct RunOverrides {
 
 impl RunOverrides {
     /// The one target `-u URL` names when there is no file, as an old-format file with only
-    /// `url` would give it (a well-known API path gets a small streaming body).
+    /// `url` would give it; `patch` then applies the other flags.
     pub(super) fn command_line_target(&self) -> Result<RawLegacy, ConfigError> {
         let url = self
             .url
             .clone()
             .ok_or_else(|| ConfigError("nothing to probe: give -c FILE or -u URL".to_owned()))?;
-        let body = match &self.body {
-            Some(_) => None, // the override fills it in
-            None => default_body(&url),
-        };
         Ok(RawLegacy {
             url,
             method: None,
             headers: None,
-            body,
+            body: None,
             timeout: None,
             concurrency: None,
             total_requests: None,
@@ -52,6 +52,9 @@ impl RunOverrides {
         let mut t = target.clone();
         if let Some(url) = &self.url {
             t.url = Some(url.clone());
+        }
+        if let Some(method) = &self.method {
+            t.method = Some(method.clone());
         }
         if !self.headers.is_empty() {
             let mut headers = t.headers.take().unwrap_or_default();
@@ -99,6 +102,28 @@ impl RunOverrides {
         }
         Ok(t)
     }
+
+    /// `-u` names another endpoint than the file's: unless `--protocol` says how to read it,
+    /// the file's `protocol` no longer applies and `auto` detects the new URL's dialect. The
+    /// file's `extract` belongs to the file's protocol and goes with it (it stays only under an
+    /// explicit generic `--protocol sse`/`ndjson`). Applied after `defaults:` were merged in, so
+    /// a default protocol does not come back.
+    pub(super) fn redetect(&self, fields: &mut TargetFields) {
+        let generic = |p: &str| {
+            matches!(
+                Protocol::parse(p.trim()),
+                Some(Protocol::Sse | Protocol::Ndjson)
+            )
+        };
+        match &self.protocol {
+            None if self.url.is_some() => {
+                fields.protocol = None;
+                fields.extract = None;
+            }
+            Some(p) if !generic(p) => fields.extract = None,
+            _ => {}
+        }
+    }
 }
 
 /// `-d` text: a JSON object or array is sent as JSON (so `{{column}}` lands escaped); anything
@@ -108,32 +133,4 @@ fn parse_body(text: &str) -> Value {
         Some(v @ (Value::Mapping(_) | Value::Sequence(_))) => v,
         _ => Value::String(text.to_owned()),
     }
-}
-
-/// A small streaming request for well-known API paths, so `-u URL` alone measures something.
-fn default_body(url: &str) -> Option<Value> {
-    let path = url::Url::parse(url).ok()?.path().to_owned();
-    let prompt = "Write a haiku about latency.";
-    let text = if path.ends_with("/chat/completions") {
-        format!(
-            r#"{{"model": "default", "messages": [{{"role": "user", "content": "{prompt}"}}], "stream": true, "stream_options": {{"include_usage": true}}, "max_tokens": 128}}"#
-        )
-    } else if path.ends_with("/completions") {
-        format!(
-            r#"{{"model": "default", "prompt": "{prompt}", "stream": true, "stream_options": {{"include_usage": true}}, "max_tokens": 128}}"#
-        )
-    } else if path.ends_with("/messages") {
-        format!(
-            r#"{{"model": "claude-3-5-haiku-latest", "max_tokens": 128, "stream": true, "messages": [{{"role": "user", "content": "{prompt}"}}]}}"#
-        )
-    } else if path.ends_with("/api/chat") {
-        format!(
-            r#"{{"model": "llama3.2", "messages": [{{"role": "user", "content": "{prompt}"}}], "stream": true}}"#
-        )
-    } else if path.ends_with("/api/generate") {
-        format!(r#"{{"model": "llama3.2", "prompt": "{prompt}", "stream": true}}"#)
-    } else {
-        return None;
-    };
-    raw::parse_value(&text)
 }

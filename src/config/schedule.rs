@@ -178,8 +178,9 @@ mod tests {
 
     /// A validated schedule, built the way the config builds it.
     fn schedule(yaml: &str) -> Schedule {
-        let file =
-            format!("targets:\n  - name: t\n    url: http://127.0.0.1:9/\n    schedule: {yaml}\n");
+        let file = format!(
+            "targets:\n  - name: t\n    url: http://127.0.0.1:9/\n    method: GET\n    schedule: {yaml}\n"
+        );
         let config = crate::config::load_str(&file, Path::new("test.yaml")).expect("valid");
         config.targets[0].schedule.clone().expect("scheduled")
     }

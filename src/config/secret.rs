@@ -77,6 +77,36 @@ pub enum SecretError {
     Invalid(String),
 }
 
+impl SecretError {
+    /// For `check`, which may run where the daemon's secrets are not (a shell, CI): when the
+    /// reference is well-formed but its value is not available here, the warning to print
+    /// instead of failing, saying how to provide it. `None` for a malformed reference, which
+    /// is an error everywhere. `config_file` is the file being checked, for the command line.
+    pub fn unavailable_here(&self, config_file: &Path) -> Option<String> {
+        const REFUSE: &str =
+            "check went on with a stand-in; serve and run refuse to start without it";
+        Some(match self {
+            SecretError::Unset(var) => format!(
+                "${{{var}}} is not set; {REFUSE}: export {var}=... in their environment (under systemd: Environment= or EnvironmentFile=, or use ${{credential:NAME}})"
+            ),
+            SecretError::Empty(var) => {
+                format!("${{{var}}} is set but empty; {REFUSE}: give it a value")
+            }
+            SecretError::NotUnicode(var) => {
+                format!("${{{var}}} is not valid UTF-8; {REFUSE}: give it a UTF-8 value")
+            }
+            SecretError::Unreadable { reference, problem } => format!(
+                "${{{reference}}} cannot be read here: {problem}; {REFUSE}: make it readable to the user they run as"
+            ),
+            SecretError::NoCredentialsDirectory(reference) => format!(
+                "${{{reference}}} needs $CREDENTIALS_DIRECTORY, which systemd sets for the service (LoadCredential=) but a shell does not; {REFUSE}. To check the credential too, point it at the files: CREDENTIALS_DIRECTORY=/etc/streamprobe/credentials streamprobe check -c {}",
+                config_file.display()
+            ),
+            SecretError::Invalid(_) => return None,
+        })
+    }
+}
+
 /// Resolves the inside of a `${...}` reference: `VAR` (environment), `file:/path` (trimmed
 /// contents; a relative path is relative to `base_dir`, the config file's directory) or
 /// `credential:NAME` (`$CREDENTIALS_DIRECTORY/NAME`, systemd's `LoadCredential=`).

@@ -96,6 +96,15 @@ impl Template {
         }
     }
 
+    /// The values of the secrets in this template, for scrubbing them out of server text.
+    /// Never log or store what this returns.
+    pub fn secret_values(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Secret { secret, .. } => Some(secret.expose()),
+            _ => None,
+        })
+    }
+
     /// True when any part is a secret (the header or URL must be shown redacted).
     pub fn has_secret(&self) -> bool {
         self.parts.iter().any(|p| matches!(p, Part::Secret { .. }))

@@ -98,6 +98,17 @@ impl Proxy {
     pub fn expose_url(&self) -> &str {
         self.url.expose()
     }
+
+    /// The password of the URL's `user:password@`, as written, for scrubbing server text.
+    /// Never log or store what this returns.
+    pub fn password(&self) -> Option<&str> {
+        let url = self.url.expose();
+        let rest = &url[url.find("://")? + 3..];
+        let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+        let userinfo = &authority[..authority.rfind('@')?];
+        let (_, password) = userinfo.split_once(':')?;
+        (!password.is_empty()).then_some(password)
+    }
 }
 
 impl std::fmt::Display for Proxy {

@@ -107,6 +107,17 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
+/// A size the way the config spells it: the largest binary unit that divides it (`16MiB`,
+/// `512KiB`), else bytes (`1500B`).
+pub fn format_size(bytes: u64) -> String {
+    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if bytes >= size && bytes % size == 0 {
+            return format!("{}{unit}", bytes / size);
+        }
+    }
+    format!("{bytes}B")
+}
+
 /// A rate in requests per second, spelt in the largest whole unit: `2/s`, `30/m`, `0.25/s`.
 pub fn format_rate(per_second: f64) -> String {
     for (unit, factor) in [("s", 1.0), ("m", 60.0), ("h", 3600.0)] {
@@ -121,6 +132,20 @@ pub fn format_rate(per_second: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_round_trip() {
+        for (bytes, text) in [
+            (16 << 20, "16MiB"),
+            (512 << 10, "512KiB"),
+            (2 << 30, "2GiB"),
+            (1500, "1500B"),
+            (1, "1B"),
+        ] {
+            assert_eq!(format_size(bytes), text);
+            assert_eq!(parse_size(text), Some(bytes));
+        }
+    }
 
     #[test]
     fn durations() {

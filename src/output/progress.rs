@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::probe::{BurstEvent, BurstSink, RequestRecord};
+use crate::probe::{BurstEvent, BurstSink, Outcome, RequestRecord};
 use crate::stats::percentile;
 
 /// `openai [=====>     ] 12/100 00:00:07 p50 ttft 0.234s | 0 errors | 1.71 req/s`.
@@ -118,7 +118,7 @@ impl BurstSink for Progress {
             }
             _ => {}
         }
-        if !record.outcome.is_success() {
+        if record.outcome.is_failure() {
             self.errors += 1;
         }
         match self.mode {
@@ -155,21 +155,30 @@ impl Drop for Progress {
     }
 }
 
-/// One finished request, as the old script printed it:
-/// `[001] ttft 0.234s | 2.456s | 45 tokens | 18.32 tok/s | 12.34 KB`, or for a failure
-/// `[002] FAILED timeout_idle: <error> | 30.001s`. Error text is flattened to one line.
+/// One finished request, as the old script printed it, with the body chunks (which the old
+/// script called tokens) added at the end:
+/// `[001] ttft 0.234s | 2.456s | 45 tokens | 18.32 tok/s | 12.34 KB | 47 chunks`; a request
+/// cut short shows what it measured, `[003] INTERRUPTED ttft 0.234s | 1.200s so far | 5 tokens
+/// | 1.20 KB | 6 chunks`; a failure `[002] FAILED timeout_idle: <error> | 30.001s`. Error text
+/// is flattened to one line.
 pub fn request_line(record: &RequestRecord, index_width: usize) -> String {
     let id = format!("[{:0width$}]", record.index, width = index_width);
     let duration = record.duration.as_secs_f64();
+    let ttft = record
+        .ttft
+        .map_or("-".to_string(), |t| format!("{:.3}s", t.as_secs_f64()));
+    let kb = record.bytes as f64 / 1024.0;
     if record.outcome.is_success() {
-        let ttft = record
-            .ttft
-            .map_or("-".to_string(), |t| format!("{:.3}s", t.as_secs_f64()));
         format!(
-            "{id} ttft {ttft} | {duration:.3}s | {} tokens | {:.2} tok/s | {:.2} KB",
+            "{id} ttft {ttft} | {duration:.3}s | {} tokens | {:.2} tok/s | {kb:.2} KB | {} chunks",
             record.output_tokens,
             record.tokens_per_second(),
-            record.bytes as f64 / 1024.0,
+            record.chunks,
+        )
+    } else if record.outcome == Outcome::Interrupted {
+        format!(
+            "{id} INTERRUPTED ttft {ttft} | {duration:.3}s so far | {} tokens | {kb:.2} KB | {} chunks",
+            record.output_tokens, record.chunks,
         )
     } else {
         let error = record
@@ -190,7 +199,7 @@ pub fn request_line(record: &RequestRecord, index_width: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::{Outcome, TokenSource};
+    use crate::probe::TokenSource;
 
     fn record() -> RequestRecord {
         RequestRecord {
@@ -231,8 +240,29 @@ mod tests {
     fn success_line_has_the_old_shape() {
         assert_eq!(
             request_line(&record(), 3),
-            "[001] ttft 0.234s | 2.456s | 45 tokens | 18.32 tok/s | 12.34 KB"
+            "[001] ttft 0.234s | 2.456s | 45 tokens | 18.32 tok/s | 12.34 KB | 47 chunks"
         );
+    }
+
+    #[test]
+    fn interrupted_line_shows_what_was_measured() {
+        let cut = RequestRecord {
+            index: 3,
+            outcome: Outcome::Interrupted,
+            error: Some("cancelled before the stream ended".into()),
+            duration: Duration::from_millis(1200),
+            output_tokens: 5,
+            chunks: 6,
+            bytes: 1229,
+            ..record()
+        };
+        assert_eq!(
+            request_line(&cut, 3),
+            "[003] INTERRUPTED ttft 0.234s | 1.200s so far | 5 tokens | 1.20 KB | 6 chunks"
+        );
+        let mut p = Progress::new(ProgressMode::Off, "t", 3);
+        p.observe(&BurstEvent::RequestDone(std::sync::Arc::new(cut)));
+        assert_eq!((p.done, p.errors), (1, 0));
     }
 
     #[test]

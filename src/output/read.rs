@@ -6,7 +6,8 @@
 //! simply give no samples (the old script wrote no `tpot` or `itl_mean`).
 //!
 //! A request counts as failed when its `outcome` is present and not `success`, or, without
-//! `outcome` (the old script), when its `error` is not null.
+//! `outcome` (the old script), when its `error` is not null. A request cut short by Ctrl-C or
+//! shutdown (`interrupted`) is left out: it neither succeeded nor failed.
 //!
 //! Does not: judge or compute statistics (`verdict`), or write anything.
 
@@ -150,7 +151,9 @@ pub fn read_file(path: &Path) -> Result<ResultFile, ReadError> {
     }
     let mut samples = Samples::default();
     for request in &doc.metrics {
-        samples.push(request.sample());
+        if request.outcome.as_deref() != Some("interrupted") {
+            samples.push(request.sample());
+        }
     }
     Ok(ResultFile {
         path: path.to_owned(),
@@ -328,6 +331,17 @@ mod tests {
         let f = read_file(&write(dir.path(), "x.json", body)).unwrap();
         assert_eq!((f.samples.requests, f.samples.failed), (2, 1));
         assert_eq!(f.samples.duration, [1.0]);
+    }
+
+    #[test]
+    fn interrupted_requests_are_left_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = r#"{"schema_version": 2, "target": "t", "interrupted": true, "metrics": [
+            {"ttft": 0.2, "total_time": 1.0, "error": null, "outcome": "success"},
+            {"ttft": 0.9, "total_time": 1.5, "error": "cancelled", "outcome": "interrupted"}]}"#;
+        let f = read_file(&write(dir.path(), "x.json", body)).unwrap();
+        assert_eq!((f.samples.requests, f.samples.failed), (1, 0));
+        assert_eq!(f.samples.ttft, [0.2]);
     }
 
     #[test]

@@ -10,9 +10,10 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use crate::config::Protocol;
+use crate::config::{Protocol, format_rate};
 use crate::probe::{Connection, Outcome};
 use crate::stats::{BurstSummary, Diagnostics, Summary};
+use crate::stream::LooksLike;
 
 /// What the report says about the burst besides its numbers.
 #[derive(Debug, Clone, Copy)]
@@ -22,8 +23,12 @@ pub struct ReportContext<'a> {
     pub url: &'a str,
     pub concurrency: u32,
     pub total_requests: u32,
+    /// Open-loop arrivals per second; `None` for a closed loop.
+    pub rate: Option<f64>,
     /// The protocol the decoder used.
     pub protocol: Protocol,
+    /// A generic stream's first event looked like a known dialect (a warning line).
+    pub looks_like: Option<&'a LooksLike>,
     /// The result file, when one was written.
     pub output_path: Option<&'a Path>,
     /// The burst was cancelled by shutdown before every request finished.
@@ -69,14 +74,29 @@ pub fn render(summary: &BurstSummary, ctx: &ReportContext<'_>) -> String {
     let _ = writeln!(o, "{RULE}");
     field(o, "URL", ctx.url);
     field(o, "Protocol", ctx.protocol.as_str());
-    field(o, "Concurrency", &ctx.concurrency.to_string());
+    match ctx.rate {
+        // A closed loop keeps `concurrency` in flight; an open loop's load is its arrival rate.
+        None => field(o, "Concurrency", &ctx.concurrency.to_string()),
+        Some(rate) => field(
+            o,
+            "Load",
+            &format!(
+                "open loop, Poisson arrivals at {}, up to {} in flight",
+                format_rate(rate),
+                ctx.concurrency
+            ),
+        ),
+    }
     field(o, "Requests", &ctx.total_requests.to_string());
     if ctx.interrupted {
         field(
             o,
             "Interrupted",
-            "yes, by shutdown; only finished requests are counted",
+            "yes (Ctrl-C or shutdown); requests cut short are counted as interrupted, not as failed",
         );
+    }
+    if let Some(looks_like) = ctx.looks_like {
+        field(o, "Warning", &looks_like.advice(ctx.protocol));
     }
 
     section(o, "Overall");
@@ -100,6 +120,17 @@ pub fn render(summary: &BurstSummary, ctx: &ReportContext<'_>) -> String {
             percent(summary.failed_count, total)
         ),
     );
+    if summary.interrupted_count > 0 {
+        field(
+            o,
+            "Interrupted",
+            &format!(
+                "{} ({})",
+                summary.interrupted_count,
+                percent(summary.interrupted_count, total)
+            ),
+        );
+    }
     field(
         o,
         "Total time",
@@ -181,6 +212,19 @@ pub fn render(summary: &BurstSummary, ctx: &ReportContext<'_>) -> String {
         .collect();
     if !sources.is_empty() {
         field(o, "Counted from", &sources.join(", "));
+    }
+    // The old script's "tokens" were body chunks; they are shown beside N_out so its numbers
+    // can still be compared.
+    if n_ok > 0 {
+        field(
+            o,
+            "Body chunks",
+            &format!(
+                "{} ({:.1} per request; the old script counted these as tokens)",
+                summary.chunks,
+                summary.chunks as f64 / n_ok as f64
+            ),
+        );
     }
     if summary.usage_mismatch > 0 {
         let n = summary.usage_mismatch;
@@ -400,7 +444,9 @@ mod tests {
             url: "https://api.openai.com/v1/chat/completions?key=<redacted>",
             concurrency: 10,
             total_requests: 100,
+            rate: None,
             protocol: Protocol::OpenAi,
+            looks_like: None,
             output_path,
             interrupted: false,
         }
@@ -413,6 +459,7 @@ mod tests {
             total: 100,
             success_count: 98,
             failed_count: 2,
+            interrupted_count: 0,
             total_time: Duration::from_millis(25_670),
             throughput_rps: 100.0 / 25.67,
             goodput_rps: 98.0 / 25.67,
@@ -426,6 +473,7 @@ mod tests {
             tokens_per_second: s(&[18.32, 19.0, 17.5]),
             first_visible_token: s(&[0.234]),
             output_tokens: 4890,
+            chunks: 5086,
             token_source: BTreeMap::from([("usage", 97), ("events", 1)]),
             diagnostics: Diagnostics::default(),
             response_models: BTreeMap::new(),
@@ -485,6 +533,7 @@ mod tests {
             total: 3,
             success_count: 0,
             failed_count: 3,
+            interrupted_count: 0,
             total_time: Duration::from_millis(30_001),
             throughput_rps: 3.0 / 30.001,
             goodput_rps: 0.0,
@@ -498,6 +547,7 @@ mod tests {
             tokens_per_second: None,
             first_visible_token: None,
             output_tokens: 0,
+            chunks: 0,
             token_source: BTreeMap::new(),
             diagnostics: Diagnostics::default(),
             response_models: BTreeMap::new(),
@@ -509,6 +559,39 @@ mod tests {
             ..ctx(None)
         };
         insta::assert_snapshot!(render(&none, &ctx));
+    }
+
+    /// An open-loop run says so, with its rate, instead of only "Concurrency" (issue 10,
+    /// item 14); a generic stream that looked like a dialect gets a warning line (item 12).
+    #[test]
+    fn open_loop_load_and_generic_stream_warning() {
+        let looks_like = LooksLike {
+            protocol: Protocol::OpenAi,
+            extract: None,
+        };
+        let open = ReportContext {
+            rate: Some(2.0),
+            protocol: Protocol::Sse,
+            looks_like: Some(&looks_like),
+            ..ctx(None)
+        };
+        let text = render(&summary(), &open);
+        assert!(
+            text.contains(
+                "  Load:                 open loop, Poisson arrivals at 2/s, up to 10 in flight\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("Concurrency:"), "{text}");
+        assert!(
+            text.contains(
+                "  Warning:              protocol sse without extract counted every event as one output token and stored its raw data as text, but the first event looks like openai JSON; set protocol: openai (or auto)\n"
+            ),
+            "{text}"
+        );
+        let closed = render(&summary(), &ctx(None));
+        assert!(closed.contains("  Concurrency:          10\n"), "{closed}");
+        assert!(!closed.contains("Warning:"), "{closed}");
     }
 
     #[test]
@@ -542,5 +625,39 @@ mod tests {
         };
         assert!(render(&one, &ctx(None)).contains(": 1 request reports usage"));
         assert!(!render(&summary(), &ctx(None)).contains("Response models"));
+    }
+
+    #[test]
+    fn report_counts_interrupted_requests_apart_and_shows_chunks() {
+        let cut = BurstSummary {
+            total: 100,
+            success_count: 90,
+            failed_count: 2,
+            interrupted_count: 8,
+            ..summary()
+        };
+        let ctx = ReportContext {
+            interrupted: true,
+            ..ctx(None)
+        };
+        let text = render(&cut, &ctx);
+        assert!(
+            text.contains("  Failed:               2 (2.0%)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  Interrupted:          8 (8.0%)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  Interrupted:          yes (Ctrl-C or shutdown)"),
+            "{text}"
+        );
+        // Chunks over the successful requests, beside N_out.
+        assert!(
+            text.contains("  Body chunks:          5086 (56.5 per request; the old script counted these as tokens)\n"),
+            "{text}"
+        );
+        assert!(!render(&summary(), &ctx).contains("Interrupted:          8"));
     }
 }

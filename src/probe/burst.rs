@@ -11,9 +11,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::config::Target;
+use crate::stream::LooksLike;
 
 use super::client::{Client, TargetClient};
-use super::request::{Measured, RequestSpec, measure, unsent};
+use super::request::{Measured, RequestSpec, cancelled, measure, unsent};
 use super::{BurstEvent, BurstResult, BurstSink, Outcome, RequestRecord};
 
 /// When a new request may start.
@@ -58,8 +59,8 @@ pub struct BurstOptions {
     pub keep_text: bool,
     /// Cap on requests in flight across all targets (`server.max_in_flight`).
     pub limiter: Option<Arc<Semaphore>>,
-    /// Becomes `true` to stop: nothing new starts, requests in flight are abandoned, and the
-    /// result is marked interrupted.
+    /// Becomes `true` to stop: nothing new starts, requests in flight stop at once and are
+    /// recorded as `interrupted` with what they measured, and the result is marked interrupted.
     pub cancel: Option<watch::Receiver<bool>>,
 }
 
@@ -111,6 +112,7 @@ async fn execute(
         events,
         local: Arc::new(Semaphore::new(plan.concurrency.max(1) as usize)),
         protocol: None,
+        looks_like: None,
     };
 
     let mut interrupted = false;
@@ -148,6 +150,7 @@ async fn execute(
         records,
         connection_mode,
         protocol: engine.protocol.unwrap_or(target.protocol),
+        looks_like: engine.looks_like,
         interrupted,
     }
 }
@@ -162,6 +165,7 @@ struct Engine<'a> {
     events: mpsc::UnboundedSender<BurstEvent>,
     local: Arc<Semaphore>,
     protocol: Option<crate::config::Protocol>,
+    looks_like: Option<LooksLike>,
 }
 
 /// Which requests a phase runs: warm-up requests are sent and awaited like any other but
@@ -218,7 +222,8 @@ impl Engine<'_> {
             };
             let ((scheduled, local), global) = tokio::select! {
                 biased;
-                _ = cancelled(cancel) => { interrupted = true; tasks.abort_all(); break; }
+                // Requests in flight see the same flag and end with their partial records.
+                _ = cancelled(cancel) => { interrupted = true; break; }
                 got = acquire => got,
             };
             let (Ok(local), global) = (local, global.transpose().ok().flatten()) else {
@@ -236,6 +241,7 @@ impl Engine<'_> {
             let burst_id = self.opts.burst_id.clone();
             let keep_text = self.opts.keep_text;
             let events = record.then(|| self.events.clone());
+            let cancel = cancel.clone();
             tasks.spawn(async move {
                 let spec = RequestSpec {
                     target: &target,
@@ -244,6 +250,7 @@ impl Engine<'_> {
                     burst_id: &burst_id,
                     keep_text,
                     phase_start,
+                    cancel,
                 };
                 let mut measured = match &http {
                     Ok(http) => measure(&http.http, &http.fresh, &spec).await,
@@ -264,7 +271,7 @@ impl Engine<'_> {
         loop {
             let next = tokio::select! {
                 biased;
-                _ = cancelled(cancel), if !interrupted => { interrupted = true; tasks.abort_all(); continue; }
+                _ = cancelled(cancel), if !interrupted => { interrupted = true; continue; }
                 n = tasks.join_next() => n,
             };
             match next {
@@ -284,27 +291,17 @@ impl Engine<'_> {
         record: bool,
         records: &mut Vec<RequestRecord>,
     ) {
-        // An aborted task (cancellation) simply measured nothing.
+        // Only a panicked task has nothing to give (cancelled requests return their record).
         let Ok(measured) = done else { return };
         if self.protocol.is_none() {
             self.protocol = measured.protocol;
         }
+        if self.looks_like.is_none() {
+            self.looks_like = measured.looks_like;
+        }
         if record {
             records.push(measured.record);
         }
-    }
-}
-
-/// Resolves when the cancel flag becomes true; never, when there is no flag.
-async fn cancelled(cancel: &mut Option<watch::Receiver<bool>>) {
-    match cancel {
-        Some(rx) => {
-            if rx.wait_for(|c| *c).await.is_err() {
-                // Sender gone without cancelling: nobody can cancel any more.
-                std::future::pending::<()>().await;
-            }
-        }
-        None => std::future::pending().await,
     }
 }
 

@@ -251,6 +251,9 @@ pub struct BurstResult {
     pub connection_mode: ConnectionMode,
     /// The protocol the decoder used (what `auto` resolved to, when it did).
     pub protocol: crate::config::Protocol,
+    /// A generic stream read without `extract` whose first event looked like a known dialect:
+    /// every event was counted as a token, which the report and the daemon's log warn about.
+    pub looks_like: Option<crate::stream::LooksLike>,
     /// Cancelled by shutdown before every request finished.
     pub interrupted: bool,
 }

@@ -1,4 +1,9 @@
-//! The closed set of request outcomes (DESIGN §4). `as_str` is the metric label.
+//! How a request ended: the closed set of outcomes of DESIGN §4 (`as_str` is the metric label),
+//! plus `Interrupted` for a request that cancellation cut short.
+//!
+//! `Interrupted` is deliberately not in [`Outcome::ALL`]: a cancelled request neither succeeded
+//! nor failed, it says nothing about the target, and it only happens while the process stops.
+//! It appears in result files and reports, never as a metric label.
 
 /// How one request ended. Every failure has exactly one kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -18,9 +23,13 @@ pub enum Outcome {
     NoTokens,
     TooLarge,
     Assertion,
+    /// Cut short by Ctrl-C or shutdown; the record holds what was measured until then.
+    Interrupted,
 }
 
 impl Outcome {
+    /// Every outcome of a request that ended on its own: the closed set metrics label
+    /// (`Interrupted` is not among them).
     pub const ALL: [Outcome; 15] = [
         Outcome::Success,
         Outcome::Connect,
@@ -56,11 +65,17 @@ impl Outcome {
             Outcome::NoTokens => "no_tokens",
             Outcome::TooLarge => "too_large",
             Outcome::Assertion => "assertion",
+            Outcome::Interrupted => "interrupted",
         }
     }
 
     pub fn is_success(self) -> bool {
         self == Outcome::Success
+    }
+
+    /// A request that ended on its own without success. `Interrupted` is not a failure.
+    pub fn is_failure(self) -> bool {
+        !matches!(self, Outcome::Success | Outcome::Interrupted)
     }
 
     /// The outcome of a non-2xx status.

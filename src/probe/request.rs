@@ -2,21 +2,25 @@
 //! enforce the timeouts and the size cap, and classify the outcome.
 //!
 //! Timestamps are taken when bytes arrive, before any decoding; every event decoded from a
-//! chunk is attributed to that chunk's arrival. The one retry: a request whose reused
-//! keep-alive connection failed before any response byte is sent again on a new connection
-//! (the server closed the idle connection as the request went out, which HTTP/1.1 allows), as
-//! browsers do. Does not: print, log above debug, or retry anything else.
+//! chunk is attributed to that chunk's arrival. A request watches the burst's cancel flag
+//! itself, so that a cancelled request still returns what it measured (outcome `interrupted`).
+//! The one retry: a request whose reused keep-alive connection failed before any response byte
+//! is sent again on a new connection (the server closed the idle connection as the request went
+//! out, which HTTP/1.1 allows), as browsers do. Does not: print, log above debug, or retry
+//! anything else.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
-use crate::config::{CacheBust, Protocol, Target};
-use crate::stream::{self, Channel, DecodeError, Decoder, DecoderOptions, Event, Usage};
+use crate::config::{Body, CacheBust, Protocol, Target, redact};
+use crate::stream::{self, Channel, DecodeError, Decoder, DecoderOptions, Event, LooksLike, Usage};
 
-use super::connection::{self, ConnectLog, Milestones, Settled};
+use super::connection::{self, ConnectLog, Milestones, Settled, Used};
 use super::{
     Connection, MAX_IDENTITY_BYTES, Outcome, RequestRecord, TokenSource, headers, usage_disagrees,
 };
@@ -26,6 +30,11 @@ const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(2);
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
 /// How long the end of the body is awaited after the terminal event.
 const DONE_LINGER: Duration = Duration::from_secs(1);
+/// How much of a body's start is kept to explain a failure: enough for a first event (which
+/// protocol the stream looks like), and for a whole non-streaming JSON answer when the
+/// `Content-Type` says `application/json`.
+const HEAD_BYTES: usize = 4 * 1024;
+const JSON_HEAD_BYTES: usize = 64 * 1024;
 
 /// What the burst engine tells one request about itself.
 pub(crate) struct RequestSpec<'a> {
@@ -38,6 +47,8 @@ pub(crate) struct RequestSpec<'a> {
     pub keep_text: bool,
     /// When this request's phase (warm-up or recorded) began, for `start_offset`.
     pub phase_start: Instant,
+    /// The burst's cancel flag: once `true`, the request stops and records what it measured.
+    pub cancel: Option<watch::Receiver<bool>>,
 }
 
 /// A request's record plus what only the engine needs.
@@ -45,6 +56,8 @@ pub(crate) struct Measured {
     pub record: RequestRecord,
     /// The protocol the decoder used, once headers arrived.
     pub protocol: Option<Protocol>,
+    /// A generic stream's first event looked like a known dialect.
+    pub looks_like: Option<LooksLike>,
 }
 
 /// Token bookkeeping fed by the decoder's events.
@@ -165,6 +178,13 @@ enum Retry {
 /// The attempt failed on a reused connection before any response byte: send it again.
 struct RetryOnNewConnection;
 
+/// How the wait for the response head ended.
+enum Sent {
+    Answer(Result<reqwest::Response, reqwest::Error>),
+    TimedOut,
+    Cancelled,
+}
+
 /// One attempt at the request, timed from its own `t0`.
 async fn attempt(
     client: &reqwest::Client,
@@ -188,6 +208,7 @@ async fn attempt(
             return Ok(Measured {
                 record,
                 protocol: None,
+                looks_like: None,
             });
         }
     };
@@ -195,31 +216,35 @@ async fn attempt(
     let total_deadline = t0 + target.timeout;
     let first_token_deadline = t0 + target.first_token_timeout.min(target.timeout);
     let mut protocol = None;
+    let mut cancel = spec.cancel.clone();
+    let mut looks_like = None;
     let mut headers_at = None;
 
-    // Headers: bounded by the first-token deadline (headers come before any token).
+    // Headers: bounded by the first-token deadline (headers come before any token). The send
+    // runs in a connection-log scope, so a connect it starts is filed with this request.
     let log = Arc::new(ConnectLog::default());
     let sent = tokio::select! {
         biased;
-        r = connection::track(log.clone(), client.execute(request)) => Some(r),
-        _ = sleep_until(first_token_deadline) => None,
+        r = connection::track(log.clone(), client.execute(request)) => Sent::Answer(r),
+        _ = sleep_until(first_token_deadline) => Sent::TimedOut,
+        () = cancelled(&mut cancel) => Sent::Cancelled,
     };
     let settled: Settled;
     let response = match sent {
-        Some(Ok(response)) => {
+        Sent::Answer(Ok(response)) => {
             settled = log.settle(connection::response_local_addr(&response));
             Ok(response)
         }
-        Some(Err(e)) => {
+        Sent::Answer(Err(e)) => {
             settled = log.settle(connection::failed_on(&e));
             if retry == Retry::Allowed && settled.connection == Some(Connection::Reused) {
                 return Err(RetryOnNewConnection);
             }
             Err(classify_send_error(&e))
         }
-        None => {
+        Sent::TimedOut => {
             // Cut off: a connect of its own still under way makes the connection new.
-            settled = log.settle(connection::Used::NotConnected);
+            settled = log.settle(Used::NotConnected);
             let outcome = if first_token_deadline >= total_deadline {
                 Outcome::TimeoutTotal
             } else {
@@ -230,9 +255,16 @@ async fn attempt(
                 "no response headers before the deadline".into(),
             ))
         }
+        Sent::Cancelled => {
+            settled = log.settle(Used::NotConnected);
+            Err(Failure(
+                Outcome::Interrupted,
+                "cancelled before the stream ended".into(),
+            ))
+        }
     };
 
-    let outcome = async {
+    let work = async {
         let response = response?;
         let at = Instant::now();
         headers_at = Some(at);
@@ -268,6 +300,12 @@ async fn attempt(
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let json_reply = content_type.as_deref().is_some_and(is_plain_json);
+        let mut head = Head::new(if json_reply {
+            JSON_HEAD_BYTES
+        } else {
+            HEAD_BYTES
+        });
         let mut decoder = Decoder::new(DecoderOptions {
             protocol: target.protocol,
             extract: target.extract.clone(),
@@ -280,6 +318,7 @@ async fn attempt(
             &mut decoder,
             &mut tokens,
             &mut record,
+            &mut head,
             Deadlines {
                 total: total_deadline,
                 first_token: first_token_deadline,
@@ -289,25 +328,37 @@ async fn attempt(
         )
         .await;
         protocol = Some(decoder.protocol());
-        result?;
-        if let Some(message) = tokens.error.clone() {
-            return Err(Failure(Outcome::StreamError, message));
+        looks_like = decoder.looks_like().cloned();
+        result
+            .and_then(|()| stream_verdict(&decoder, &tokens))
+            .map_err(|failure| {
+                let seen = Seen {
+                    head: &head.bytes,
+                    json_reply,
+                    configured: target.protocol,
+                    decoded: decoder.protocol(),
+                    token_or_error: tokens.first_any.is_some() || tokens.error.is_some(),
+                };
+                seen.explain(failure, || asks_to_stream(target, row))
+            })
+    };
+    let outcome = tokio::select! {
+        biased;
+        done = work => done,
+        () = cancelled(&mut cancel) => Err(Failure(
+            Outcome::Interrupted,
+            "cancelled before the stream ended".into(),
+        )),
+    };
+    // Cancelled while only the end of the body was awaited: the generation had finished.
+    let outcome = match outcome {
+        Err(Failure(Outcome::Interrupted, _))
+            if tokens.done && tokens.error.is_none() && tokens.first_any.is_some() =>
+        {
+            Ok(())
         }
-        if decoder.has_terminator() && !tokens.done {
-            return Err(Failure(
-                Outcome::Truncated,
-                "stream ended before its terminal event".into(),
-            ));
-        }
-        if tokens.first_any.is_none() {
-            return Err(Failure(
-                Outcome::NoTokens,
-                "stream ended without any token".into(),
-            ));
-        }
-        Ok(())
-    }
-    .await;
+        other => other,
+    };
 
     // The stream ends at its terminal event when there is one, even if the connection lingers.
     let end = tokens.done_at.unwrap_or_else(Instant::now);
@@ -345,6 +396,15 @@ async fn attempt(
             }
             record.itl = std::mem::take(&mut tokens.itl);
         }
+        Err(Failure(Outcome::Interrupted, message)) => {
+            // What it measured until the cancel, for the result file. Never a sample: only
+            // successful requests feed statistics and metrics.
+            record.outcome = Outcome::Interrupted;
+            record.error = Some(message);
+            record.ttft = tokens.first_any.map(|t| t - t0);
+            record.first_visible_token = tokens.first_text.map(|t| t - t0);
+            record.itl = std::mem::take(&mut tokens.itl);
+        }
         Err(Failure(outcome, message)) => {
             record.outcome = outcome;
             record.error = Some(message);
@@ -353,7 +413,164 @@ async fn attempt(
     if !spec.keep_text {
         record.text = None;
     }
-    Ok(Measured { record, protocol })
+    scrub_secrets(target, &mut record);
+    Ok(Measured {
+        record,
+        protocol,
+        looks_like,
+    })
+}
+
+/// A server may echo a secret back (a request repeated in the output, the key a 401 names):
+/// the record leaves the engine with every secret value of the target replaced, so no result
+/// file, log line or status page can show it.
+fn scrub_secrets(target: &Target, record: &mut RequestRecord) {
+    let secrets = target.secret_values();
+    if secrets.is_empty() {
+        return;
+    }
+    for field in [&mut record.text, &mut record.error].into_iter().flatten() {
+        if let Cow::Owned(clean) = redact::scrub(field, &secrets) {
+            *field = clean;
+        }
+    }
+}
+
+/// Whether the stream that was read ended as its protocol says a stream ends.
+fn stream_verdict(decoder: &Decoder, tokens: &Tokens) -> Result<(), Failure> {
+    if let Some(message) = tokens.error.clone() {
+        return Err(Failure(Outcome::StreamError, message));
+    }
+    if decoder.has_terminator() && !tokens.done {
+        return Err(Failure(
+            Outcome::Truncated,
+            "stream ended before its terminal event".into(),
+        ));
+    }
+    if tokens.first_any.is_none() {
+        return Err(Failure(
+            Outcome::NoTokens,
+            "stream ended without any token".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The start of a body, kept to explain a failure.
+struct Head {
+    bytes: Vec<u8>,
+    limit: usize,
+}
+
+impl Head {
+    fn new(limit: usize) -> Head {
+        Head {
+            bytes: Vec::new(),
+            limit,
+        }
+    }
+
+    fn keep(&mut self, chunk: &[u8]) {
+        let room = self.limit.saturating_sub(self.bytes.len());
+        self.bytes
+            .extend_from_slice(&chunk[..room.min(chunk.len())]);
+    }
+}
+
+/// What a failed 2xx body showed, to say what went wrong instead of only how the stream ended.
+struct Seen<'a> {
+    head: &'a [u8],
+    /// The `Content-Type` was plain `application/json`, not a stream type.
+    json_reply: bool,
+    configured: Protocol,
+    /// What the decoder used (`auto` resolved).
+    decoded: Protocol,
+    /// A token or an in-band error arrived: the stream was understood, the failure is real.
+    token_or_error: bool,
+}
+
+impl Seen<'_> {
+    /// Rewrites a `truncated`, `no_tokens` or undecodable-stream failure whose body was not the
+    /// stream it should be: a whole JSON document (the server did not stream: a completion or
+    /// an error object), or a stream of another protocol than the configured one.
+    fn explain(&self, failure: Failure, asks_to_stream: impl FnOnce() -> bool) -> Failure {
+        let Failure(outcome, message) = failure;
+        let explained = matches!(
+            outcome,
+            Outcome::Truncated | Outcome::NoTokens | Outcome::StreamError
+        );
+        if !explained || self.token_or_error {
+            return Failure(outcome, message);
+        }
+        if self.json_reply {
+            match stream::json_reply(self.head) {
+                Some(stream::JsonReply::Error(error)) => {
+                    return Failure(
+                        Outcome::StreamError,
+                        format!(
+                            "the server answered with a JSON error instead of a stream: {error}"
+                        ),
+                    );
+                }
+                Some(stream::JsonReply::Document) => {
+                    let what = "the server answered with a non-streaming JSON body \
+                                (Content-Type: application/json)";
+                    let message = if asks_to_stream() {
+                        format!("{what} although the request body has \"stream\": true")
+                    } else {
+                        format!("{what}; the request body does not set \"stream\": true")
+                    };
+                    return Failure(Outcome::StreamError, message);
+                }
+                None => {}
+            }
+        }
+        if self.configured != Protocol::Auto
+            && let Some(looks) = stream::detect_dialect(self.head)
+            && looks != self.decoded
+        {
+            return Failure(
+                outcome,
+                format!(
+                    "{message}; the stream looks like {looks}, not {}: set the protocol to \
+                     {looks} or auto",
+                    self.decoded
+                ),
+            );
+        }
+        Failure(outcome, message)
+    }
+}
+
+/// `application/json` exactly (any parameters): one document, not a stream type such as
+/// `application/x-ndjson` or `text/event-stream`.
+fn is_plain_json(content_type: &str) -> bool {
+    content_type
+        .split(';')
+        .next()
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Whether the body sent for this request has `"stream": true`.
+fn asks_to_stream(target: &Target, row: Option<&[String]>) -> bool {
+    let Some(Body::Json(body)) = &target.body else {
+        return false;
+    };
+    serde_json::from_str::<serde_json::Value>(&body.render_to_string(row))
+        .is_ok_and(|v| v.get("stream") == Some(&serde_json::Value::Bool(true)))
+}
+
+/// Resolves when the cancel flag becomes true; never, when there is no flag (or nobody can set
+/// it any more).
+pub(super) async fn cancelled(cancel: &mut Option<watch::Receiver<bool>>) {
+    match cancel {
+        Some(rx) => {
+            if rx.wait_for(|c| *c).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// A request that failed before anything was sent: the target's HTTP client could not be
@@ -365,6 +582,7 @@ pub(crate) fn unsent(spec: &RequestSpec<'_>, outcome: Outcome, message: &str) ->
     Measured {
         record,
         protocol: None,
+        looks_like: None,
     }
 }
 
@@ -389,18 +607,18 @@ fn blank_record(spec: &RequestSpec<'_>, t0: Instant) -> RequestRecord {
         itl: Vec::new(),
         tpot: None,
         text: None,
-        connection: None,
-        phases: Default::default(),
-        retried: false,
-        ratelimit: Default::default(),
-        provider_request_id: None,
-        captured_headers: Vec::new(),
         response_model: None,
         system_fingerprint: None,
         input_tokens: None,
         cached_input_tokens: None,
         reasoning_tokens: None,
         usage_mismatch: false,
+        connection: None,
+        phases: Default::default(),
+        retried: false,
+        ratelimit: Default::default(),
+        provider_request_id: None,
+        captured_headers: Vec::new(),
     }
 }
 
@@ -416,6 +634,7 @@ async fn read_body(
     decoder: &mut Decoder,
     tokens: &mut Tokens,
     record: &mut RequestRecord,
+    head: &mut Head,
     deadlines: Deadlines,
     max_bytes: u64,
 ) -> Result<(), Failure> {
@@ -460,6 +679,7 @@ async fn read_body(
                 last_chunk = at;
                 record.chunks += 1;
                 record.bytes += bytes.len() as u64;
+                head.keep(&bytes);
                 if record.bytes > max_bytes {
                     return Err(Failure(
                         Outcome::TooLarge,

@@ -6,6 +6,7 @@
 use serde_json::Value;
 
 use super::{Extract, Frame, Protocol};
+use crate::config::Endpoint;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Framing {
@@ -24,51 +25,12 @@ impl Framing {
     }
 }
 
-/// llama.cpp server's native `/completion` stream: `content` per event, `stop: true` on the
-/// last, `tokens_predicted` running count, `{"error": {..}}` on failure.
-pub fn llama_cpp_extract() -> Extract {
-    Extract {
-        text: Some("/content".to_owned()),
-        reasoning: None,
-        output_tokens: Some("/tokens_predicted".to_owned()),
-        done: Some("/stop".to_owned()),
-        error: Some("/error".to_owned()),
-        // On every event, with `tokens_evaluated` (the whole prompt); the final event adds
-        // `model` and `timings.cache_n` (prompt tokens reused from the KV cache).
-        model: Some("/model".to_owned()),
-        input_tokens: Some("/tokens_evaluated".to_owned()),
-        cached_input_tokens: Some("/timings/cache_n".to_owned()),
-    }
-}
+pub use crate::config::llama_cpp_extract;
 
-/// The dialect an endpoint path implies: the well-known route of each API.
+/// The dialect an endpoint path implies: the well-known route of each API (the table lives in
+/// `config::Endpoint`, which also gives each route its default request body).
 pub(crate) fn from_url_path(path: &str) -> Option<(Protocol, Option<Extract>)> {
-    let path = path.split(['?', '#']).next().unwrap_or(path);
-    let path = path.trim_end_matches('/');
-    let ends = |suffix: &str| path.ends_with(suffix);
-    let protocol = if ends("/chat/completions") {
-        Protocol::OpenAi
-    } else if ends("/completions") {
-        Protocol::OpenAiCompletions
-    } else if ends("/responses") {
-        Protocol::OpenAiResponses
-    } else if ends("/chat-messages") || ends("/completion-messages") || ends("/workflows/run") {
-        // Dify, checked before Anthropic's `/messages`.
-        Protocol::Dify
-    } else if ends("/messages") {
-        Protocol::Anthropic
-    } else if path.contains(":streamGenerateContent") {
-        Protocol::Gemini
-    } else if ends("/api/chat") || ends("/api/generate") {
-        Protocol::Ollama
-    } else if ends("/generate_stream") {
-        Protocol::Tgi
-    } else if ends("/completion") {
-        return Some((Protocol::Sse, Some(llama_cpp_extract())));
-    } else {
-        return None;
-    };
-    Some((protocol, None))
+    Endpoint::from_url_path(path).map(|e| (e.protocol(), e.extract()))
 }
 
 /// The framing a `Content-Type` implies, if it says anything.

@@ -7,15 +7,18 @@
 //! `/completion`: `{text: /content, done: /stop, output_tokens: /tokens_predicted, model:
 //! /model, input_tokens: /tokens_evaluated}`. When `extract` names neither `text` nor `reasoning`, every non-empty
 //! event still counts as a token. This is the slow path (a `serde_json::Value` per event);
-//! known dialects have typed parsers.
+//! known dialects have typed parsers. Without `extract`, the first event is also shown to
+//! `detect`: when it looks like a known dialect's JSON, `looks_like` says which, so the caller
+//! can warn that framing was counted where tokens were meant.
 
 use std::borrow::Cow;
 
 use serde_json::Value;
 
+use super::detect::{self, Framing};
 use super::identity::Identity;
 use super::json::{bounded, message_of, truthy};
-use super::{Channel, DecodeError, Event, Extract, Frame, Protocol, Usage, malformed};
+use super::{Channel, DecodeError, Event, Extract, Frame, LooksLike, Protocol, Usage, malformed};
 
 #[derive(Debug)]
 pub(crate) struct Generic {
@@ -23,19 +26,49 @@ pub(crate) struct Generic {
     protocol: Protocol,
     extract: Option<Extract>,
     identity: Identity,
+    /// Without `extract`: whether the first non-blank event was looked at yet.
+    looked: bool,
+    /// Boxed: set at most once per stream, and the decoder's variants stay small.
+    looks_like: Option<Box<LooksLike>>,
 }
 
 impl Generic {
     pub(crate) fn new(protocol: Protocol, extract: Option<Extract>) -> Self {
         Generic {
             protocol,
+            // With pointers given, the author already said how to read the events.
+            looked: extract.is_some(),
             extract,
             identity: Identity::default(),
+            looks_like: None,
         }
     }
 
     pub(crate) fn protocol(&self) -> Protocol {
         self.protocol
+    }
+
+    /// The known dialect the first event looked like, when read without `extract`.
+    pub(crate) fn looks_like(&self) -> Option<&LooksLike> {
+        self.looks_like.as_deref()
+    }
+
+    /// Shows the first non-blank event to `detect`. An error payload says nothing about the
+    /// dialect (every API sends `{"error": ...}`), so it gives no hint.
+    fn look(&mut self, f: &Frame<'_>) {
+        if f.data.trim_ascii().is_empty() || f.data.trim_ascii() == "[DONE]" {
+            return;
+        }
+        self.looked = true;
+        let framing = Framing::of(self.protocol);
+        let (protocol, extract) = detect::from_first_frame(f, framing);
+        let generic = protocol == self.protocol && extract.is_none();
+        let error = serde_json::from_str::<Value>(f.data)
+            .ok()
+            .is_some_and(|v| v.get("error").is_some() || v.get("object") == Some(&"error".into()));
+        if !generic && !error {
+            self.looks_like = Some(Box::new(LooksLike { protocol, extract }));
+        }
     }
 
     pub(crate) fn has_terminator(&self) -> bool {
@@ -47,6 +80,9 @@ impl Generic {
         f: Frame<'_>,
         sink: &mut dyn FnMut(Event<'_>),
     ) -> Result<(), DecodeError> {
+        if !self.looked {
+            self.look(&f);
+        }
         if self.protocol == Protocol::Sse && f.data.trim_ascii() == "[DONE]" {
             sink(Event::Done {
                 finish_reason: None,

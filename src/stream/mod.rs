@@ -36,7 +36,7 @@ mod sse;
 mod tgi;
 
 pub use detect::llama_cpp_extract;
-pub use error_body::error_message;
+pub use error_body::{JsonReply, error_message, json_reply};
 
 use detect::Framing;
 
@@ -133,6 +133,38 @@ impl Event<'_> {
             Event::Error { message } => Event::Error {
                 message: own(message),
             },
+        }
+    }
+}
+
+/// What a generic (`sse`/`ndjson`, no `extract`) stream's first event looked like: a known
+/// dialect (or, with `extract`, llama.cpp's `/completion` JSON). Generic framing then counted
+/// every event as a token, which is rarely what the author meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LooksLike {
+    /// The dialect `auto` would have chosen for that event.
+    pub protocol: Protocol,
+    /// Pointers that read it, when `protocol` is itself generic.
+    pub extract: Option<Extract>,
+}
+
+impl LooksLike {
+    /// One line for a report or log: what was counted, what the stream looks like, the fix.
+    pub fn advice(&self, configured: Protocol) -> String {
+        let counted = format!(
+            "protocol {configured} without extract counted every event as one output token and stored its raw data as text"
+        );
+        match &self.extract {
+            Some(x) if *x == llama_cpp_extract() => format!(
+                "{counted}, but the first event looks like llama.cpp /completion JSON; set extract: {x}, or protocol: auto"
+            ),
+            Some(x) => format!(
+                "{counted}, but the first event is JSON these pointers read; set extract: {x}"
+            ),
+            None => format!(
+                "{counted}, but the first event looks like {p} JSON; set protocol: {p} (or auto)",
+                p = self.protocol
+            ),
         }
     }
 }
@@ -409,6 +441,15 @@ impl Decoder {
         self.dialect.protocol()
     }
 
+    /// For a generic stream read without `extract`: the known dialect its first event looked
+    /// like, if any (see [`LooksLike`]).
+    pub fn looks_like(&self) -> Option<&LooksLike> {
+        match &self.dialect {
+            Dialect::Generic(d) => d.looks_like(),
+            _ => None,
+        }
+    }
+
     /// Whether this protocol has a terminal event, so EOF without it means `truncated`.
     pub fn has_terminator(&self) -> bool {
         self.dialect.has_terminator()
@@ -472,6 +513,23 @@ impl Decoder {
     }
 }
 
+/// The dialect the first bytes of a body look like, by the same detection `protocol: auto`
+/// uses with no URL or `Content-Type` hint (framing sniffed, then the first event's shape);
+/// `None` when they show no known dialect (generic SSE or NDJSON, raw text, too few bytes).
+/// For error messages: a stream that failed under a configured protocol may be another's.
+pub fn detect_dialect(head: &[u8]) -> Option<Protocol> {
+    let mut decoder = Decoder::new(DecoderOptions::new(Protocol::Auto));
+    // Decode errors after the decision do not change it; the events are not needed.
+    let _ = decoder.feed(head, &mut |_| {});
+    if decoder.protocol() == Protocol::Auto {
+        let _ = decoder.finish(&mut |_| {});
+    }
+    match decoder.protocol() {
+        Protocol::Auto | Protocol::Sse | Protocol::Ndjson | Protocol::Raw => None,
+        dialect => Some(dialect),
+    }
+}
+
 /// `protocol: auto` before the body: the framing (if known) and the dialect (or `Pending`).
 fn auto(opts: &DecoderOptions) -> (Option<Framing>, Dialect) {
     let by_type = opts
@@ -494,5 +552,26 @@ fn auto(opts: &DecoderOptions) -> (Option<Framing>, Dialect) {
         Some(Framing::Raw) => (Some(Framing::Raw), Dialect::Raw),
         Some(f) => (Some(f), Dialect::Pending(f)),
         None => (None, Dialect::Unknown),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detect_dialect_names_the_dialect_of_the_first_event() {
+        let openai = b"data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n";
+        assert_eq!(detect_dialect(openai), Some(Protocol::OpenAi));
+        let anthropic =
+            b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{}}\n\n";
+        assert_eq!(detect_dialect(anthropic), Some(Protocol::Anthropic));
+        let ollama = b"{\"model\":\"m\",\"message\":{\"content\":\"a\"},\"done\":false}\n";
+        assert_eq!(detect_dialect(ollama), Some(Protocol::Ollama));
+        // A cut first event still decides once its line is complete; plain text never does.
+        assert_eq!(detect_dialect(b"data: {\"choices\":[{\"delta\""), None);
+        assert_eq!(detect_dialect(b"hello world\n"), None);
+        assert_eq!(detect_dialect(b"data: {\"x\": 1}\n\n"), None);
+        assert_eq!(detect_dialect(b""), None);
     }
 }

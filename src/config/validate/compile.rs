@@ -8,23 +8,42 @@
 
 use std::path::Path;
 
-use crate::config::error::{Problem, problem, suggest};
+use crate::config::error::{Problem, Warnings, problem, suggest};
 use crate::config::raw::{Number, Value};
-use crate::config::secret::{self, Env};
+use crate::config::secret::{self, Env, Secret};
 use crate::config::template::{Piece, Template, TemplateBuilder, scan};
 use crate::dataset::Dataset;
 
 type Result<T> = std::result::Result<T, Problem>;
 
+/// The value `check` compiles in for a secret it cannot resolve: plain letters, so a URL or
+/// proxy holding it still parses and everything else about the field is still checked.
+const STAND_IN: &str = "unresolved";
+
 /// What compiling a string needs besides the string: where `${file:...}` paths are relative to
-/// (the config file's directory) and where `${VAR}` is read from.
+/// (the config file's directory), where `${VAR}` is read from, and what an unresolvable secret
+/// means.
 #[derive(Clone, Copy)]
 pub(super) struct Compiler<'a> {
     pub(super) base_dir: &'a Path,
     pub(super) env: &'a Env,
+    pub(super) secrets: Secrets<'a>,
     /// The field path of the body string that starts with the cache-bust nonce
     /// (`cache_bust: prefix`), as `json` spells paths.
     pub(super) nonce_at: Option<&'a str>,
+}
+
+/// What a secret that cannot be resolved here means.
+#[derive(Clone, Copy)]
+pub(super) enum Secrets<'a> {
+    /// An error: `serve` and `run` send requests, they need every value.
+    Required,
+    /// `check`, which may run where the daemon's secrets are not: a warning (saying how to
+    /// provide it) and a stand-in value, so the rest of the file is still validated.
+    Deferred {
+        config_file: &'a Path,
+        warnings: &'a Warnings,
+    },
 }
 
 impl Compiler<'_> {
@@ -56,8 +75,23 @@ impl Compiler<'_> {
                 Piece::Text(t) => builder.literal(t),
                 Piece::Placeholder(name) => builder.column(column_index(name, path, data)?, json),
                 Piece::Reference(reference) => {
-                    let secret = secret::resolve(reference, self.base_dir, self.env)
-                        .map_err(|e| problem(path, e.to_string()))?;
+                    let secret = match secret::resolve(reference, self.base_dir, self.env) {
+                        Ok(secret) => secret,
+                        Err(e) => {
+                            let Secrets::Deferred {
+                                config_file,
+                                warnings,
+                            } = self.secrets
+                            else {
+                                return Err(problem(path, e.to_string()));
+                            };
+                            let advice = e
+                                .unavailable_here(config_file)
+                                .ok_or_else(|| problem(path, e.to_string()))?;
+                            warnings.push(problem(path, advice));
+                            Secret::new(STAND_IN.to_owned())
+                        }
+                    };
                     builder.secret(secret, json);
                 }
             }

@@ -5,9 +5,12 @@
 //!
 //! This file checks the file-level sections (`server`, `results`, `defaults.buckets`) and builds
 //! each target from its concerns, checked in this order: `request.rs` reads the data source
-//! (placeholders everywhere refer to it), `transport.rs` (url, tls, proxy), `request.rs`
-//! (headers, body, method), `response.rs` (protocol, extract, slo, expect), `limits.rs`
-//! (schedule, concurrency, timeouts, sizes). `compile.rs` turns strings into templates for them.
+//! (placeholders everywhere refer to it), `transport.rs` (url, tls, proxy), `response.rs`
+//! (protocol: the default body may depend on it), `request.rs` (headers, method, body, or the
+//! endpoint's default body), `response.rs` again (extract, slo, expect), `limits.rs` (schedule,
+//! concurrency, timeouts, sizes). `compile.rs` turns strings into templates for them. Problems
+//! that do not stop a load (a secret `check` cannot resolve, a generic protocol without
+//! `extract`) are collected as warnings.
 //!
 //! Does not: parse YAML syntax (`raw.rs`), or put a secret value in any message.
 
@@ -24,10 +27,11 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use self::compile::Compiler;
+use self::compile::{Compiler, Secrets};
 use self::limits::nonzero;
-use self::request::DataSources;
-use crate::config::error::{ConfigError, Problem, problem};
+use self::request::{Asker, DataSources, Route};
+use crate::config::endpoint::Endpoint;
+use crate::config::error::{ConfigError, ConfigWarning, Problem, Warnings, problem};
 use crate::config::model::{Buckets, Config, LatencyPreset, Results, Server, Target};
 use crate::config::overrides::RunOverrides;
 use crate::config::raw::{
@@ -64,40 +68,60 @@ const DEFAULT_FRESH_CONNECTIONS: bool = false;
 const LEGACY_FALLBACK_NAME: &str = "target";
 const NAME_CHARS: &str = "letters, digits, '_', '.' and '-'";
 
-/// Validates a parsed file. `path` names the file in messages and anchors relative paths;
-/// `overrides` (from `run`'s flags) are applied to each target before it is checked.
+/// How one load runs: where secrets come from and what an unresolvable one means, and `run`'s
+/// flags.
+pub(super) struct Mode<'a> {
+    pub(super) env: &'a Env,
+    /// `run`'s flags, applied to every target before validation.
+    pub(super) overrides: Option<&'a RunOverrides>,
+    /// The file is `run -u URL`'s one target, built from the flags alone.
+    pub(super) from_flags: bool,
+    /// `true` for `check`: an unresolvable secret is a warning, not an error.
+    pub(super) defer_secrets: bool,
+}
+
+/// A validated config and what its load warned about.
+pub(super) struct Loaded {
+    pub(super) config: Config,
+    pub(super) warnings: Vec<ConfigWarning>,
+}
+
+/// Validates a parsed file. `path` names the file in messages and anchors relative paths.
 pub(super) fn from_raw(
     raw: RawFile,
     path: &Path,
-    env: &Env,
-    overrides: Option<&RunOverrides>,
-) -> std::result::Result<Config, ConfigError> {
+    mode: &Mode<'_>,
+) -> std::result::Result<Loaded, ConfigError> {
     let base_dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    let warnings = Warnings::default();
     let mut loader = Loader {
         path: path.to_path_buf(),
         base_dir,
-        env,
-        overrides,
+        mode,
         data_sources: DataSources::default(),
+        warnings: &warnings,
     };
     let result = match raw {
         RawFile::Current(raw) => loader.config(raw),
         RawFile::Legacy(raw) => loader.legacy(raw),
     };
-    result.map_err(|p| p.in_file(path))
+    let config = result.map_err(|p| p.in_file(path))?;
+    Ok(Loaded {
+        config,
+        warnings: warnings.into_file(path),
+    })
 }
 
 struct Loader<'a> {
     path: PathBuf,
-    env: &'a Env,
-    /// `run` flags applied to every target before validation.
-    overrides: Option<&'a RunOverrides>,
+    mode: &'a Mode<'a>,
     data_sources: DataSources,
     /// The config file's directory: relative paths inside the file are relative to it.
     base_dir: PathBuf,
+    warnings: &'a Warnings,
 }
 
 impl Loader<'_> {
@@ -225,27 +249,54 @@ impl Loader<'_> {
         defaults: &RawDefaults,
         at: &str,
     ) -> Result<Target> {
-        let raw = match self.overrides {
+        let overrides = self.mode.overrides;
+        let raw = match overrides {
             Some(o) => Cow::Owned(o.patch(raw).map_err(|e| problem("", e.0))?),
             None => Cow::Borrowed(raw),
         };
-        let f: TargetFields = raw.merge(defaults, at);
+        let mut f: TargetFields = raw.merge(defaults, at);
+        if let Some(o) = overrides {
+            o.redetect(&mut f);
+        }
         // The data source comes first: placeholders in url, headers and body refer to it.
         let dataset = match &f.data_source {
             Some(source) => Some(self.data_sources.read(source, &self.base_dir)?),
             None => None,
         };
         let data = dataset.as_deref();
+        let secrets = if self.mode.defer_secrets {
+            Secrets::Deferred {
+                config_file: &self.path,
+                warnings: self.warnings,
+            }
+        } else {
+            Secrets::Required
+        };
         let compiler = Compiler {
             base_dir: &self.base_dir,
-            env: self.env,
+            env: self.mode.env,
+            secrets,
             nonce_at: None,
         };
 
         let transport = transport::transport(&f, at, data, compiler)?;
-        let request = request::request(&raw, defaults, &f, data, compiler)?;
         let protocol = response::protocol(&f)?;
+        let route = Route {
+            at,
+            endpoint: Endpoint::from_url_path(&transport.path)
+                .or_else(|| Endpoint::for_protocol(protocol)),
+            url_path: &transport.shown_path,
+            asker: match (self.mode.from_flags, overrides) {
+                (true, _) => Asker::Flags,
+                (false, Some(_)) => Asker::FileAndFlags,
+                (false, None) => Asker::File,
+            },
+        };
+        let request = request::request(&raw, defaults, &f, data, compiler, &route)?;
         let extract = response::extract(&f, protocol)?;
+        if let Some(warning) = response::generic_without_extract(&f, protocol, extract.as_ref()) {
+            self.warnings.push(warning);
+        }
         let limits = limits::limits(&f)?;
         let model = request::model(&f)?;
         let request_id_header = request::request_id_header(&f)?;

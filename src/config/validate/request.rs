@@ -10,10 +10,11 @@ use std::sync::Arc;
 
 use super::compile::{Compiler, scalar_text};
 use super::prompt::{PROMPT_FIELDS, prompt_path};
+use crate::config::endpoint::Endpoint;
 use crate::config::error::{Problem, problem};
 use crate::config::model::{Body, CacheBust, Header};
 use crate::config::raw::{
-    Mapping, RawDataSource, RawDefaults, RawTarget, Sourced, TargetFields, Value, join,
+    Mapping, RawDataSource, RawDefaults, RawTarget, Sourced, TargetFields, Value, join, parse_value,
 };
 use crate::config::template::{Template, TemplateBuilder};
 use crate::dataset::{Dataset, DatasetError};
@@ -22,9 +23,7 @@ type Result<T> = std::result::Result<T, Problem>;
 
 /// `data_source.encoding` when not set.
 const DEFAULT_ENCODING: &str = "utf-8";
-/// The method when `method` is not set and there is no body.
-const DEFAULT_METHOD: &str = "GET";
-/// The method when `method` is not set and there is a body.
+/// The method of a request with a body (given or default) when `method` is not set.
 const DEFAULT_METHOD_WITH_BODY: &str = "POST";
 /// Added for a YAML/JSON body unless the headers set a `Content-Type` of their own.
 const JSON_CONTENT_TYPE: &str = "application/json";
@@ -37,14 +36,43 @@ pub(super) struct Request {
     pub(super) cache_bust: CacheBust,
 }
 
+/// Where the request goes, for choosing a default body.
+pub(super) struct Route<'a> {
+    /// The target's path (`targets[2]`, empty for an old-format file).
+    pub(super) at: &'a str,
+    /// The well-known API the URL path names, else the one `protocol` implies.
+    pub(super) endpoint: Option<Endpoint>,
+    /// The URL's path as humans see it (secrets redacted), for the message when there is no
+    /// default.
+    pub(super) url_path: &'a str,
+    /// Who is asked to supply a missing body.
+    pub(super) asker: Asker,
+}
+
+/// Who supplies the request: a config file, or `run`'s flags (which also name `-d` and `-X`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Asker {
+    File,
+    /// `run -c FILE` with flags: the file's `body:` or `-d`.
+    FileAndFlags,
+    /// `run -u URL` without a file: only the flags.
+    Flags,
+}
+
 /// Checks headers, body and method, in that order. `raw` is the target as written (after
 /// `run`'s flags), `f` its fields with `defaults:` applied.
+///
+/// Without a body, the method decides: unset or `POST` sends the endpoint's default body
+/// (`config::Endpoint`), and with neither a body nor a known endpoint an unset method is an
+/// error (a silent GET to an API that wants a POST only measures its 405); any other explicit
+/// method (`GET`, ...) is sent as written, without a body.
 pub(super) fn request(
     raw: &RawTarget,
     defaults: &RawDefaults,
     f: &TargetFields,
     data: Option<&Dataset>,
     compiler: Compiler,
+    route: &Route<'_>,
 ) -> Result<Request> {
     // Target headers replace same-named default headers; the others are inherited.
     let mut headers = Vec::new();
@@ -58,7 +86,36 @@ pub(super) fn request(
     }
 
     let cache_bust = cache_bust(f)?;
-    let body = body(f.body.as_ref(), data, compiler, cache_bust, f)?;
+    let method = match &f.method {
+        Some(m) => {
+            let upper = m.value.trim().to_ascii_uppercase();
+            if upper.is_empty() || !upper.bytes().all(is_token_byte) {
+                return Err(problem(
+                    &m.path,
+                    format!("not an HTTP method, got {:?}; use GET, POST, ...", m.value),
+                ));
+            }
+            Some(upper)
+        }
+        None => None,
+    };
+    let body = match body(f.body.as_ref(), data, compiler, cache_bust, f)? {
+        Some(body) => Some(body),
+        None if method
+            .as_deref()
+            .is_none_or(|m| m == DEFAULT_METHOD_WITH_BODY) =>
+        {
+            match route.endpoint {
+                Some(endpoint) => Some(default_body(endpoint, compiler, cache_bust, f)?),
+                None if method.is_some() => None,
+                None => return Err(no_default_body(route)),
+            }
+        }
+        None => None,
+    };
+    if cache_bust == CacheBust::Prefix && body.is_none() {
+        return Err(no_prompt(f, None));
+    }
     if matches!(body, Some(Body::Json(_)))
         && !headers
             .iter()
@@ -69,23 +126,9 @@ pub(super) fn request(
             value: Template::literal(JSON_CONTENT_TYPE),
         });
     }
-
-    let method = match &f.method {
-        Some(m) => {
-            let upper = m.value.trim().to_ascii_uppercase();
-            if upper.is_empty() || !upper.bytes().all(is_token_byte) {
-                return Err(problem(
-                    &m.path,
-                    format!("not an HTTP method, got {:?}; use GET, POST, ...", m.value),
-                ));
-            }
-            upper
-        }
-        None if body.is_some() => DEFAULT_METHOD_WITH_BODY.to_owned(),
-        None => DEFAULT_METHOD.to_owned(),
-    };
     Ok(Request {
-        method,
+        // Without a body only an explicit method gets here.
+        method: method.unwrap_or_else(|| DEFAULT_METHOD_WITH_BODY.to_owned()),
         headers,
         body,
         cache_bust,
@@ -105,6 +148,58 @@ fn cache_bust(f: &TargetFields) -> Result<CacheBust> {
                 "must be prefix or off, got {other:?}; prefix starts every prompt with a unique nonce so prefix caches cannot serve it"
             ),
         )),
+    }
+}
+
+/// The endpoint's default streaming body, compiled like a body from the file (with the place
+/// of the cache-bust nonce when `cache_bust` is `prefix`: every default body has a prompt).
+fn default_body(
+    endpoint: Endpoint,
+    compiler: Compiler,
+    cache_bust: CacheBust,
+    f: &TargetFields,
+) -> Result<Body> {
+    let path = "body (default)";
+    let value = parse_value(&endpoint.default_body())
+        .ok_or_else(|| problem(path, "the built-in default body does not parse"))?;
+    let nonce_at = match cache_bust {
+        CacheBust::Off => None,
+        CacheBust::Prefix => {
+            Some(prompt_path(&value, path).ok_or_else(|| no_prompt(f, Some(path)))?)
+        }
+    };
+    let compiler = Compiler {
+        nonce_at: nonce_at.as_deref(),
+        ..compiler
+    };
+    let mut builder = TemplateBuilder::new();
+    compiler.json(&value, path, None, &mut builder)?;
+    Ok(Body::Json(builder.build()))
+}
+
+/// No body, no method, and no endpoint whose default body could stand in.
+fn no_default_body(route: &Route<'_>) -> Problem {
+    let path = route.url_path;
+    let body_at = join(route.at, "body");
+    match route.asker {
+        Asker::File => problem(
+            body_at,
+            format!(
+                "is required: the URL path {path:?} names no API with a default request body; give body: {{...}} (sent with POST), or set method: GET to send none"
+            ),
+        ),
+        Asker::FileAndFlags => problem(
+            body_at,
+            format!(
+                "is required: the URL path {path:?} names no API with a default request body; give body: {{...}} in the file or -d BODY, or send none with -X GET"
+            ),
+        ),
+        Asker::Flags => problem(
+            "-u",
+            format!(
+                "the URL path {path:?} names no API with a default request body; give one with -d BODY or -d @FILE, or send none with -X GET"
+            ),
+        ),
     }
 }
 
@@ -169,7 +264,8 @@ fn body(
         (CacheBust::Prefix, Some(Sourced { value, path })) => {
             Some(prompt_path(value, path).ok_or_else(|| no_prompt(f, Some(path)))?)
         }
-        (CacheBust::Prefix, None) => return Err(no_prompt(f, None)),
+        // No body here: the endpoint's default may stand in (the caller checks one exists).
+        (CacheBust::Prefix, None) => None,
     };
     let compiler = Compiler {
         nonce_at: nonce_at.as_deref(),

@@ -85,6 +85,31 @@ pub(super) fn extract(f: &TargetFields, protocol: Protocol) -> Result<Option<Ext
     }))
 }
 
+/// A warning for a generic protocol without `extract`: valid, but it counts framing, not
+/// tokens, which for a JSON API is rarely what was meant (llama.cpp's `/completion` read as
+/// plain `sse` turns its empty prompt-progress event into the first token).
+pub(super) fn generic_without_extract(
+    f: &TargetFields,
+    protocol: Protocol,
+    extract: Option<&Extract>,
+) -> Option<Problem> {
+    let unit = match protocol {
+        Protocol::Sse => "SSE event (its data: lines)",
+        Protocol::Ndjson => "line",
+        _ => return None,
+    };
+    if extract.is_some() {
+        return None;
+    }
+    let at = f.protocol.as_ref().map_or("protocol", |p| p.path.as_str());
+    Some(problem(
+        at,
+        format!(
+            "{protocol} without extract counts every non-empty {unit} as one output token and keeps its raw data as the text; for JSON events name the fields with extract: {{text: /pointer, done: /pointer, ...}}, or use the API's own protocol (auto detects it from the URL and the first event)"
+        ),
+    ))
+}
+
 /// `slo:`, no objectives when not set.
 pub(super) fn slo(f: &TargetFields) -> Result<Slo> {
     let Some(raw) = &f.slo else {

@@ -27,6 +27,11 @@ const DEFAULT_INSECURE_SKIP_VERIFY: bool = false;
 pub(super) struct Transport {
     /// May hold `{{column}}` placeholders and secrets.
     pub(super) url: Template,
+    /// The URL's path (placeholders filled with a stand-in): names a well-known endpoint.
+    /// May hold a secret: never show it.
+    pub(super) path: String,
+    /// The same path as humans see it (secrets `<redacted>`, placeholders `{{column}}`).
+    pub(super) shown_path: String,
     pub(super) tls: Option<Tls>,
     pub(super) proxy: Option<Proxy>,
 }
@@ -55,7 +60,13 @@ pub(super) fn transport(
             ),
         ));
     }
-    Ok(Transport { url, tls, proxy })
+    Ok(Transport {
+        url,
+        shown_path: path_of(&url_facts.shown).to_owned(),
+        path: url_facts.path,
+        tls,
+        proxy,
+    })
 }
 
 fn url(
@@ -106,10 +117,18 @@ fn url(
         .map(str::to_owned);
     let facts = UrlFacts {
         scheme: parsed.scheme().to_owned(),
+        path: parsed.path().to_owned(),
         fixed_host,
         shown: redact_url(&redact_userinfo(&shown)),
     };
     Ok((template, facts))
+}
+
+/// The path of a URL written as text: after the authority, before the query or fragment.
+fn path_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = &rest[rest.find('/').unwrap_or(rest.len())..];
+    &path[..path.find(['?', '#']).unwrap_or(path.len())]
 }
 
 /// A target's own proxy: one per target, so no placeholders; secrets are fine.
@@ -130,6 +149,7 @@ fn proxy(raw: &Sourced<String>, compiler: Compiler) -> Result<Proxy> {
 /// What `tls` needs to know about the target's URL.
 struct UrlFacts {
     scheme: String,
+    path: String,
     /// The host, when every request goes to the same one (no placeholder reaches it).
     fixed_host: Option<String>,
     /// The URL as shown in messages (redacted).
