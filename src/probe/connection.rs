@@ -81,10 +81,10 @@ impl ConnectLog {
             .clone()
     }
 
-    /// Decides the request's connection once it has an answer or a failure. `used` is the local
-    /// address of the connection the request was sent on, when known; `sent` says whether a
-    /// connection was handed to the request at all (false: it failed while connecting, or was
-    /// cut off before one was ready).
+    /// Decides the request's connection once it has an answer or a failure: `used` says which
+    /// connection the request was sent on, or that none was handed to it (it failed while
+    /// connecting, or was cut off before one was ready). Without an answer, a connect the
+    /// request started itself makes the connection new.
     pub(crate) fn settle(&self, used: Used) -> Settled {
         let attempt = self.last();
         let opened = attempt.as_ref().map(|a| Opened::of(a));
