@@ -852,6 +852,8 @@ targets:
     schedule: {every: 5m, jitter: 20s}
     slo: {ttft: 2s, tpot: 80ms}
     expect: {min_output_tokens: 1, contains: sea}
+    cache_bust: prefix
+    capture_headers: [openai-processing-ms, openai-version]
   - name: paced
     url: http://127.0.0.1:18080/v1/chat/completions?key=${STREAMPROBE_TEST_CHECK_KEY}&tokens=10
     protocol: ollama
@@ -892,6 +894,7 @@ targets:
       data      3 rows, columns: content
       slo       ttft 2s, tpot 80ms
       expect    at least 1 output token, text contains "sea"
+      diagnose  cache bust prefix; capture headers openai-processing-ms, openai-version
       schedule  every 5m, jitter 20s, overlap skip
       next      2026-11-27T10:19:07Z, 2026-11-27T10:24:07Z, 2026-11-27T10:29:07Z
 

@@ -6,7 +6,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::fmt::Write as _;
 
-use super::model::{Config, Expect, Slo, Target};
+use super::model::{CacheBust, Config, Expect, Slo, Target};
 use super::schedule::Overlap;
 use super::tls::Tls;
 use super::units::{format_duration, format_rate, format_size};
@@ -111,6 +111,9 @@ fn describe_target(out: &mut String, target: &Target, now: DateTime<Utc>) {
     if let Some(expect) = describe_expect(&target.expect) {
         let _ = writeln!(out, "  expect    {expect}");
     }
+    if let Some(diagnose) = describe_diagnostics(target) {
+        let _ = writeln!(out, "  diagnose  {diagnose}");
+    }
     match &target.schedule {
         None => {
             let _ = writeln!(out, "  schedule  none (run only)");
@@ -171,6 +174,21 @@ fn describe_slo(slo: &Slo) -> Option<String> {
     .filter_map(|(name, d)| d.map(|d| format!("{name} {}", format_duration(d))))
     .collect();
     (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// `cache bust prefix, capture headers openai-processing-ms`, `None` when both are off.
+fn describe_diagnostics(target: &Target) -> Option<String> {
+    let mut parts = Vec::new();
+    if target.cache_bust != CacheBust::Off {
+        parts.push(format!("cache bust {}", target.cache_bust.as_str()));
+    }
+    if !target.capture_headers.is_empty() {
+        parts.push(format!(
+            "capture headers {}",
+            target.capture_headers.join(", ")
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// `at least 1 output token, text contains "sea"`, `None` without expectations.
