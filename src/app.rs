@@ -293,6 +293,8 @@ async fn run_target(
         keep_text,
         limiter: None,
         cancel: Some(cancel.clone()),
+        // One burst at a time: each starts its own probe.
+        lag: None,
     };
     probe::run_burst(client, target, &plan, options, progress).await
 }

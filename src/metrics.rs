@@ -67,6 +67,7 @@ pub struct Metrics {
     last_burst_success_ratio: GaugeVec,
     last_burst_ttft: GaugeVec,
     burst_duration: GaugeVec,
+    client_lag: GaugeVec,
     in_flight: IntGaugeVec,
     target_info: IntGaugeVec,
     schedule_period: GaugeVec,
@@ -265,6 +266,11 @@ impl Metrics {
             burst_duration: gauge(
                 "burst_duration_seconds",
                 "Wall time of the last burst.",
+                &["target"],
+            )?,
+            client_lag: gauge(
+                "client_lag_seconds",
+                "The prober's own scheduling lag during the last burst, p99: how long a ready task waited to be polled.",
                 &["target"],
             )?,
             in_flight: {
@@ -481,6 +487,7 @@ impl Metrics {
             &self.last_burst_timestamp,
             &self.last_burst_success_ratio,
             &self.burst_duration,
+            &self.client_lag,
             &self.schedule_period,
         ] {
             let _ = g.remove_label_values(&[name]);
@@ -680,6 +687,16 @@ impl Metrics {
         self.burst_duration
             .with_label_values(&[name])
             .set(burst.total_time.as_secs_f64());
+        match burst.client.lag_p99 {
+            Some(lag) => self
+                .client_lag
+                .with_label_values(&[name])
+                .set(lag.as_secs_f64()),
+            // Nothing measured: a stale value would claim a lag this burst did not have.
+            None => {
+                let _ = self.client_lag.remove_label_values(&[name]);
+            }
+        }
         match &summary.ttft {
             Some(t) => {
                 for (q, v) in QUANTILES.iter().zip([t.p50, t.p90, t.p95, t.p99]) {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::config::Slo;
-use crate::probe::{BurstResult, Connection, Outcome, Phase, RequestRecord, Resource};
+use crate::probe::{BurstResult, ClientLoad, Connection, Outcome, Phase, RequestRecord, Resource};
 
 /// Statistics of one sample set, in seconds (or the sample's unit).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -128,7 +128,15 @@ pub struct BurstSummary {
     pub usage_mismatch: u64,
     /// Where the time went and what the provider said (DESIGN §11).
     pub diagnostics: Diagnostics,
+    /// The client's own scheduling lag and CPU time during the burst.
+    pub client: ClientLoad,
 }
+
+/// Scheduling lag above which the client's own queueing is reported as part of the
+/// measurements, whatever the TTFT.
+pub const LAG_WARN_ABSOLUTE: Duration = Duration::from_millis(1);
+/// ... or above this fraction of the TTFT median.
+pub const LAG_WARN_TTFT_FRACTION: f64 = 0.05;
 
 /// A burst's phases, connections and provider rate limits.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -285,7 +293,19 @@ impl BurstSummary {
             diagnostics: Diagnostics::from_records(&burst.records),
             response_models,
             usage_mismatch,
+            client: burst.client,
         }
+    }
+
+    /// The client's lag p99 when it is large enough to matter: above
+    /// [`LAG_WARN_ABSOLUTE`] or [`LAG_WARN_TTFT_FRACTION`] of the TTFT median. Every timestamp
+    /// of the burst may then be late by up to that much.
+    pub fn client_queueing(&self) -> Option<Duration> {
+        let p99 = self.client.lag_p99?;
+        let of_ttft = self
+            .ttft
+            .map(|t| Duration::from_secs_f64(t.p50 * LAG_WARN_TTFT_FRACTION));
+        (p99 > LAG_WARN_ABSOLUTE || of_ttft.is_some_and(|limit| p99 > limit)).then_some(p99)
     }
 
     /// Successful / finished requests (recorded, not interrupted); 0 for a burst that finished
@@ -502,6 +522,7 @@ mod tests {
             protocol: Protocol::OpenAi,
             looks_like: None,
             interrupted: false,
+            client: Default::default(),
         }
     }
 
@@ -715,5 +736,27 @@ mod tests {
             (Some(500), Some(0), 1)
         );
         assert!(!d.ratelimit.contains_key(&Resource::Tokens));
+    }
+
+    #[test]
+    fn client_queueing_is_reported_above_1ms_or_5_percent_of_ttft() {
+        let us = Duration::from_micros;
+        let with_lag = |ttft_ms: u64, p99: Option<Duration>| {
+            let mut r = record(1, Outcome::Success);
+            r.ttft = Some(ms(ttft_ms));
+            let mut b = burst(vec![r]);
+            b.client.lag_p99 = p99;
+            BurstSummary::from_burst(&b).client_queueing()
+        };
+        assert_eq!(with_lag(200, None), None);
+        assert_eq!(with_lag(200, Some(us(900))), None);
+        assert_eq!(with_lag(200, Some(us(1001))), Some(us(1001)));
+        // 5% of a 10 ms TTFT is 0.5 ms.
+        assert_eq!(with_lag(10, Some(us(600))), Some(us(600)));
+        assert_eq!(with_lag(10, Some(us(400))), None);
+        // No TTFT (nothing succeeded): only the absolute limit.
+        let mut b = burst(vec![record(1, Outcome::Connect)]);
+        b.client.lag_p99 = Some(us(900));
+        assert_eq!(BurstSummary::from_burst(&b).client_queueing(), None);
     }
 }

@@ -49,6 +49,7 @@ async fn burst_on(client: &Client, target: Target) -> BurstResult {
         keep_text: false,
         limiter: None,
         cancel: None,
+        lag: None,
     };
     run_burst(client, Arc::new(target), &plan, options, ()).await
 }

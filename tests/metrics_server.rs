@@ -12,8 +12,8 @@ use http_body_util::BodyExt;
 use streamprobe::config::{self, Target};
 use streamprobe::metrics::{CONTENT_TYPE, Metrics};
 use streamprobe::probe::{
-    BurstResult, Connection, ConnectionMode, Limit, Outcome, Phases, RateLimits, RequestRecord,
-    Resource, TokenSource,
+    BurstResult, ClientLoad, Connection, ConnectionMode, Limit, Outcome, Phases, RateLimits,
+    RequestRecord, Resource, TokenSource,
 };
 use streamprobe::schedule::Skip;
 use streamprobe::server::{AdminCommand, ServerState, router};
@@ -207,6 +207,12 @@ fn last_burst_gauges_come_from_the_exact_summary() {
         protocol: config::Protocol::OpenAi,
         looks_like: None,
         interrupted: false,
+        client: ClientLoad {
+            lag_samples: 3000,
+            lag_p99: Some(Duration::from_micros(2500)),
+            lag_max: Some(Duration::from_millis(9)),
+            cpu: Some(Duration::from_millis(400)),
+        },
     };
     let summary = BurstSummary::from_burst(&burst);
     metrics.burst_finished(&burst, &summary);

@@ -14,8 +14,8 @@ use streamprobe::config::{CacheBust, Expect, Header, Overlap, Protocol, Slo, Tar
 use streamprobe::output::result::ResultDocument;
 use streamprobe::output::write::{prune, result_path, write_atomic};
 use streamprobe::probe::{
-    BurstResult, Connection, ConnectionMode, Limit, Outcome, Phases, RateLimits, RequestRecord,
-    Resource, TokenSource,
+    BurstResult, ClientLoad, Connection, ConnectionMode, Limit, Outcome, Phases, RateLimits,
+    RequestRecord, Resource, TokenSource,
 };
 use streamprobe::stats::BurstSummary;
 
@@ -137,6 +137,12 @@ fn burst() -> BurstResult {
         protocol: Protocol::OpenAi,
         looks_like: None,
         interrupted: false,
+        client: ClientLoad {
+            lag_samples: 25_000,
+            lag_p99: Some(Duration::from_micros(420)),
+            lag_max: Some(Duration::from_micros(2_150)),
+            cpu: Some(Duration::from_millis(350)),
+        },
     }
 }
 

@@ -39,6 +39,7 @@ async fn burst_with(target: Target, plan: BurstPlan) -> BurstResult {
         keep_text: true,
         limiter: None,
         cancel: None,
+        lag: None,
     };
     run_burst(&client, Arc::new(target), &plan, options, ()).await
 }
@@ -222,6 +223,7 @@ async fn burst_into(target: Target, sink: Recorder) -> BurstResult {
         keep_text: false,
         limiter: None,
         cancel: None,
+        lag: None,
     };
     run_burst(
         &Client::new().unwrap(),

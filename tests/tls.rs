@@ -371,6 +371,7 @@ async fn burst(client: &Client, target: Target) -> BurstResult {
         keep_text: true,
         limiter: None,
         cancel: None,
+        lag: None,
     };
     run_burst(client, Arc::new(target), &plan, options, ()).await
 }

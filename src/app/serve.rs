@@ -74,6 +74,8 @@ impl Drop for BurstGuard {
 /// What every burst of the daemon shares.
 struct BurstContext {
     client: Client,
+    /// The scheduling-lag probe every burst shares (one thread for the runtime).
+    lag: probe::LagProbe,
     metrics: Arc<Metrics>,
     board: Arc<StatusBoard>,
     limiter: Arc<Semaphore>,
@@ -123,6 +125,7 @@ pub async fn serve(options: ServeOptions) -> Result<Exit, AppError> {
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let ctx = Arc::new(BurstContext {
         client,
+        lag: probe::LagProbe::new(),
         metrics: metrics.clone(),
         board: board.clone(),
         limiter: Arc::new(Semaphore::new(config.server.max_in_flight.get() as usize)),
@@ -471,6 +474,7 @@ fn spawn_burst(
             keep_text: results.include_text,
             limiter: Some(ctx.limiter.clone()),
             cancel: Some(ctx.cancel.clone()),
+            lag: Some(ctx.lag.clone()),
         };
         let live = BurstRecorder::new(ctx.metrics.clone(), target.clone());
         let burst = probe::run_burst(&ctx.client, target.clone(), &plan, options, live).await;

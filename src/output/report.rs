@@ -2,13 +2,16 @@
 //! in fixed-width English. Keeps the old script's sections (overall, TTFT, total time,
 //! generation rate) and adds time to headers, ITL, TPOT, output tokens, the response models the
 //! server named, where the time went (phases, connections), the provider's rate limits and
-//! failures by outcome, each with its sample count and the percentile method. Warns when TPOT
-//! rests on a server count that disagrees with the streamed events.
+//! failures by outcome, each with its sample count and the percentile method, and the prober's
+//! own scheduling lag and CPU time. Warns when TPOT rests on a server count that disagrees with
+//! the streamed events, and when the client's own queueing is large enough to be part of the
+//! numbers.
 //!
 //! Does not: print (the caller decides where the text goes), or compute statistics.
 
 use std::fmt::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::config::{Protocol, format_rate};
 use crate::probe::{Connection, Outcome};
@@ -97,6 +100,9 @@ pub fn render(summary: &BurstSummary, ctx: &ReportContext<'_>) -> String {
     }
     if let Some(looks_like) = ctx.looks_like {
         field(o, "Warning", &looks_like.advice(ctx.protocol));
+    }
+    if let Some(warning) = client_warning(summary) {
+        field(o, "Warning", &warning);
     }
 
     section(o, "Overall");
@@ -266,6 +272,8 @@ pub fn render(summary: &BurstSummary, ctx: &ReportContext<'_>) -> String {
     phases(o, &summary.diagnostics);
     rate_limits(o, &summary.diagnostics);
 
+    client(o, summary);
+
     if summary.failed_count > 0 {
         section(o, "Failures by outcome");
         // Closed-set order (connect, tls, http_4xx, ...), not alphabetical: it follows the
@@ -292,6 +300,37 @@ pub fn render(summary: &BurstSummary, ctx: &ReportContext<'_>) -> String {
     }
     let _ = writeln!(o, "{RULE}");
     out
+}
+
+/// The warning for a burst whose client queued its own work long enough to show in the
+/// measurements (`BurstSummary::client_queueing`); the report and `summary.client.warning`.
+pub fn client_warning(summary: &BurstSummary) -> Option<String> {
+    summary.client_queueing().map(|lag| {
+        format!(
+            "measurements include up to {:.1} ms of client queueing: lower -p, use more cores, or split the load",
+            lag.as_secs_f64() * 1000.0
+        )
+    })
+}
+
+/// How loaded the prober itself was: its scheduling lag and CPU time.
+fn client(o: &mut String, summary: &BurstSummary) {
+    let c = &summary.client;
+    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
+    if c.lag_p99.is_none() && c.cpu.is_none() {
+        return;
+    }
+    section(o, "Client (this prober)");
+    if let (Some(p99), Some(max)) = (c.lag_p99, c.lag_max) {
+        field(
+            o,
+            "Scheduling lag",
+            &format!("p99 {}, max {} (n = {})", ms(p99), ms(max), c.lag_samples),
+        );
+    }
+    if let Some(cpu) = c.cpu {
+        field(o, "CPU time", &format!("{:.2} s", cpu.as_secs_f64()));
+    }
 }
 
 /// A server-named string without control characters, so it cannot break the layout.
@@ -434,6 +473,7 @@ fn percent(n: u64, total: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::probe::ClientLoad;
     use crate::stats::summarize;
     use std::collections::BTreeMap;
     use std::time::Duration;
@@ -478,6 +518,12 @@ mod tests {
             diagnostics: Diagnostics::default(),
             response_models: BTreeMap::new(),
             usage_mismatch: 0,
+            client: ClientLoad {
+                lag_samples: 25_000,
+                lag_p99: Some(Duration::from_micros(420)),
+                lag_max: Some(Duration::from_micros(2_150)),
+                cpu: Some(Duration::from_millis(350)),
+            },
         }
     }
 
@@ -552,6 +598,7 @@ mod tests {
             diagnostics: Diagnostics::default(),
             response_models: BTreeMap::new(),
             usage_mismatch: 0,
+            client: ClientLoad::default(),
         };
         let ctx = ReportContext {
             interrupted: true,
@@ -659,5 +706,34 @@ mod tests {
             "{text}"
         );
         assert!(!render(&summary(), &ctx).contains("Interrupted:          8"));
+    }
+
+    /// A client that queued its own work warns at the top, with the lag p99 in the text
+    /// (issue 13, item 4); a healthy one shows its lag and CPU without a warning.
+    #[test]
+    fn report_warns_when_the_client_queues() {
+        let healthy = render(&summary(), &ctx(None));
+        assert!(
+            healthy.contains("  Scheduling lag:       p99 0.42 ms, max 2.15 ms (n = 25000)\n"),
+            "{healthy}"
+        );
+        assert!(
+            healthy.contains("  CPU time:             0.35 s\n"),
+            "{healthy}"
+        );
+        assert!(!healthy.contains("client queueing"), "{healthy}");
+        assert_eq!(client_warning(&summary()), None);
+
+        let mut starved = summary();
+        starved.client.lag_p99 = Some(Duration::from_micros(23_460));
+        starved.client.lag_max = Some(Duration::from_millis(41));
+        let text = render(&starved, &ctx(None));
+        let warning = "measurements include up to 23.5 ms of client queueing: lower -p, use more cores, or split the load";
+        assert_eq!(client_warning(&starved).as_deref(), Some(warning));
+        assert!(
+            text.contains(&format!("  Warning:              {warning}\n")),
+            "{text}"
+        );
+        insta::assert_snapshot!(text);
     }
 }

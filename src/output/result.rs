@@ -8,7 +8,8 @@
 //! `response_model`, `system_fingerprint`, `input_tokens`, `cached_input_tokens`,
 //! `reasoning_tokens`, `usage_mismatch: true` and the diagnostics (DESIGN §11) `connection`,
 //! `phases`, `retried: true`, `ratelimit`, `provider_request_id` and `captured_headers`; per
-//! burst `summary.phases`, `summary.connections`, `summary.retried` and `summary.ratelimit`.
+//! burst `summary.phases`, `summary.connections`, `summary.retried`, `summary.ratelimit` and
+//! `summary.client` (the prober's own scheduling lag, CPU time and queueing warning).
 //! Every version-1 key keeps its place and meaning, so readers accept 1 and 2 alike.
 //!
 //! Durations are `f64` seconds rounded to microseconds; statistics with no samples are `null`.
@@ -22,6 +23,7 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
 use crate::config::Target;
+use crate::output::report::client_warning;
 use crate::output::round6;
 use crate::probe::{BurstResult, Phase, Phases, RateLimits, RequestRecord, Resource};
 use crate::stats::{BurstSummary, Diagnostics, Summary};
@@ -99,6 +101,20 @@ pub struct SummaryDto {
     /// Per resource, what the provider's rate-limit headers stated over the burst.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub ratelimit: BTreeMap<&'static str, LimitSeenDto>,
+    /// The prober's own load during the burst.
+    pub client: ClientDto,
+}
+
+/// How loaded the prober itself was (seconds; `null` when not measured).
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientDto {
+    /// Scheduling lag: how long a ready task waited for the runtime to poll it.
+    pub lag_p99: Option<f64>,
+    pub lag_max: Option<f64>,
+    /// User plus system CPU time of the process over the burst.
+    pub cpu_seconds: Option<f64>,
+    /// The report's warning when the lag is large enough to be part of the measurements.
+    pub warning: Option<String>,
 }
 
 /// One rate-limited resource over a burst.
@@ -391,6 +407,12 @@ impl SummaryDto {
                     (resource.as_str(), dto)
                 })
                 .collect(),
+            client: ClientDto {
+                lag_p99: s.client.lag_p99.map(secs),
+                lag_max: s.client.lag_max.map(secs),
+                cpu_seconds: s.client.cpu.map(secs),
+                warning: client_warning(s),
+            },
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::config::Target;
 use crate::stream::LooksLike;
 
 use super::client::{Client, TargetClient};
+use super::lag::LagProbe;
 use super::request::{Measured, RequestSpec, cancelled, measure, unsent};
 use super::{BurstEvent, BurstResult, BurstSink, Outcome, RequestRecord};
 
@@ -62,6 +63,9 @@ pub struct BurstOptions {
     /// Becomes `true` to stop: nothing new starts, requests in flight stop at once and are
     /// recorded as `interrupted` with what they measured, and the result is marked interrupted.
     pub cancel: Option<watch::Receiver<bool>>,
+    /// The runtime's scheduling-lag probe, shared by concurrent bursts; `None`: the burst
+    /// starts one of its own.
+    pub lag: Option<LagProbe>,
 }
 
 /// A fresh random burst id (12 hex digits).
@@ -102,6 +106,9 @@ async fn execute(
     events: mpsc::UnboundedSender<BurstEvent>,
 ) -> BurstResult {
     let started_at = SystemTime::now();
+    // Kept until the burst ends: the last clone of a probe stops its thread.
+    let lag_probe = opts.lag.clone().unwrap_or_default();
+    let lag = lag_probe.watch();
     let (http, connection_mode) = client.for_target(&target);
     let mut cancel = opts.cancel.clone();
     let mut engine = Engine {
@@ -141,6 +148,7 @@ async fn execute(
         interrupted = main.interrupted;
         records = main.records;
     }
+    let client_load = lag.finish();
     records.sort_by_key(|r| r.index);
     BurstResult {
         burst_id: opts.burst_id.clone(),
@@ -152,6 +160,7 @@ async fn execute(
         protocol: engine.protocol.unwrap_or(target.protocol),
         looks_like: engine.looks_like,
         interrupted,
+        client: client_load,
     }
 }
 

@@ -11,6 +11,7 @@ mod burst;
 mod client;
 mod connection;
 pub mod headers;
+mod lag;
 mod outcome;
 mod request;
 mod tls;
@@ -18,6 +19,7 @@ mod tls;
 pub use burst::{BurstOptions, BurstPlan, Pacing, new_burst_id, run_burst};
 pub use client::{Client, ClientError};
 pub use headers::{Limit, RateLimits, Resource};
+pub use lag::LagProbe;
 pub use outcome::Outcome;
 
 /// Where an output-token count came from.
@@ -256,6 +258,22 @@ pub struct BurstResult {
     pub looks_like: Option<crate::stream::LooksLike>,
     /// Cancelled by shutdown before every request finished.
     pub interrupted: bool,
+    /// The client's own scheduling lag and CPU time while the burst ran.
+    pub client: ClientLoad,
+}
+
+/// How loaded the client itself was during a burst (`lag.rs`): how long a ready task waited
+/// for the runtime to poll it, and the CPU time the process used. `None` where nothing was
+/// measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientLoad {
+    /// Lag samples taken (one per tick of the probe).
+    pub lag_samples: u64,
+    pub lag_p99: Option<Duration>,
+    pub lag_max: Option<Duration>,
+    /// User plus system CPU time of the whole process over the burst (bursts that overlap
+    /// share it).
+    pub cpu: Option<Duration>,
 }
 
 /// What the engine tells live consumers (progress display, metrics) while a burst runs.

@@ -1,0 +1,352 @@
+//! The client's own scheduling lag and CPU time during a burst: is the prober itself part of
+//! what it measures? A ready task that waits for the runtime to poll it adds that wait to every
+//! timestamp it takes (a first token read late is a TTFT too high).
+//!
+//! How: a dedicated OS thread wakes every [`TICK`] and spawns a tiny task on the runtime that
+//! carries the `Instant` it was sent at; when the runtime polls the task, it records `now − sent`.
+//! That is how long a task that just became ready (as one woken by a socket does) waited for a
+//! worker. The thread is not a tokio timer, so the timer wheel's 1 ms granularity does not enter
+//! the number, and the thread keeps ticking while the runtime is starved. Only one tick is
+//! outstanding at a time: a starved runtime is not buried under probe tasks, and a tick still
+//! waiting when a burst ends counts with its lag so far.
+//!
+//! One probe serves every burst of a runtime (the daemon's concurrent bursts share it); each
+//! burst takes the samples sent during its own interval. The thread sleeps while no burst runs.
+//! CPU time is the whole process's (`/proc/self/stat`), so bursts that overlap share it.
+//!
+//! Does not: decide what is too much lag (`stats`), print, or touch Prometheus.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::ClientLoad;
+
+/// How often the thread sends a tick while a burst runs.
+pub const TICK: Duration = Duration::from_millis(1);
+
+/// Samples kept at most (about 17 minutes of ticks, 16 MiB); a longer burst keeps its last
+/// ones.
+const MAX_SAMPLES: usize = 1 << 20;
+
+/// The scheduling-lag probe of one runtime. Cheap to clone; the thread stops when the last
+/// clone is dropped.
+#[derive(Clone)]
+pub struct LagProbe {
+    owner: Arc<Owner>,
+}
+
+/// Stops the thread when dropped.
+struct Owner {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled when a burst starts or the probe is dropped.
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    /// The runtime ticks are spawned on; taken from the first burst's context.
+    handle: Option<tokio::runtime::Handle>,
+    thread_started: bool,
+    stop: bool,
+    /// Start of every burst being measured, by watch id.
+    watching: Vec<(u64, Instant)>,
+    next_id: u64,
+    /// When the tick not yet polled was sent.
+    outstanding: Option<Instant>,
+    /// `(sent, lag)` of every polled tick, oldest first, sent while some burst ran.
+    samples: VecDeque<(Instant, Duration)>,
+}
+
+impl Default for LagProbe {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LagProbe {
+    /// A probe whose thread starts with the first burst it measures, on that burst's runtime.
+    pub fn new() -> LagProbe {
+        LagProbe {
+            owner: Arc::new(Owner {
+                shared: Arc::new(Shared {
+                    state: Mutex::default(),
+                    wake: Condvar::new(),
+                }),
+            }),
+        }
+    }
+
+    /// Starts measuring a burst; must be called on the runtime the burst runs on.
+    pub fn watch(&self) -> LagWatch {
+        let shared = &self.owner.shared;
+        let mut state = shared.lock();
+        let start = Instant::now();
+        let id = state.next_id;
+        state.next_id += 1;
+        state.watching.push((id, start));
+        if state.handle.is_none() {
+            state.handle = tokio::runtime::Handle::try_current().ok();
+        }
+        if !state.thread_started && state.handle.is_some() {
+            let thread_shared = shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name("streamprobe-lag".into())
+                .spawn(move || ticker(&thread_shared));
+            // Without the thread the burst reports no lag samples (`null`), which is the truth.
+            state.thread_started = spawned.is_ok();
+        }
+        drop(state);
+        shared.wake.notify_all();
+        LagWatch {
+            shared: shared.clone(),
+            id,
+            start,
+            cpu_start: process_cpu(),
+        }
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.shared.lock().stop = true;
+        self.shared.wake.notify_all();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The thread: while some burst is watched, send a tick every [`TICK`] unless one is still
+/// waiting to be polled.
+fn ticker(shared: &Arc<Shared>) {
+    loop {
+        let mut state = shared.lock();
+        while !state.stop && state.watching.is_empty() {
+            state = shared
+                .wake
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        if state.stop {
+            return;
+        }
+        if state.outstanding.is_none()
+            && let Some(handle) = state.handle.clone()
+        {
+            let sent = Instant::now();
+            state.outstanding = Some(sent);
+            drop(state);
+            let task_shared = shared.clone();
+            // On a runtime that has shut down the task is dropped unpolled: the tick stays
+            // outstanding and the probe goes quiet, which is all there is to do.
+            drop(handle.spawn(async move { task_shared.polled(sent) }));
+        } else {
+            drop(state);
+        }
+        std::thread::sleep(TICK);
+    }
+}
+
+impl Shared {
+    fn polled(&self, sent: Instant) {
+        let lag = sent.elapsed();
+        let mut state = self.lock();
+        state.outstanding = None;
+        if state.watching.is_empty() {
+            return;
+        }
+        if state.samples.len() >= MAX_SAMPLES {
+            state.samples.pop_front();
+        }
+        state.samples.push_back((sent, lag));
+    }
+}
+
+/// One burst's measurement; [`LagWatch::finish`] gives its numbers.
+pub struct LagWatch {
+    shared: Arc<Shared>,
+    id: u64,
+    start: Instant,
+    cpu_start: Option<Duration>,
+}
+
+impl LagWatch {
+    /// The lag of every tick sent since the watch started (a tick still waiting counts with its
+    /// wait so far) and the process's CPU time over the same interval.
+    pub fn finish(self) -> ClientLoad {
+        let end = Instant::now();
+        let cpu = match (self.cpu_start, process_cpu()) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+            _ => None,
+        };
+        let mut state = self.shared.lock();
+        let mut lags: Vec<Duration> = state
+            .samples
+            .iter()
+            .filter(|(sent, _)| *sent >= self.start)
+            .map(|(_, lag)| *lag)
+            .collect();
+        if let Some(sent) = state.outstanding.filter(|sent| *sent >= self.start) {
+            lags.push(end.saturating_duration_since(sent));
+        }
+        state.watching.retain(|(id, _)| *id != self.id);
+        // Samples older than every remaining burst are nobody's any more.
+        match state.watching.iter().map(|(_, start)| *start).min() {
+            Some(oldest) => {
+                while state
+                    .samples
+                    .front()
+                    .is_some_and(|(sent, _)| *sent < oldest)
+                {
+                    state.samples.pop_front();
+                }
+            }
+            None => state.samples.clear(),
+        }
+        drop(state);
+        ClientLoad::from_lags(lags, cpu)
+    }
+}
+
+impl ClientLoad {
+    fn from_lags(mut lags: Vec<Duration>, cpu: Option<Duration>) -> ClientLoad {
+        lags.sort_unstable();
+        let n = lags.len();
+        // Nearest rank: the smallest sample at or above 99% of them.
+        let p99 = (n > 0).then(|| lags[(n * 99).div_ceil(100).max(1) - 1]);
+        ClientLoad {
+            lag_samples: n as u64,
+            lag_p99: p99,
+            lag_max: lags.last().copied(),
+            cpu,
+        }
+    }
+}
+
+/// User plus system CPU time of the whole process so far, from `/proc/self/stat` (Linux; `None`
+/// elsewhere or when it cannot be read).
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    process_cpu_from_stat(&stat)
+}
+
+/// Fields 14 and 15 (`utime`, `stime`) of `/proc/<pid>/stat`, in clock ticks. The command name
+/// (field 2) is in parentheses and may hold spaces or parentheses, so fields are counted from
+/// the last `)`. A tick is 1/100 s: `USER_HZ` is 100 on every Linux architecture Rust supports
+/// (reading it with `sysconf` would take `unsafe`).
+fn process_cpu_from_stat(stat: &str) -> Option<Duration> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    // After the name: field 3 (state) is the first; utime is field 14.
+    let mut fields = after_name.split_ascii_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_cpu_time_after_a_name_with_spaces_and_parentheses() {
+        let stat = "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 37 0 0 20 0 9 0";
+        assert_eq!(
+            process_cpu_from_stat(stat),
+            Some(Duration::from_millis(2870))
+        );
+        assert_eq!(process_cpu_from_stat("4242 (x) S 1 2"), None);
+        assert!(process_cpu().is_some(), "the test runs on Linux");
+    }
+
+    #[test]
+    fn p99_is_the_nearest_rank() {
+        let ms = Duration::from_millis;
+        let lags: Vec<Duration> = (1..=200).map(ms).collect();
+        let load = ClientLoad::from_lags(lags, None);
+        assert_eq!(load.lag_samples, 200);
+        assert_eq!(load.lag_p99, Some(ms(198)));
+        assert_eq!(load.lag_max, Some(ms(200)));
+        let one = ClientLoad::from_lags(vec![ms(3)], Some(ms(10)));
+        assert_eq!((one.lag_p99, one.lag_max), (Some(ms(3)), Some(ms(3))));
+        let none = ClientLoad::from_lags(Vec::new(), None);
+        assert_eq!((none.lag_samples, none.lag_p99), (0, None));
+    }
+
+    /// A runtime whose only thread is busy in 20 ms blocking stretches: ticks wait for them.
+    #[test]
+    fn a_starved_runtime_shows_its_lag() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let probe = LagProbe::new();
+        let load = rt.block_on(async {
+            let watch = probe.watch();
+            let until = Instant::now() + Duration::from_millis(600);
+            while Instant::now() < until {
+                let busy = Instant::now() + Duration::from_millis(20);
+                while Instant::now() < busy {
+                    std::hint::spin_loop();
+                }
+                tokio::task::yield_now().await;
+            }
+            watch.finish()
+        });
+        assert!(load.lag_samples >= 5, "{load:?}");
+        let p99 = load.lag_p99.unwrap();
+        assert!(p99 >= Duration::from_millis(10), "{load:?}");
+        assert!(load.lag_max.unwrap() >= p99);
+        // 600 ms of spinning; /proc counts in 10 ms ticks.
+        assert!(load.cpu.unwrap() >= Duration::from_millis(300), "{load:?}");
+    }
+
+    /// An idle runtime polls a tick at once; the starved case above is the contrast (the
+    /// bound is loose: the test machine may be busy).
+    #[test]
+    fn an_idle_runtime_has_little_lag() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let probe = LagProbe::new();
+        let load = rt.block_on(async {
+            let watch = probe.watch();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            watch.finish()
+        });
+        assert!(load.lag_samples >= 20, "{load:?}");
+        assert!(load.lag_p99.unwrap() < Duration::from_millis(5), "{load:?}");
+    }
+
+    #[test]
+    fn concurrent_watches_take_their_own_interval_and_the_thread_rests_between() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let probe = LagProbe::new();
+        rt.block_on(async {
+            let long = probe.watch();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let short = probe.watch();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let short = short.finish();
+            let long = long.finish();
+            assert!(short.lag_samples > 0, "{short:?}");
+            assert!(long.lag_samples > short.lag_samples, "{long:?} {short:?}");
+            assert!(probe.owner.shared.lock().samples.is_empty());
+            // No burst: no ticks are sent.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let state = probe.owner.shared.lock();
+            assert!(state.samples.is_empty() && state.outstanding.is_none());
+        });
+    }
+}
