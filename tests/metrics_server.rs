@@ -254,6 +254,22 @@ fn last_burst_gauges_come_from_the_exact_summary() {
         series_value(&t, r#"streamprobe_burst_duration_seconds{target="alpha"}"#),
         Some(3.0)
     );
+    // The client's own lag p99 (issue 13, item 4); gone with a burst that measured none, and
+    // with the target.
+    assert_eq!(
+        series_value(&t, r#"streamprobe_client_lag_seconds{target="alpha"}"#),
+        Some(0.0025)
+    );
+    let unmeasured = BurstResult {
+        client: ClientLoad::default(),
+        ..burst.clone()
+    };
+    metrics.burst_finished(&unmeasured, &BurstSummary::from_burst(&unmeasured));
+    assert!(!text(&metrics).contains("streamprobe_client_lag_seconds{"));
+    metrics.burst_finished(&burst, &summary);
+    assert!(text(&metrics).contains("streamprobe_client_lag_seconds{"));
+    metrics.remove_target("alpha");
+    assert!(!text(&metrics).contains("streamprobe_client_lag_seconds{"));
 }
 
 #[test]

@@ -960,3 +960,86 @@ async fn a_protocol_mismatch_names_the_protocol_the_stream_looks_like() {
         "{r:?}"
     );
 }
+
+/// The client measures its own scheduling lag (issue 13, item 4). The same small burst runs
+/// twice on this test's single-threaded runtime: once alone, once beside a task that keeps the
+/// thread busy in 20 ms stretches, as a client with too much work per core would. The starved
+/// burst must report lag in the tens of ms and warn; the healthy one a small fraction of it
+/// (loosely: the test machine may be busy).
+#[tokio::test]
+async fn a_starved_client_reports_its_own_queueing() {
+    let server = mock(timing(100, 10, 10)).await;
+    let t = || {
+        target(
+            &server.url("/v1/chat/completions"),
+            "    concurrency: 4\n    total_requests: 8\n    protocol: openai\n",
+        )
+    };
+
+    let healthy = burst(t()).await;
+    let starve = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let hog = tokio::spawn({
+        let starve = starve.clone();
+        async move {
+            while starve.load(std::sync::atomic::Ordering::Relaxed) {
+                let busy = std::time::Instant::now() + Duration::from_millis(20);
+                while std::time::Instant::now() < busy {
+                    std::hint::spin_loop();
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    let starved = burst(t()).await;
+    starve.store(false, std::sync::atomic::Ordering::Relaxed);
+    hog.await.unwrap();
+
+    for b in [&healthy, &starved] {
+        assert!(
+            b.records.iter().all(|r| r.outcome == Outcome::Success),
+            "{:?}",
+            b.records
+        );
+        assert!(
+            b.client.lag_samples > 0 && b.client.cpu.is_some(),
+            "{:?}",
+            b.client
+        );
+    }
+    let starved_p99 = starved.client.lag_p99.unwrap();
+    assert!(
+        starved_p99 >= Duration::from_millis(10),
+        "{:?}",
+        starved.client
+    );
+    assert!(starved.client.lag_max.unwrap() >= starved_p99);
+    let healthy_p99 = healthy.client.lag_p99.unwrap();
+    assert!(
+        healthy_p99 < starved_p99 / 4,
+        "healthy {:?} vs starved {:?}",
+        healthy.client,
+        starved.client
+    );
+
+    // The warning names the lag, in the report and in the result file.
+    let summary = streamprobe::stats::BurstSummary::from_burst(&starved);
+    let warning = streamprobe::output::report::client_warning(&summary).expect("a warning");
+    let expected = format!(
+        "measurements include up to {:.1} ms of client queueing",
+        starved_p99.as_secs_f64() * 1000.0
+    );
+    assert!(warning.starts_with(&expected), "{warning}");
+    assert!(
+        warning.ends_with(": lower -p, use more cores, or split the load"),
+        "{warning}"
+    );
+    let doc = streamprobe::output::result::ResultDocument::new(&t(), &starved, &summary, false);
+    assert_eq!(
+        doc.summary.client.warning.as_deref(),
+        Some(warning.as_str())
+    );
+    assert_eq!(
+        doc.summary.client.lag_p99,
+        Some((starved_p99.as_secs_f64() * 1e6).round() / 1e6)
+    );
+}

@@ -319,6 +319,22 @@ targets:
         .get("streamprobe_last_burst_success_ratio", &[("target", "ok")])
         .unwrap();
     assert!(close(ratio, success / (success + failed)) && close(ratio, 1.0));
+    // The client's own scheduling lag (issue 13, item 4): the gauge is the newest file's p99.
+    let client = &doc["summary"]["client"];
+    let lag_p99 = client["lag_p99"]
+        .as_f64()
+        .expect("every burst measures its lag");
+    let lag = m
+        .get("streamprobe_client_lag_seconds", &[("target", "ok")])
+        .expect("the lag gauge is exported");
+    assert!(close(lag, lag_p99), "gauge {lag} vs file {lag_p99}");
+    assert!(client["lag_max"].as_f64().unwrap() >= lag_p99, "{client}");
+    assert!(client["cpu_seconds"].as_f64().is_some(), "{client}");
+    assert_eq!(
+        client["warning"].is_null(),
+        lag_p99 <= 0.001,
+        "a 30 ms TTFT warns only above 1 ms: {client}"
+    );
     let (status, page) = d.get("/").await;
     assert_eq!(status, 200);
     assert!(
