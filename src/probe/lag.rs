@@ -2,13 +2,16 @@
 //! what it measures? A ready task that waits for the runtime to poll it adds that wait to every
 //! timestamp it takes (a first token read late is a TTFT too high).
 //!
-//! How: a dedicated OS thread wakes every [`TICK`] and spawns a tiny task on the runtime that
-//! carries the `Instant` it was sent at; when the runtime polls the task, it records `now − sent`.
-//! That is how long a task that just became ready (as one woken by a socket does) waited for a
-//! worker. The thread is not a tokio timer, so the timer wheel's 1 ms granularity does not enter
-//! the number, and the thread keeps ticking while the runtime is starved. Only one tick is
-//! outstanding at a time: a starved runtime is not buried under probe tasks, and a tick still
-//! waiting when a burst ends counts with its lag so far.
+//! How: a dedicated OS thread wakes every [`TICK`], notes the `Instant`, and writes one byte to a
+//! socket pair whose other end a task on the runtime reads; when the runtime polls that task, it
+//! records `now − sent`. The tick takes the path a first token takes: the runtime learns of it
+//! from its I/O driver and queues the woken task behind the other ready ones, so the number is
+//! how long a request's task waits after its socket became readable. (A task spawned from
+//! another thread would go to the runtime's global queue, which is polled every few dozen local
+//! tasks and so jumps the very queue this is meant to see.) The thread is not a tokio timer, so
+//! the timer wheel's 1 ms granularity does not enter the number, and its clock runs on while the
+//! runtime is starved. Only one tick is outstanding at a time: a starved runtime is not buried
+//! under ticks, and a tick still waiting when a burst ends counts with its lag so far.
 //!
 //! One probe serves every burst of a runtime (the daemon's concurrent bursts share it); each
 //! burst takes the samples sent during its own interval. The thread sleeps while no burst runs.
@@ -17,6 +20,8 @@
 //! Does not: decide what is too much lag (`stats`), print, or touch Prometheus.
 
 use std::collections::VecDeque;
+use std::io::Write;
+use std::os::unix::net::UnixStream;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -53,8 +58,7 @@ struct Shared {
 
 #[derive(Default)]
 struct State {
-    /// The runtime ticks are spawned on; taken from the first burst's context.
-    handle: Option<tokio::runtime::Handle>,
+    /// The thread and its reading task run (on the first burst's runtime).
     thread_started: bool,
     stop: bool,
     /// Start of every burst being measured, by watch id.
@@ -93,16 +97,9 @@ impl LagProbe {
         let id = state.next_id;
         state.next_id += 1;
         state.watching.push((id, start));
-        if state.handle.is_none() {
-            state.handle = tokio::runtime::Handle::try_current().ok();
-        }
-        if !state.thread_started && state.handle.is_some() {
-            let thread_shared = shared.clone();
-            let spawned = std::thread::Builder::new()
-                .name("streamprobe-lag".into())
-                .spawn(move || ticker(&thread_shared));
+        if !state.thread_started {
             // Without the thread the burst reports no lag samples (`null`), which is the truth.
-            state.thread_started = spawned.is_ok();
+            state.thread_started = start_ticking(shared).is_some();
         }
         drop(state);
         shared.wake.notify_all();
@@ -128,9 +125,45 @@ impl Shared {
     }
 }
 
+/// Starts the reading task on the current runtime and the ticking thread; `None` outside a
+/// runtime or when the socket pair or the thread cannot be had.
+fn start_ticking(shared: &Arc<Shared>) -> Option<()> {
+    let handle = tokio::runtime::Handle::try_current().ok()?;
+    let (writer, reader) = UnixStream::pair().ok()?;
+    reader.set_nonblocking(true).ok()?;
+    let reader = {
+        let _runtime = handle.enter();
+        tokio::net::UnixStream::from_std(reader).ok()?
+    };
+    let thread_shared = shared.clone();
+    std::thread::Builder::new()
+        .name("streamprobe-lag".into())
+        .spawn(move || ticker(&thread_shared, writer))
+        .ok()?;
+    // Ends when the thread does (its end of the pair closes).
+    drop(handle.spawn(read_ticks(reader, shared.clone())));
+    Some(())
+}
+
+/// The runtime's side: every byte is a tick; its lag is taken when this task runs.
+async fn read_ticks(reader: tokio::net::UnixStream, shared: Arc<Shared>) {
+    let mut buf = [0u8; 64];
+    loop {
+        if reader.readable().await.is_err() {
+            return;
+        }
+        match reader.try_read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => shared.polled(),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+}
+
 /// The thread: while some burst is watched, send a tick every [`TICK`] unless one is still
 /// waiting to be polled.
-fn ticker(shared: &Arc<Shared>) {
+fn ticker(shared: &Arc<Shared>, mut writer: UnixStream) {
     loop {
         let mut state = shared.lock();
         while !state.stop && state.watching.is_empty() {
@@ -142,16 +175,14 @@ fn ticker(shared: &Arc<Shared>) {
         if state.stop {
             return;
         }
-        if state.outstanding.is_none()
-            && let Some(handle) = state.handle.clone()
-        {
-            let sent = Instant::now();
-            state.outstanding = Some(sent);
+        if state.outstanding.is_none() {
+            state.outstanding = Some(Instant::now());
             drop(state);
-            let task_shared = shared.clone();
-            // On a runtime that has shut down the task is dropped unpolled: the tick stays
-            // outstanding and the probe goes quiet, which is all there is to do.
-            drop(handle.spawn(async move { task_shared.polled(sent) }));
+            // Fails only once the reading task is gone (its runtime shut down): nothing left
+            // to measure.
+            if writer.write_all(&[1]).is_err() {
+                return;
+            }
         } else {
             drop(state);
         }
@@ -160,10 +191,14 @@ fn ticker(shared: &Arc<Shared>) {
 }
 
 impl Shared {
-    fn polled(&self, sent: Instant) {
-        let lag = sent.elapsed();
+    /// The reading task ran: the outstanding tick's lag is now.
+    fn polled(&self) {
+        let now = Instant::now();
         let mut state = self.lock();
-        state.outstanding = None;
+        let Some(sent) = state.outstanding.take() else {
+            return;
+        };
+        let lag = now.saturating_duration_since(sent);
         if state.watching.is_empty() {
             return;
         }
@@ -301,6 +336,44 @@ mod tests {
         assert!(load.lag_max.unwrap() >= p99);
         // 600 ms of spinning (a busy machine may take some of it away).
         assert!(load.cpu.unwrap() >= Duration::from_millis(150), "{load:?}");
+    }
+
+    /// Many short ready tasks, as a runtime full of streams has: each is quick, but a task that
+    /// becomes ready waits for a whole round of them. The tick must wait for that round too,
+    /// not jump it (a task spawned from outside would, through the global queue).
+    #[test]
+    fn a_tick_waits_behind_the_ready_tasks_like_a_socket_read() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let probe = LagProbe::new();
+        let load = rt.block_on(async {
+            let watch = probe.watch();
+            let until = Instant::now() + Duration::from_millis(500);
+            let tasks: Vec<_> = (0..400)
+                .map(|_| {
+                    tokio::spawn(async move {
+                        while Instant::now() < until {
+                            let busy = Instant::now() + Duration::from_micros(100);
+                            while Instant::now() < busy {
+                                std::hint::spin_loop();
+                            }
+                            tokio::task::yield_now().await;
+                        }
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap();
+            }
+            watch.finish()
+        });
+        // A round is 400 × 100 µs = 40 ms.
+        assert!(
+            load.lag_p99.unwrap() >= Duration::from_millis(20),
+            "{load:?}"
+        );
     }
 
     /// An idle runtime polls a tick at once; the starved case above is the contrast (the
