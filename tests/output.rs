@@ -67,6 +67,7 @@ fn target() -> Target {
         proxy: None,
         slo: Slo::default(),
         expect: Expect::default(),
+        verdict: Default::default(),
     }
 }
 
