@@ -28,8 +28,11 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::{Metric, Reservoir, Row, Settings, Statistic, Verdict, judge, rng};
+use super::{
+    Metric, RequestSample, Reservoir, Row, Samples, Settings, Statistic, Verdict, judge, rng,
+};
 use crate::config::{VerdictSettings, VerdictStatistic};
+use crate::probe::{Outcome, RequestRecord};
 use crate::stats::percentile;
 
 /// Slots of the recent window.
@@ -51,6 +54,18 @@ pub struct BurstSamples {
 }
 
 impl BurstSamples {
+    /// A finished burst's successful requests (interrupted ones say nothing about the target).
+    pub fn from_records(records: &[RequestRecord]) -> BurstSamples {
+        let mut samples = Samples::default();
+        for r in records.iter().filter(|r| r.outcome != Outcome::Interrupted) {
+            samples.push(RequestSample::from_record(r));
+        }
+        BurstSamples {
+            ttft: samples.ttft,
+            tpot: samples.tpot,
+        }
+    }
+
     fn of(&self, metric: Metric) -> &[f64] {
         match metric {
             Metric::Tpot => &self.tpot,
