@@ -11,9 +11,10 @@
 //! Judging merges each window's slots into one reservoir (a uniform sample of the window,
 //! each slot weighted by its stream's size) and runs `judge` on the two.
 //!
-//! **Memory** per target: at most `RECENT_SLOTS + 1 + BASELINE_SLOTS + 1` slots ×
-//! `SLOT_CAPACITY` × 8 bytes × 2 metrics = 34 × 1,024 × 8 × 2 ≈ 544 KiB, whatever the window
-//! lengths and burst sizes, plus the two merged reservoirs while judging.
+//! **Memory** per target: at most `RECENT_SLOTS` recent slots and `BASELINE_SLOTS + 1` baseline
+//! slots (integer slot widths may leave one more), so under `RECENT_SLOTS + BASELINE_SLOTS + 2`
+//! = 32 slots × `SLOT_CAPACITY` × 8 bytes × 2 metrics = 512 KiB, whatever the window lengths and
+//! burst sizes, plus the two merged reservoirs while judging.
 //!
 //! **Error.** (1) Edges: a window's edges move in steps of one slot, so the recent window holds
 //! between `recent − recent/RECENT_SLOTS` and `recent` of bursts, and the baseline's far edge is
