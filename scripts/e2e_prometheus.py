@@ -1041,7 +1041,7 @@ class FakeDaemon:
                 if s:
                     self.gauges[("streamprobe_last_burst_ttft_seconds", (("target", target), ("quantile", q)))] = \
                         numpy_linear_percentile(s, float(q))
-            self._verdict(target, ttfts)
+            verdict = self._verdict(target, ttfts)
             self.burst_seq += 1
             seq = self.burst_seq
         s = sorted(ttfts)
@@ -1052,7 +1052,8 @@ class FakeDaemon:
                                **{f"p{int(float(q) * 100)}": numpy_linear_percentile(s, float(q))
                                   for q in ("0.5", "0.9", "0.95", "0.99")}}
         doc = {"schema_version": 2, "tool": {"name": "streamprobe-fake", "version": "0"},
-               "burst_id": f"fake{seq:06d}", "target": target, "summary": summary, "metrics": records}
+               "burst_id": f"fake{seq:06d}", "target": target, "summary": summary,
+               "verdict": {"statistic": "p90", "ttft": {"verdict": verdict}}, "metrics": records}
         d = os.path.join(self.results_dir, target)
         name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(start)) + f"-fake{seq:06d}.json"
         tmp = os.path.join(d, "." + name + ".tmp")
@@ -1085,6 +1086,7 @@ class FakeDaemon:
             verdict = "regressed" if ratios["0.9"] > 1.2 else "no_change"
         for v in ("regressed", "improved", "no_change", "inconclusive", "insufficient_data"):
             self.gauges[("streamprobe_verdict", T + (("verdict", v),))] = 1 if v == verdict else 0
+        return verdict
 
     def _identity(self, target, new):
         """As the daemon: the latest model/fingerprint only, a change counted, not the first."""
