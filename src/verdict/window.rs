@@ -356,10 +356,8 @@ mod tests {
     }
 
     fn at(minutes: f64) -> SystemTime {
-        // A round start, so slot edges fall on whole minutes.
-        UNIX_EPOCH
-            + Duration::from_secs(1_800_000_000 - 1_800_000_000 % 3600)
-            + Duration::from_secs_f64(minutes * 60.0)
+        // A whole hour (1.8·10⁹ s is a multiple of 3,600), so slot edges fall on whole minutes.
+        UNIX_EPOCH + Duration::from_secs(1_800_000_000) + Duration::from_secs_f64(minutes * 60.0)
     }
 
     /// `n` lognormal TTFTs around `median` seconds (σ = 0.3), TPOT a tenth of it.
