@@ -17,7 +17,7 @@ use common::daemon::Daemon;
 use common::{BIN, free_port};
 
 /// Two targets, 20 requests a second each; `@STEADY@`/`@SHIFTED@` are their mock TTFTs. The
-/// recent window is about five bursts, the baseline ten minutes; `min_change` is wide enough
+/// recent window is about eight bursts, the baseline ten minutes; `min_change` is wide enough
 /// that a loaded test machine's scheduling noise on a steady target stays inside it.
 const CONFIG: &str = r#"
 server: {listen: "@LISTEN@", enable_admin_api: true}
@@ -29,7 +29,7 @@ defaults:
   run_on_start: @RUN_ON_START@
   timeout: 10s
   body: {model: m, messages: [{role: user, content: hi}], stream: true}
-  verdict: {baseline: 10m, recent: 5s, min_change: 25%, min_samples: 20, statistic: p90}
+  verdict: {baseline: 10m, recent: 8s, min_change: 25%, min_samples: 20, statistic: p90}
 targets:
   - {name: steady, url: "@CHAT@?ttft=200ms&itl=2ms&tokens=3"}
   - {name: shifted, url: "@CHAT@?ttft=@SHIFTED@&itl=2ms&tokens=3"}
@@ -249,7 +249,7 @@ async fn a_slower_target_regresses_the_other_does_not_and_a_restart_keeps_both()
     wait_verdicts(
         &d,
         &[("steady", "no_change"), ("shifted", "regressed")],
-        Duration::from_secs(3),
+        Duration::from_secs(5),
     )
     .await;
     let m = d.metrics().await;
