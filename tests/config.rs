@@ -369,6 +369,12 @@ fn shipped_examples_have_the_documented_shape() {
     assert_eq!(full.targets[0].protocol, Protocol::OpenAi);
     assert_eq!(full.targets[1].protocol, Protocol::Anthropic);
     assert_eq!(full.targets[1].rate, Some(1.0));
+    // `verdict:` merges field by field: the target's min_change, the defaults' windows.
+    let verdict = &full.targets[1].verdict;
+    assert_eq!(verdict.min_change, 0.1);
+    assert_eq!(verdict.recent, Duration::from_secs(3600));
+    assert_eq!(verdict.baseline, Duration::from_secs(7 * 86400));
+    assert_eq!(full.targets[0].verdict.min_change, 0.05);
 
     let demo = load_with_env(Path::new("config/demo.yaml"), &env).unwrap();
     assert_eq!(demo.targets.len(), 3);
