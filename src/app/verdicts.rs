@@ -162,3 +162,112 @@ pub fn windows_from_files(
     windows.advance(now);
     (windows, rebuilt)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{VerdictStatistic, load_str};
+    use crate::verdict::{Metric, Verdict};
+    use std::time::Duration;
+
+    fn target(verdict: &str) -> Target {
+        let yaml = format!(
+            "targets:\n  - {{name: t, url: \"http://127.0.0.1:1/v1/chat/completions\", verdict: {verdict}}}\n"
+        );
+        load_str(&yaml, Path::new("test.yaml"))
+            .unwrap()
+            .targets
+            .remove(0)
+    }
+
+    /// A result file of 40 successful requests around `ttft` seconds, started at `at`.
+    fn write_burst(dir: &Path, at: SystemTime, ttft: f64) {
+        let stamp = chrono::DateTime::<chrono::Utc>::from(at);
+        let metrics: Vec<String> = (0..40)
+            .map(|i| {
+                format!(
+                    r#"{{"ttft": {}, "tpot": 0.02, "total_time": 1.0, "outcome": "success"}}"#,
+                    ttft + i as f64 * 0.0005
+                )
+            })
+            .collect();
+        let doc = format!(
+            r#"{{"schema_version": 2, "target": "t", "config": {{"timestamp": "{}"}}, "metrics": [{}]}}"#,
+            stamp.to_rfc3339(),
+            metrics.join(",")
+        );
+        let name = format!("{}-x.json", stamp.format("%Y%m%dT%H%M%SZ"));
+        fs::write(dir.join(name), doc).unwrap();
+    }
+
+    #[test]
+    fn rebuild_reads_the_targets_files_and_bursts_continue_the_same_windows() {
+        let results = tempfile::tempdir().unwrap();
+        let dir = results.path().join("t");
+        fs::create_dir_all(&dir).unwrap();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let minute = Duration::from_secs(60);
+        // 50 minutes of 200 ms bursts, then 5 of 300 ms; one file older than the baseline,
+        // one without a start time, one that is not JSON.
+        for m in 1..=55u32 {
+            write_burst(
+                &dir,
+                now - minute * (56 - m),
+                if m > 50 { 0.3 } else { 0.2 },
+            );
+        }
+        write_burst(&dir, now - minute * 120, 9.0);
+        fs::write(dir.join("20200101T000000Z-none.json"), r#"{"metrics": []}"#).unwrap();
+        fs::write(dir.join("20200101T000000Z-bad.json"), "{").unwrap();
+
+        let t = target("{baseline: 1h, recent: 10m, min_samples: 30}");
+        assert_eq!(t.verdict.statistic, VerdictStatistic::P90);
+        let verdicts = Verdicts::default();
+        assert!(verdicts.needs_rebuild(&t, results.path()));
+        let (report, read) = verdicts.rebuild(&t, results.path(), now);
+        assert_eq!(
+            read,
+            Rebuilt {
+                files: 55,
+                skipped: 2
+            }
+        );
+        assert_eq!(
+            report.metric(Metric::Ttft).unwrap().verdict(),
+            Verdict::Regressed
+        );
+        assert_eq!(
+            report.metric(Metric::Tpot).unwrap().verdict(),
+            Verdict::NoChange
+        );
+        assert!(!verdicts.needs_rebuild(&t, results.path()));
+
+        // A burst lands in the same windows.
+        let burst = BurstSamples {
+            ttft: vec![0.3; 40],
+            tpot: vec![0.02; 40],
+        };
+        let after = verdicts
+            .record(&t, now + minute, &burst, now + minute)
+            .unwrap();
+        let n = |r: &Report| r.metric(Metric::Ttft).unwrap().row.n_candidate;
+        assert_eq!(n(&after), n(&report) + 40);
+
+        // Other settings need a rebuild, and a burst judged under the old ones is not recorded.
+        let changed = target("{baseline: 2h, recent: 10m, min_samples: 30}");
+        assert!(verdicts.needs_rebuild(&changed, results.path()));
+        assert!(verdicts.record(&changed, now, &burst, now).is_none());
+        verdicts.retain(&[]);
+        assert!(verdicts.needs_rebuild(&t, results.path()));
+        assert!(verdicts.record(&t, now, &burst, now).is_none());
+
+        // No directory yet: an empty history, judged insufficient.
+        let empty = tempfile::tempdir().unwrap();
+        let (report, read) = verdicts.rebuild(&t, empty.path(), now);
+        assert_eq!(read, Rebuilt::default());
+        assert_eq!(
+            report.metric(Metric::Ttft).unwrap().verdict(),
+            Verdict::InsufficientData
+        );
+    }
+}
