@@ -1,13 +1,16 @@
 //! One request: build it from the target, send it, time every stage, decode the stream,
 //! enforce the timeouts and the size cap, and classify the outcome.
 //!
-//! Timestamps are taken when bytes arrive, before any decoding; every event decoded from a
-//! chunk is attributed to that chunk's arrival. A request watches the burst's cancel flag
-//! itself, so that a cancelled request still returns what it measured (outcome `interrupted`).
+//! `t0` on a reused connection is when hyper writes the request (a body wrapper stamps it), so
+//! a queue of other sends on a busy core is client wait, not time to headers. Timestamps are
+//! taken when bytes arrive, before any decoding; every event decoded from a chunk is attributed
+//! to that chunk's arrival. A request watches the burst's cancel flag itself, so that a
+//! cancelled request still returns what it measured (outcome `interrupted`).
 //! The one retry: a request whose reused keep-alive connection failed before any response byte
 //! is sent again on a new connection (the server closed the idle connection as the request went
-//! out, which HTTP/1.1 allows), as browsers do. Does not: print, log above debug, or retry
-//! anything else.
+//! out, which HTTP/1.1 allows), as browsers do. A request with a body answered 307/308 is sent
+//! once more with a plain body, which reqwest can clone to follow the redirect. Does not: print,
+//! log above debug, or retry anything else.
 
 use std::borrow::Cow;
 use std::convert::Infallible;
