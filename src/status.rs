@@ -1,15 +1,17 @@
 //! The daemon's status board: what the status page and `/api/v1` show about each target (its
-//! schedule, next run, recent bursts). Plain data behind a lock, written by the daemon and read
-//! by the HTTP server, so the server never needs the engine.
+//! schedule, next run, recent bursts, verdict). Plain data behind a lock, written by the daemon
+//! and read by the HTTP server, so the server never needs the engine.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::probe::BurstResult;
+use crate::probe::{BurstEvent, BurstResult, BurstSink};
 use crate::stats::BurstSummary;
+use crate::verdict::Metric;
+use crate::verdict::window::{self, Report};
 
 /// How many recent bursts each target keeps in memory.
 pub const RECENT_BURSTS: usize = 50;
@@ -61,7 +63,71 @@ pub struct TargetStatus {
     pub schedule: String,
     pub next_run: Option<DateTime<Utc>>,
     pub running: bool,
+    /// Requests of the running burst that started and have not ended yet.
+    pub in_flight: u64,
     pub recent: VecDeque<BurstBrief>,
+    /// The daemon's TTFT verdict (DESIGN §10), once its windows were built.
+    pub verdict: Option<TargetVerdict>,
+}
+
+/// A target's TTFT verdict: the recent window against the baseline, with what a chart of the
+/// target needs (the baseline band). Plain data; seconds unless named otherwise.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TargetVerdict {
+    /// `ttft`.
+    pub metric: String,
+    /// `regressed`, `improved`, `no_change`, `inconclusive` or `insufficient_data`.
+    pub verdict: String,
+    /// The statistic judged (`p90`) and its value over each window.
+    pub statistic: String,
+    pub baseline: Option<f64>,
+    pub recent: Option<f64>,
+    /// recent ÷ baseline − 1, and its interval at `confidence`.
+    pub change: Option<f64>,
+    pub ci: Option<[f64; 2]>,
+    pub confidence: f64,
+    pub p_value: Option<f64>,
+    /// Samples judged per window.
+    pub n_baseline: u64,
+    pub n_recent: u64,
+    /// The baseline band: TTFT p50 and p95 over the baseline window.
+    pub baseline_p50: Option<f64>,
+    pub baseline_p95: Option<f64>,
+    /// Window lengths (seconds) and the rule's threshold (0.05 = 5%).
+    pub baseline_window_seconds: f64,
+    pub recent_window_seconds: f64,
+    pub min_change: f64,
+    /// When it was judged.
+    pub at: DateTime<Utc>,
+}
+
+impl TargetVerdict {
+    /// The TTFT part of a window report.
+    pub fn from_report(report: &Report) -> Option<TargetVerdict> {
+        let m = report.metric(Metric::Ttft)?;
+        let row = &m.row;
+        Some(TargetVerdict {
+            metric: m.metric.as_str().to_owned(),
+            verdict: row.verdict.as_str().to_owned(),
+            statistic: window::statistic(report.settings.statistic)
+                .as_str()
+                .to_owned(),
+            baseline: row.baseline,
+            recent: row.candidate,
+            change: row.change,
+            ci: row.interval.map(|(lo, hi)| [lo, hi]),
+            confidence: row.confidence,
+            p_value: row.p_value,
+            n_baseline: row.n_baseline,
+            n_recent: row.n_candidate,
+            baseline_p50: m.baseline_p50,
+            baseline_p95: m.baseline_p95,
+            baseline_window_seconds: report.settings.baseline.as_secs_f64(),
+            recent_window_seconds: report.settings.recent.as_secs_f64(),
+            min_change: report.settings.min_change,
+            at: DateTime::<Utc>::from(report.at),
+        })
+    }
 }
 
 /// All targets, by name.
@@ -91,7 +157,9 @@ impl StatusBoard {
             if let Some(old) = m.remove(&status.name) {
                 status.recent = old.recent;
                 status.running = old.running;
+                status.in_flight = old.in_flight;
                 status.next_run = old.next_run;
+                status.verdict = status.verdict.or(old.verdict);
             }
             m.insert(status.name.clone(), status);
         });
@@ -114,6 +182,35 @@ impl StatusBoard {
         self.with(|m| {
             if let Some(t) = m.get_mut(name) {
                 t.running = running;
+            }
+        });
+    }
+
+    pub fn set_verdict(&self, name: &str, verdict: Option<TargetVerdict>) {
+        self.with(|m| {
+            if let Some(t) = m.get_mut(name) {
+                t.verdict = verdict;
+            }
+        });
+    }
+
+    /// Subscribes the board to one burst of `target`: the status page shows its requests in
+    /// flight while it runs.
+    pub fn sink(self: &Arc<Self>, target: &str) -> BoardSink {
+        BoardSink {
+            board: self.clone(),
+            target: target.to_owned(),
+        }
+    }
+
+    fn adjust_in_flight(&self, name: &str, started: bool) {
+        self.with(|m| {
+            if let Some(t) = m.get_mut(name) {
+                t.in_flight = if started {
+                    t.in_flight + 1
+                } else {
+                    t.in_flight.saturating_sub(1)
+                };
             }
         });
     }
@@ -153,9 +250,35 @@ impl StatusBoard {
     }
 }
 
+/// The board's subscription to one burst (see `StatusBoard::sink`).
+pub struct BoardSink {
+    board: Arc<StatusBoard>,
+    target: String,
+}
+
+impl BurstSink for BoardSink {
+    fn observe(&mut self, event: &BurstEvent) {
+        match event {
+            BurstEvent::RequestStarted { .. } => self.board.adjust_in_flight(&self.target, true),
+            BurstEvent::RequestDone(_) => self.board.adjust_in_flight(&self.target, false),
+        }
+    }
+
+    /// Every started request ended or was cancelled by now; a request cancelled before it
+    /// reported its end must not stay "in flight" on the page.
+    fn finish(&mut self) {
+        self.board.with(|m| {
+            if let Some(t) = m.get_mut(&self.target) {
+                t.in_flight = 0;
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn status(name: &str, schedule: &str) -> TargetStatus {
         TargetStatus {
@@ -166,7 +289,9 @@ mod tests {
             schedule: schedule.into(),
             next_run: None,
             running: false,
+            in_flight: 0,
             recent: VecDeque::new(),
+            verdict: None,
         }
     }
 
@@ -184,6 +309,55 @@ mod tests {
             interrupted: false,
             file: None,
         }
+    }
+
+    #[test]
+    fn the_board_counts_a_bursts_requests_in_flight_and_clears_them_at_its_end() {
+        let board = Arc::new(StatusBoard::new());
+        board.upsert(status("a", "every 1m"));
+        let mut sink = board.sink("a");
+        sink.observe(&BurstEvent::RequestStarted { index: 0 });
+        sink.observe(&BurstEvent::RequestStarted { index: 1 });
+        assert_eq!(board.target("a").unwrap().in_flight, 2);
+        // A reload's upsert keeps the live count.
+        board.upsert(status("a", "every 5m"));
+        assert_eq!(board.target("a").unwrap().in_flight, 2);
+        let record = crate::probe::RequestRecord {
+            index: 0,
+            outcome: crate::probe::Outcome::Success,
+            status: Some(200),
+            error: None,
+            start_offset: Duration::ZERO,
+            client_wait: Duration::ZERO,
+            time_to_headers: None,
+            ttft: None,
+            first_visible_token: None,
+            duration: Duration::ZERO,
+            output_tokens: 0,
+            token_source: crate::probe::TokenSource::Events,
+            token_events: 0,
+            chunks: 0,
+            bytes: 0,
+            itl: Vec::new(),
+            tpot: None,
+            text: None,
+            connection: None,
+            phases: Default::default(),
+            retried: false,
+            ratelimit: Default::default(),
+            provider_request_id: None,
+            captured_headers: Vec::new(),
+            response_model: None,
+            system_fingerprint: None,
+            input_tokens: None,
+            cached_input_tokens: None,
+            reasoning_tokens: None,
+            usage_mismatch: false,
+        };
+        sink.observe(&BurstEvent::RequestDone(Arc::new(record)));
+        assert_eq!(board.target("a").unwrap().in_flight, 1);
+        sink.finish();
+        assert_eq!(board.target("a").unwrap().in_flight, 0);
     }
 
     #[test]

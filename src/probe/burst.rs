@@ -265,7 +265,7 @@ impl Engine<'_> {
                     Ok(http) => measure(&http.http, &http.fresh, &spec).await,
                     Err(why) => unsent(&spec, Outcome::Tls, why),
                 };
-                measured.record.client_wait = client_wait;
+                measured.record.client_wait += client_wait;
                 drop((local, global));
                 if let Some(tx) = events {
                     let _ = tx.send(BurstEvent::RequestDone(Arc::new(measured.record.clone())));
@@ -273,7 +273,7 @@ impl Engine<'_> {
                 measured
             });
             while let Some(done) = tasks.try_join_next() {
-                self.collect(done, record, &mut records);
+                self.collect(done, phase, &mut records);
             }
         }
 
@@ -284,7 +284,7 @@ impl Engine<'_> {
                 n = tasks.join_next() => n,
             };
             match next {
-                Some(done) => self.collect(done, record, &mut records),
+                Some(done) => self.collect(done, phase, &mut records),
                 None => break,
             }
         }
@@ -297,7 +297,7 @@ impl Engine<'_> {
     fn collect(
         &mut self,
         done: Result<Measured, tokio::task::JoinError>,
-        record: bool,
+        phase: Phase,
         records: &mut Vec<RequestRecord>,
     ) {
         // Only a panicked task has nothing to give (cancelled requests return their record).
@@ -308,7 +308,7 @@ impl Engine<'_> {
         if self.looks_like.is_none() {
             self.looks_like = measured.looks_like;
         }
-        if record {
+        if phase == Phase::Recorded {
             records.push(measured.record);
         }
     }
