@@ -974,7 +974,7 @@ async fn a_starved_client_reports_its_own_queueing() {
     let t = || {
         target(
             &server.url("/v1/chat/completions"),
-            "    concurrency: 4\n    total_requests: 8\n    protocol: openai\n",
+            "    concurrency: 4\n    total_requests: 8\n    warmup_requests: 4\n    protocol: openai\n",
         )
     };
 
@@ -1006,6 +1006,15 @@ async fn a_starved_client_reports_its_own_queueing() {
             b.client.lag_samples > 0 && b.client.cpu.is_some(),
             "{:?}",
             b.client
+        );
+        // One tick per LAG_TICK at most, over the recorded requests only: the warm-up (as
+        // long again) is not in the window.
+        let most = b.total_time.as_secs_f64() / streamprobe::probe::LAG_TICK.as_secs_f64() + 2.0;
+        assert!(
+            b.client.lag_samples as f64 <= most,
+            "{} samples in {:?}",
+            b.client.lag_samples,
+            b.total_time
         );
     }
     let starved_p99 = starved.client.lag_p99.unwrap();

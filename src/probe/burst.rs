@@ -108,7 +108,6 @@ async fn execute(
     let started_at = SystemTime::now();
     // Kept until the burst ends: the last clone of a probe stops its thread.
     let lag_probe = opts.lag.clone().unwrap_or_default();
-    let lag = lag_probe.watch();
     let (http, connection_mode) = client.for_target(&target);
     let mut cancel = opts.cancel.clone();
     let mut engine = Engine {
@@ -134,6 +133,9 @@ async fn execute(
             .await;
         interrupted = warm.interrupted;
     }
+    // The recorded requests' interval only: warm-up opens connections, and its lag is in no
+    // recorded timing.
+    let lag = lag_probe.watch();
     let start = Instant::now();
     let mut records = Vec::new();
     if !interrupted {

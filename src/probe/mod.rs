@@ -19,7 +19,7 @@ mod tls;
 pub use burst::{BurstOptions, BurstPlan, Pacing, new_burst_id, run_burst};
 pub use client::{Client, ClientError};
 pub use headers::{Limit, RateLimits, Resource};
-pub use lag::LagProbe;
+pub use lag::{LagProbe, TICK as LAG_TICK};
 pub use outcome::Outcome;
 
 /// Where an output-token count came from.
@@ -258,7 +258,8 @@ pub struct BurstResult {
     pub looks_like: Option<crate::stream::LooksLike>,
     /// Cancelled by shutdown before every request finished.
     pub interrupted: bool,
-    /// The client's own scheduling lag and CPU time while the burst ran.
+    /// The client's own scheduling lag and CPU time while the recorded requests ran (warm-up
+    /// excluded).
     pub client: ClientLoad,
 }
 
