@@ -108,10 +108,15 @@ for line in open(sys.argv[1]):
         continue
     if fields.get("message") == "burst finished":
         lags.append(float(fields["schedule_lag_seconds"]))
+        if fields.get("client_lag_seconds") is not None:
+            client.append(float(fields["client_lag_seconds"]))
 def pct(xs, q):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 print(f"schedule lag over {len(lags)} bursts: p50 {pct(lags, .5) * 1000:.1f} ms, "
       f"p99 {pct(lags, .99) * 1000:.1f} ms, max {max(lags, default=float('nan')) * 1000:.1f} ms")
+if client:
+    print(f"client lag (each burst's p99) over {len(client)} bursts: p50 {pct(client, .5) * 1000:.1f} ms, "
+          f"p99 {pct(client, .99) * 1000:.1f} ms, max {max(client) * 1000:.1f} ms")
 PY
 echo "daemon CPU: $(awk '{printf "%.1f s", ($14 + $15) / 100}' "/proc/$daemon/stat") over ${elapsed}s; load: $(uptime)"

@@ -645,6 +645,7 @@ fn log_burst(burst: &BurstResult, summary: &BurstSummary, lag: Duration) {
         ttft_p95 = p(|s| s.p95),
         duration_seconds = burst.total_time.as_secs_f64(),
         schedule_lag_seconds = lag.as_secs_f64(),
+        client_lag_seconds = summary.client.lag_p99.map(|d| d.as_secs_f64()),
         interrupted = burst.interrupted,
         "burst finished"
     );
