@@ -34,7 +34,7 @@ use super::ClientLoad;
 /// interval sets how many samples there are, not how precise each one is.
 pub const TICK: Duration = Duration::from_millis(10);
 
-/// Samples kept at most (about 44 minutes of ticks, 4 MiB); a longer burst keeps its last
+/// Samples kept at most (about 44 minutes of ticks, 8 MiB); a longer burst keeps its last
 /// ones.
 const MAX_SAMPLES: usize = 1 << 18;
 
