@@ -28,10 +28,10 @@ use std::time::{Duration, Instant};
 use super::ClientLoad;
 
 /// How often the thread sends a tick while a burst runs. Each tick wakes the runtime when it is
-/// idle, which costs about 30 µs of CPU on a loaded core (two context switches and the
-/// runtime's wake-up): at 1 ms the probe alone took 3% of a core, a third more CPU for a
-/// 1,000-request run. At 10 ms it is 0.3%, and a 10-second burst still gets 1,000 samples; the
-/// interval sets how many samples there are, not how precise each one is.
+/// idle, which cost 30–65 µs of CPU on a loaded core (two context switches, a socket write and
+/// read, the runtime's wake-up): at 1 ms the probe took 3% of a core, a third more CPU for a
+/// 1,000-request run. At 10 ms it is about 0.65% while a burst runs, and a 10-second burst still
+/// gets 1,000 samples: the interval sets how many samples there are, not how precise each is.
 pub const TICK: Duration = Duration::from_millis(10);
 
 /// Samples kept at most (about 44 minutes of ticks, 8 MiB); a longer burst keeps its last
@@ -226,7 +226,7 @@ impl LagWatch {
             (Some(a), Some(b)) => Some(b.saturating_sub(a)),
             _ => None,
         };
-        let mut state = self.shared.lock();
+        let state = self.shared.lock();
         let mut lags: Vec<Duration> = state
             .samples
             .iter()
@@ -236,6 +236,16 @@ impl LagWatch {
         if let Some(sent) = state.outstanding.filter(|sent| *sent >= self.start) {
             lags.push(end.saturating_duration_since(sent));
         }
+        drop(state);
+        ClientLoad::from_lags(lags, cpu)
+    }
+}
+
+/// A burst that ends without `finish` (its task was dropped) stops being watched too, so the
+/// thread does not tick for it forever.
+impl Drop for LagWatch {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
         state.watching.retain(|(id, _)| *id != self.id);
         // Samples older than every remaining burst are nobody's any more.
         match state.watching.iter().map(|(_, start)| *start).min() {
@@ -250,8 +260,6 @@ impl LagWatch {
             }
             None => state.samples.clear(),
         }
-        drop(state);
-        ClientLoad::from_lags(lags, cpu)
     }
 }
 
@@ -413,8 +421,16 @@ mod tests {
             assert!(probe.owner.shared.lock().samples.is_empty());
             // No burst: no ticks are sent.
             tokio::time::sleep(Duration::from_millis(50)).await;
+            {
+                let state = probe.owner.shared.lock();
+                assert!(state.samples.is_empty() && state.outstanding.is_none());
+            }
+            // A burst dropped before it finished is no longer watched either.
+            let abandoned = probe.watch();
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            drop(abandoned);
             let state = probe.owner.shared.lock();
-            assert!(state.samples.is_empty() && state.outstanding.is_none());
+            assert!(state.watching.is_empty() && state.samples.is_empty());
         });
     }
 }
