@@ -50,12 +50,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "data", "browser")
-WIDTH, HEIGHT = 1280, 900
+WIDTH, HEIGHT = 1024, 768
 # Screenshots are cut at this height (CSS px): README pictures, not posters.
 MAX_SHOT_HEIGHT = 2400
 TARGET = "mock"  # the daemon's one target
 BURST_REQUESTS = 12  # requests per daemon burst
 RUN_REQUESTS = 20  # requests per `run`
+MIN_BURSTS = 4  # bursts the daemon has made before its pages are shown (one a second)
+# The mock answers 10% of requests with 429 (the daemon's waterfall shows failures); `run`
+# switches that off per request (`fault=none`) so that both compared runs differ only in TTFT.
+MOCK_FAULT = "429:0.1"
 # What a page of the daemon must send (the pictures' policy, src/output/html/mod.rs): nothing
 # may be fetched from anywhere.
 CSP_MUST_CONTAIN = "default-src 'none'"
@@ -341,7 +345,7 @@ PROBE_JS = r"""
     links: [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href')),
     text: document.body ? document.body.innerText : '',
     refs, scripts: document.scripts.length,
-    height: Math.ceil(document.documentElement.scrollHeight),
+    height: Math.ceil(document.body ? document.body.getBoundingClientRect().bottom + 16 : 0),
   });
 })()
 """
@@ -380,7 +384,8 @@ def render(browser, trap, url, shot_path=None):
         browser.take_events(session)
         nav = browser.send("Page.navigate", {"url": url}, session=session)
         if nav.get("errorText"):
-            raise RuntimeError(f"navigating to {url}: {nav['errorText']}")
+            status = f" (HTTP {http_get(url)[0]})" if url.startswith("http") else ""
+            raise RuntimeError(f"navigating to {url}: {nav['errorText']}{status}")
         browser.wait_event(session, "Page.loadEventFired", 20)
         # Settle: no request in flight for 300 ms (a leak may start after the load event).
         pending, quiet_since, events = set(), time.monotonic(), []
@@ -402,7 +407,7 @@ def render(browser, trap, url, shot_path=None):
         seen = json.loads(browser.send("Runtime.evaluate", {"expression": PROBE_JS, "returnByValue": True},
                                        session=session)["result"]["value"])
         if shot_path:
-            h = min(max(seen["height"], HEIGHT), MAX_SHOT_HEIGHT)
+            h = min(max(seen["height"], 200), MAX_SHOT_HEIGHT)
             shot = browser.send("Page.captureScreenshot",
                                 {"format": "png", "captureBeyondViewport": True,
                                  "clip": {"x": 0, "y": 0, "width": WIDTH, "height": h, "scale": 1}},
@@ -601,8 +606,8 @@ targets:
 """
 
 
-def run_cli(argv, what, ok_codes=(0,)):
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+def run_cli(argv, what, cwd, ok_codes=(0,)):
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=cwd)
     if r.returncode not in ok_codes:
         raise RuntimeError(f"{what} exited {r.returncode}: {' '.join(argv)}\n{(r.stdout + r.stderr)[-2000:]}")
     return r
@@ -619,23 +624,28 @@ class Context:
     def run_result(self, side, ttft):
         """`run` against the mock (RUN_REQUESTS requests at the given TTFT), once per side."""
         if side not in self.results:
-            out, html = os.path.join(self.tmp, f"{side}.json"), os.path.join(self.tmp, f"{side}.html")
+            # Relative names in the work dir: the reports show them (and so do the screenshots).
+            out, html = f"{side}.json", f"{side}.html"
             run_cli([self.binary, "run", "-u", f"http://127.0.0.1:{self.mock_port}/v1/chat/completions"
-                     f"?ttft={ttft}&itl=5ms&tokens=20&jitter=0.3", "-n", str(RUN_REQUESTS), "-p", "5",
-                     "--no-progress", "-o", out, "--html", html], f"run ({side})")
-            self.results[side] = (out, html)
+                     f"?ttft={ttft}&itl=5ms&tokens=20&jitter=0.3&fault=none", "-n", str(RUN_REQUESTS), "-p", "5",
+                     "--no-progress", "-o", out, "--html", html], f"run ({side})", self.tmp)
+            self.results[side] = (out, os.path.join(self.tmp, html))
         return self.results[side]
 
-    def first_burst(self):
-        """The id of the daemon's first burst (waits for it)."""
+    def some_burst(self):
+        """The id of one of the daemon's bursts, once it has made MIN_BURSTS (a trend of several)."""
         def poll():
             self.procs.check_alive()
             status, _, text = http_get(f"{self.base}/api/v1/targets/{TARGET}/bursts")
             bursts = json.loads(text) if status == 200 else []
             if isinstance(bursts, dict):
                 bursts = bursts.get("bursts", [])
-            return bursts[0]["burst_id"] if bursts else None
-        return wait_until("the daemon's first burst", poll, 30)
+            if len(bursts) < MIN_BURSTS:
+                return None
+            # The newest with a failure (the waterfall then shows one), else the newest.
+            newest = sorted(bursts, key=lambda b: b["started_at"])[::-1]
+            return next((b for b in newest if b.get("failed_count")), newest[0])["burst_id"]
+        return wait_until(f"the daemon's first {MIN_BURSTS} bursts", poll, 30 + 2 * MIN_BURSTS)
 
     def show(self, url, shot):
         """Renders url (screenshot `shot`.png); returns (what the page shows, its problems so far)."""
@@ -672,7 +682,7 @@ def page_compare_report(ctx):
     html = os.path.join(ctx.tmp, "compare.html")
     # The candidate is faster: exit 0; 1 (a gated regression) would be a surprise but no failure here.
     run_cli([ctx.binary, "compare", baseline, candidate, "--metric", ",".join(COMPARE_METRICS),
-             "--min-samples", "10", "--html", html], "compare", ok_codes=(0, 1))
+             "--min-samples", "10", "--html", html], "compare", ctx.tmp, ok_codes=(0, 1))
     seen, problems = ctx.show(file_url(html), "compare-report")
     return "compare --html", problems + check_compare_plots(seen, COMPARE_METRICS), seen["summary"]
 
@@ -680,7 +690,7 @@ def page_compare_report(ctx):
 def page_status(ctx):
     """The daemon's status page `/`: strict CSP, names the target, links to its pages, every
     link resolves."""
-    ctx.first_burst()
+    ctx.some_burst()
     seen, problems = ctx.show(f"{ctx.base}/", "status-page")
     problems += check_csp_header(seen) + check_status(seen, TARGET) + check_status_links(seen, TARGET)
     return "status page /", problems + check_links_resolve(seen, ctx.base), seen["summary"]
@@ -688,7 +698,7 @@ def page_status(ctx):
 
 def page_target(ctx):
     """`/targets/{name}`: strict CSP, a trend with at least one point."""
-    ctx.first_burst()
+    ctx.some_burst()
     seen, problems = ctx.show(f"{ctx.base}/targets/{TARGET}", "target-page")
     problems += check_csp_header(seen) + check_trend(seen) + check_links_resolve(seen, ctx.base)
     return f"target page /targets/{TARGET}", problems, seen["summary"]
@@ -696,7 +706,7 @@ def page_target(ctx):
 
 def page_burst(ctx):
     """`/targets/{name}/bursts/{id}`: strict CSP, the burst's plots, one row per request."""
-    burst_id = ctx.first_burst()
+    burst_id = ctx.some_burst()
     seen, problems = ctx.show(f"{ctx.base}/targets/{TARGET}/bursts/{burst_id}", "burst-page")
     return (f"burst page /targets/{TARGET}/bursts/{burst_id}",
             problems + check_csp_header(seen) + check_burst_plots(seen, BURST_REQUESTS)
@@ -722,7 +732,7 @@ def cmd_run(args):
     try:
         mock_port, daemon_port = free_port(), free_port()
         base = f"http://127.0.0.1:{daemon_port}"
-        procs.start("mock", [binary, "mock", "--listen", f"127.0.0.1:{mock_port}"])
+        procs.start("mock", [binary, "mock", "--listen", f"127.0.0.1:{mock_port}", "--fault", MOCK_FAULT])
         cfg = os.path.join(tmp, "streamprobe.yaml")
         with open(cfg, "w") as f:
             f.write(daemon_config(f"127.0.0.1:{daemon_port}", os.path.join(tmp, "results"), mock_port))
