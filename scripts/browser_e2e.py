@@ -23,9 +23,10 @@ How "no request outside itself" is checked, three ways, any one failing the page
   * console errors and CSP violations (Log.entryAdded) count as failures: on a page served
     with a strict Content-Security-Policy an external reference is blocked before it becomes a
     request, and shows up here instead.
-The self-test proves each of these fires (tests/data/browser/*.html with an external image, an
-external style sheet font, a miscounted waterfall, a page served under CSP with an external
-image) and that a good fixture passes.
+The self-test proves each of these fires (tests/data/browser/*.html with an external image by
+name and by IP literal, an external style sheet font, a page served under CSP with an external
+image, a page without the CSP header), as do the DOM checks (a miscounted waterfall, a missing
+compare CDF, a trend without points, a plot that takes no space), and that good fixtures pass.
 
 Does not: listen on anything but 127.0.0.1, touch anything outside its temporary directory
 (except the --screenshots directory), or leave a process running.
@@ -837,6 +838,15 @@ def cmd_self_test(_args):
          lambda s, u: check_self_contained(s, u), "request outside the page: http://fonts.example.com/"),
         ("waterfall rows miscounted", fixture("bad-count.html"),
          lambda s, u: check_burst_plots(s, 3), "draws 2 g.wf-row but says data-rows=3"),
+        ("one compare CDF per metric passes", fixture("compare-trend.html"),
+         lambda s, u: check_compare_plots(s, ["ttft", "itl"]), None),
+        ("a metric without its compare CDF", fixture("compare-trend.html"),
+         lambda s, u: check_compare_plots(s, ["ttft", "itl", "duration"]),
+         "compare-cdf plots for ['itl', 'ttft'] (want ['duration', 'itl', 'ttft'])"),
+        ("a trend without points", fixture("compare-trend.html"),
+         lambda s, u: check_trend(s), "trend data-points=0"),
+        ("a plot that is not drawn", fixture("undrawn.html"),
+         lambda s, u: check_drawn(s), "plot ttft-cdf is not drawn (0x0 px"),
         ("external <img> under CSP is reported", f"{server.base}/leak-img.html",
          lambda s, u: check_self_contained(s, u), "Content Security Policy"),
         ("page without CSP header is reported", fixture("good.html"),
