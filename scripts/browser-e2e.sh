@@ -11,6 +11,8 @@
 #   scripts/browser-e2e.sh --self-test              # only the checker against its fixtures
 #   scripts/browser-e2e.sh --keep                   # keep the work dir (logs, reports, result files)
 #
+# Screenshots of a plain run go to target/browser-e2e/ (kept for a look after CI).
+#
 # Environment: STREAMPROBE (default target/release/streamprobe; target/debug/streamprobe works
 # too), CHROMIUM (default /usr/lib/chromium/chromium, Debian's binary behind /usr/bin/chromium).
 # Needs: python3 (3.8+, standard library only), chromium (Debian/Ubuntu: apt-get install -y
