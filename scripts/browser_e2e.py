@@ -12,21 +12,24 @@ Run it through scripts/browser-e2e.sh. Python 3.8+ standard library only.
     browser_e2e.py render URL|FILE...                  print what the checker sees (debugging)
 
 How Chromium is driven: the DevTools protocol over `--remote-debugging-pipe` (fd 3 in, fd 4 out,
-JSON messages ending in NUL), one browser for all pages, a fresh tab per page, 1280 px wide.
+JSON messages ending in NUL), one browser for all pages, a fresh browser context and tab per
+page, 1024 px wide.
 
 How "no request outside itself" is checked, three ways, any one failing the page:
   * every request the tab reports (Network.requestWillBeSent, including ones blocked by CSP or
     failed) must be the page's own URL, or data:/blob:/about:;
-  * Chromium's proxy is a trap on 127.0.0.1 that answers 403 and records every request it gets:
-    loopback goes direct (Chromium's implicit bypass), so anything reaching the trap left the
-    machine's loopback (even to an IP literal); `--host-resolver-rules` maps every other host
-    name to NOTFOUND, so a leak can never succeed silently;
+  * each page's browser context has a trap on 127.0.0.1 as its proxy, which answers 403 and
+    records every request it gets: loopback goes direct (Chromium's implicit bypass), so
+    anything reaching the trap was bound elsewhere (even to an IP literal); the browser's own
+    background traffic (update checks, sign-in) goes to another refusing proxy, not counted;
+    `--host-resolver-rules` maps every host name but 127.0.0.1/localhost to NOTFOUND, so a leak
+    can never succeed silently;
   * console errors and CSP violations (Log.entryAdded) count as failures: on a page served
     with a strict Content-Security-Policy an external reference is blocked before it becomes a
     request, and shows up here instead.
 The self-test proves each of these fires (tests/data/browser/*.html with an external image by
 name and by IP literal, an external style sheet font, a page served under CSP with an external
-image, a page without the CSP header), as do the DOM checks (a miscounted waterfall, a missing
+image, a page without the CSP header or with a lax one), as do the DOM checks (a miscounted waterfall, a missing
 compare CDF, a trend without points, a plot that takes no space), and that good fixtures pass.
 
 Does not: listen on anything but 127.0.0.1, write outside its temporary directory (except the
@@ -421,13 +424,11 @@ def render(browser, trap, url, shot_path=None):
         browser.send("Target.closeTarget", {"targetId": target})
         browser.send("Target.disposeBrowserContext", {"browserContextId": context})
 
-    requests, failures, errors, main_response = [], [], [], None
+    requests, errors, main_response = [], [], None
     for e in events:
         p = e.get("params", {})
         if e["method"] == "Network.requestWillBeSent":
             requests.append(p["request"]["url"])
-        elif e["method"] == "Network.loadingFailed":
-            failures.append(f"{p.get('errorText')} {p.get('blockedReason') or ''}".strip())
         elif e["method"] == "Network.responseReceived" and p.get("type") == "Document" and main_response is None:
             main_response = p["response"]
         elif e["method"] == "Log.entryAdded" and p["entry"]["level"] == "error":
@@ -437,7 +438,7 @@ def render(browser, trap, url, shot_path=None):
         elif e["method"] == "Runtime.exceptionThrown":
             errors.append(f"exception: {p['exceptionDetails'].get('text')}")
     time.sleep(0.1)  # a proxy request racing the tab's close still lands in this page's hits
-    seen.update(requests=requests, failures=failures, errors=errors, trap=trap.take(),
+    seen.update(requests=requests, errors=errors, trap=trap.take(),
                 headers={k.lower(): v for k, v in (main_response or {}).get("headers", {}).items()},
                 status=(main_response or {}).get("status"))
     return seen
@@ -463,7 +464,8 @@ def check_csp_header(seen):
         return ["no Content-Security-Policy header"]
     if CSP_MUST_CONTAIN not in csp:
         return [f"Content-Security-Policy lacks {CSP_MUST_CONTAIN!r}: {csp}"]
-    return []
+    lax = [t for t in csp.replace(";", " ").split() if "://" in t or t in ("*", "http:", "https:")]
+    return [f"Content-Security-Policy allows other sources {lax}: {csp}"] if lax else []
 
 
 def plots_of(seen, kind):
@@ -786,7 +788,7 @@ def port_open(port):
 
 
 class FixtureServer:
-    """Serves tests/data/browser/ on 127.0.0.1 with the daemon's strict CSP header."""
+    """Serves tests/data/browser/ on 127.0.0.1 with a strict CSP header (a lax one under /lax/)."""
 
     def __init__(self):
         class Handler(BaseHTTPRequestHandler):
@@ -800,8 +802,10 @@ class FixtureServer:
                     body = f.read()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
+                # Under /lax/ a policy that lets images come from another host.
+                lax = " https://cdn.example.com" if self.path.startswith("/lax/") else ""
                 self.send_header("Content-Security-Policy",
-                                 "default-src 'none'; style-src 'unsafe-inline'; img-src data:")
+                                 f"default-src 'none'; style-src 'unsafe-inline'; img-src data:{lax}")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -852,6 +856,8 @@ def cmd_self_test(_args):
          lambda s, u: check_self_contained(s, u), "Content Security Policy"),
         ("page without CSP header is reported", fixture("good.html"),
          lambda s, u: check_csp_header(s), "no Content-Security-Policy header"),
+        ("CSP header allowing another host is reported", f"{server.base}/lax/good.html",
+         lambda s, u: check_csp_header(s), "allows other sources ['https://cdn.example.com']"),
         ("good page under CSP passes", f"{server.base}/good.html",
          lambda s, u: check_csp_header(s) + check_self_contained(s, u), None),
     ]
