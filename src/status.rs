@@ -3,12 +3,12 @@
 //! by the HTTP server, so the server never needs the engine.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::probe::BurstResult;
+use crate::probe::{BurstEvent, BurstResult, BurstSink};
 use crate::stats::BurstSummary;
 
 /// How many recent bursts each target keeps in memory.
@@ -61,6 +61,8 @@ pub struct TargetStatus {
     pub schedule: String,
     pub next_run: Option<DateTime<Utc>>,
     pub running: bool,
+    /// Requests of the running burst that started and have not ended yet.
+    pub in_flight: u64,
     pub recent: VecDeque<BurstBrief>,
 }
 
@@ -91,6 +93,7 @@ impl StatusBoard {
             if let Some(old) = m.remove(&status.name) {
                 status.recent = old.recent;
                 status.running = old.running;
+                status.in_flight = old.in_flight;
                 status.next_run = old.next_run;
             }
             m.insert(status.name.clone(), status);
@@ -114,6 +117,27 @@ impl StatusBoard {
         self.with(|m| {
             if let Some(t) = m.get_mut(name) {
                 t.running = running;
+            }
+        });
+    }
+
+    /// Subscribes the board to one burst of `target`: the status page shows its requests in
+    /// flight while it runs.
+    pub fn sink(self: &Arc<Self>, target: &str) -> BoardSink {
+        BoardSink {
+            board: self.clone(),
+            target: target.to_owned(),
+        }
+    }
+
+    fn adjust_in_flight(&self, name: &str, started: bool) {
+        self.with(|m| {
+            if let Some(t) = m.get_mut(name) {
+                t.in_flight = if started {
+                    t.in_flight + 1
+                } else {
+                    t.in_flight.saturating_sub(1)
+                };
             }
         });
     }
@@ -153,9 +177,35 @@ impl StatusBoard {
     }
 }
 
+/// The board's subscription to one burst (see `StatusBoard::sink`).
+pub struct BoardSink {
+    board: Arc<StatusBoard>,
+    target: String,
+}
+
+impl BurstSink for BoardSink {
+    fn observe(&mut self, event: &BurstEvent) {
+        match event {
+            BurstEvent::RequestStarted { .. } => self.board.adjust_in_flight(&self.target, true),
+            BurstEvent::RequestDone(_) => self.board.adjust_in_flight(&self.target, false),
+        }
+    }
+
+    /// Every started request ended or was cancelled by now; a request cancelled before it
+    /// reported its end must not stay "in flight" on the page.
+    fn finish(&mut self) {
+        self.board.with(|m| {
+            if let Some(t) = m.get_mut(&self.target) {
+                t.in_flight = 0;
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn status(name: &str, schedule: &str) -> TargetStatus {
         TargetStatus {
@@ -166,6 +216,7 @@ mod tests {
             schedule: schedule.into(),
             next_run: None,
             running: false,
+            in_flight: 0,
             recent: VecDeque::new(),
         }
     }
@@ -184,6 +235,55 @@ mod tests {
             interrupted: false,
             file: None,
         }
+    }
+
+    #[test]
+    fn the_board_counts_a_bursts_requests_in_flight_and_clears_them_at_its_end() {
+        let board = Arc::new(StatusBoard::new());
+        board.upsert(status("a", "every 1m"));
+        let mut sink = board.sink("a");
+        sink.observe(&BurstEvent::RequestStarted { index: 0 });
+        sink.observe(&BurstEvent::RequestStarted { index: 1 });
+        assert_eq!(board.target("a").unwrap().in_flight, 2);
+        // A reload's upsert keeps the live count.
+        board.upsert(status("a", "every 5m"));
+        assert_eq!(board.target("a").unwrap().in_flight, 2);
+        let record = crate::probe::RequestRecord {
+            index: 0,
+            outcome: crate::probe::Outcome::Success,
+            status: Some(200),
+            error: None,
+            start_offset: Duration::ZERO,
+            client_wait: Duration::ZERO,
+            time_to_headers: None,
+            ttft: None,
+            first_visible_token: None,
+            duration: Duration::ZERO,
+            output_tokens: 0,
+            token_source: crate::probe::TokenSource::Events,
+            token_events: 0,
+            chunks: 0,
+            bytes: 0,
+            itl: Vec::new(),
+            tpot: None,
+            text: None,
+            connection: None,
+            phases: Default::default(),
+            retried: false,
+            ratelimit: Default::default(),
+            provider_request_id: None,
+            captured_headers: Vec::new(),
+            response_model: None,
+            system_fingerprint: None,
+            input_tokens: None,
+            cached_input_tokens: None,
+            reasoning_tokens: None,
+            usage_mismatch: false,
+        };
+        sink.observe(&BurstEvent::RequestDone(Arc::new(record)));
+        assert_eq!(board.target("a").unwrap().in_flight, 1);
+        sink.finish();
+        assert_eq!(board.target("a").unwrap().in_flight, 0);
     }
 
     #[test]

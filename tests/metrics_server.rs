@@ -663,6 +663,7 @@ fn harness(admin: Option<mpsc::Sender<AdminCommand>>) -> Harness {
         schedule: "every 5m".into(),
         next_run: None,
         running: false,
+        in_flight: 0,
         recent: Default::default(),
     });
     board.push_burst(

@@ -114,9 +114,11 @@ async fn without_usage_tokens_are_counted_from_events() {
 
 #[tokio::test]
 async fn closed_loop_concurrency_is_constant() {
+    // Streams of ~100 ms: long enough that the first ten arrivals cannot overlap a stream's end
+    // even when a loaded CI machine delays connection set-up by tens of milliseconds.
     let server = mock(MockOptions {
         jitter: 0.5,
-        ..timing(20, 3, 5)
+        ..timing(80, 4, 5)
     })
     .await;
     let t = target(

@@ -720,6 +720,41 @@ targets:
     assert_eq!(on_disk, newest);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_api_shows_a_running_bursts_requests_in_flight() {
+    let mock = mock().await;
+    let w = Workdir::new(&mock);
+    let d = w
+        .start(
+            r#"
+server: {listen: "@LISTEN@", enable_admin_api: true}
+results: {dir: "@RESULTS@"}
+defaults: {concurrency: 2, total_requests: 2, timeout: 10s, body: @BODY@}
+targets:
+  - {name: slow, url: "@CHAT@?ttft=1500ms&itl=2ms&tokens=3"}
+"#,
+        )
+        .await;
+    let (status, body) = d.post("/api/v1/targets/slow/trigger").await;
+    assert_eq!(status, 202, "{body}");
+    // The board subscribes to the burst: both requests wait for their first token together.
+    wait_for(
+        "both requests of the running burst in flight",
+        Duration::from_secs(5),
+        async || d.json("/api/v1/targets").await[0].clone(),
+        |t| t["running"] == true && t["in_flight"] == 2,
+    )
+    .await;
+    wait_bursts_total(&d, "slow", 1.0, Duration::from_secs(10)).await;
+    wait_for(
+        "the finished burst to leave nothing in flight",
+        Duration::from_secs(5),
+        async || d.json("/api/v1/targets").await[0].clone(),
+        |t| t["running"] == false && t["in_flight"] == 0,
+    )
+    .await;
+}
+
 /// Waits until `target` finished at least `n` bursts, as `/metrics` counts them.
 async fn wait_bursts_total(d: &Daemon, target: &str, n: f64, within: Duration) {
     d.wait_for_metrics(&format!("{n} bursts of {target}"), within, |m| {

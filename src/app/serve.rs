@@ -335,6 +335,7 @@ impl Daemon {
                 .map_or_else(|| "manual (trigger only)".to_owned(), Schedule::to_string),
             next_run: None,
             running: false,
+            in_flight: 0,
             recent: Default::default(),
         });
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -472,7 +473,10 @@ fn spawn_burst(
             limiter: Some(ctx.limiter.clone()),
             cancel: Some(ctx.cancel.clone()),
         };
-        let live = BurstRecorder::new(ctx.metrics.clone(), target.clone());
+        let live = (
+            BurstRecorder::new(ctx.metrics.clone(), target.clone()),
+            ctx.board.sink(&name),
+        );
         let burst = probe::run_burst(&ctx.client, target.clone(), &plan, options, live).await;
         let summary = BurstSummary::from_burst(&burst);
         ctx.metrics.burst_finished(&burst, &summary);

@@ -280,3 +280,17 @@ pub trait BurstSink: Send + 'static {
 impl BurstSink for () {
     fn observe(&mut self, _: &BurstEvent) {}
 }
+
+/// Two subscribers of one burst (the daemon's metrics and status board): each sees every
+/// event, in order, the first before the second.
+impl<A: BurstSink, B: BurstSink> BurstSink for (A, B) {
+    fn observe(&mut self, event: &BurstEvent) {
+        self.0.observe(event);
+        self.1.observe(event);
+    }
+
+    fn finish(&mut self) {
+        self.0.finish();
+        self.1.finish();
+    }
+}

@@ -39,9 +39,9 @@ fn target_row(html: &mut String, t: &TargetStatus) {
         "<tr><td><b>{}</b>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td>",
         Escaped(&t.name),
         if t.running {
-            " <small>(running)</small>"
+            format!(" <small>(running, {} in flight)</small>", t.in_flight)
         } else {
-            ""
+            String::new()
         },
         Escaped(&t.protocol),
         Escaped(&t.endpoint),
@@ -179,6 +179,7 @@ mod tests {
             schedule: "every 5m".into(),
             next_run: None,
             running: false,
+            in_flight: 0,
             recent: Default::default(),
         }
     }
@@ -218,6 +219,7 @@ mod tests {
             schedule: "every 5m + up to 20s jitter".into(),
             next_run: Some(t0 + Duration::minutes(45)),
             running: true,
+            in_flight: 3,
             recent: [
                 burst("b1", 15, 10, 0, Some(0.25), true),
                 burst("b2", 20, 10, 0, Some(0.5), false),
