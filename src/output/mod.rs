@@ -12,6 +12,7 @@ pub mod progress;
 pub mod read;
 pub mod report;
 pub mod result;
+pub mod retained;
 pub mod write;
 
 /// Seconds at the edge, rounded to microseconds: finer digits are clock noise and only bloat
