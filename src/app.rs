@@ -229,8 +229,7 @@ pub async fn run_once(args: &RunArgs) -> Result<Exit, AppError> {
         }
         // The document (or the HTML page) owns stdout when it goes there, so stdout stays one
         // valid document.
-        if written == Output::Stdout || html.as_ref().is_some_and(|(o, _)| *o == Output::Stdout)
-        {
+        if written == Output::Stdout || html.as_ref().is_some_and(|(o, _)| *o == Output::Stdout) {
             eprint!("{text}");
         } else {
             print!("{text}");

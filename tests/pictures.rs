@@ -261,7 +261,10 @@ async fn the_daemon_pages_link_only_to_pages_that_exist() {
     let port = free_port();
     let yaml = CONFIG
         .replace("@LISTEN@", &format!("127.0.0.1:{port}"))
-        .replace("@RESULTS@", &dir.path().join("results").display().to_string())
+        .replace(
+            "@RESULTS@",
+            &dir.path().join("results").display().to_string(),
+        )
         .replace("@URL@", &server.url("/v1/chat/completions"));
     let config = dir.path().join("streamprobe.yaml");
     std::fs::write(&config, yaml).unwrap();

@@ -258,7 +258,12 @@ impl Daemon {
 }
 
 async fn start(security: WebSecurity) -> Daemon {
-    serve_board(security, Arc::new(StatusBoard::new()), tempfile::tempdir().unwrap()).await
+    serve_board(
+        security,
+        Arc::new(StatusBoard::new()),
+        tempfile::tempdir().unwrap(),
+    )
+    .await
 }
 
 /// Serves the router over `board` and the result files in `results`.
@@ -615,7 +620,11 @@ async fn picture_pages_work_behind_tls_and_basic_auth() {
     let pki = pki();
     let hash = bcrypt::hash("s3cret", 4).unwrap();
     let path = pki.dir.path().join("web.yml");
-    std::fs::write(&path, format!("{TLS}basic_auth_users:\n  alice: '{hash}'\n")).unwrap();
+    std::fs::write(
+        &path,
+        format!("{TLS}basic_auth_users:\n  alice: '{hash}'\n"),
+    )
+    .unwrap();
 
     let results = tempfile::tempdir().unwrap();
     let file = "20261127T101500Z-0123456789ab.json";

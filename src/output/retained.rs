@@ -87,7 +87,9 @@ impl Retained {
                     cache.insert(path.clone(), p.clone());
                     points.push(p);
                 }
-                Err(e) => tracing::debug!(file = %path.display(), error = %e, "result file skipped"),
+                Err(e) => {
+                    tracing::debug!(file = %path.display(), error = %e, "result file skipped")
+                }
             }
         }
         points.sort_by(|a, b| a.started_at.cmp(&b.started_at).then(a.file.cmp(&b.file)));
@@ -199,7 +201,12 @@ mod tests {
         assert_eq!(retained.points(dir.path()).unwrap().len(), 1);
         assert_eq!(retained.points.lock().unwrap().len(), 1);
 
-        assert!(retained.points(&dir.path().join("none")).unwrap().is_empty());
+        assert!(
+            retained
+                .points(&dir.path().join("none"))
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(
             find_burst_file(dir.path(), "bbbbbbbbbbbb").unwrap(),
             Some(b.clone())

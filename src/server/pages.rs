@@ -137,11 +137,7 @@ pub fn burst_page(target: &str, file: &str, view: &BurstView) -> String {
 
 /// A 404 page: `message` (escaped) and the way back.
 pub fn not_found(message: &str) -> String {
-    document(
-        "not found",
-        None,
-        &format!("<p>{}</p>\n", Escaped(message)),
-    )
+    document("not found", None, &format!("<p>{}</p>\n", Escaped(message)))
 }
 
 /// Seconds with millisecond precision, `—` when there is no value.

@@ -226,7 +226,13 @@ impl RequestView {
                     // Nothing says where the time went: all of it waited for an answer.
                     [wait, 0.0, total, 0.0, 0.0]
                 } else {
-                    [wait, 0.0, headers, first - headers, total - first.max(headers)]
+                    [
+                        wait,
+                        0.0,
+                        headers,
+                        first - headers,
+                        total - first.max(headers),
+                    ]
                 }
             }
         }
@@ -303,7 +309,9 @@ impl Mark {
             Mark::RateLimited => "◆ rate limited (429)",
             Mark::Http => "✕ HTTP error (4xx/5xx)",
             Mark::Timeout => "▲ timeout",
-            Mark::Stream => "● stream failed (error event, truncated, no tokens, too large, assertion)",
+            Mark::Stream => {
+                "● stream failed (error event, truncated, no tokens, too large, assertion)"
+            }
             Mark::Interrupted => "○ interrupted (Ctrl-C or shutdown)",
         }
     }
@@ -398,9 +406,10 @@ fn summary(out: &mut String, view: &BurstView) {
         rows.push(("burst id", id.clone()));
     }
     match (c.rate, c.concurrency) {
-        (Some(rate), Some(cc)) => {
-            rows.push(("load", format!("open loop, {rate} req/s, at most {cc} in flight")))
-        }
+        (Some(rate), Some(cc)) => rows.push((
+            "load",
+            format!("open loop, {rate} req/s, at most {cc} in flight"),
+        )),
         (None, Some(cc)) => rows.push(("concurrency", cc.to_string())),
         _ => {}
     }
@@ -441,11 +450,7 @@ fn summary(out: &mut String, view: &BurstView) {
         } else {
             ""
         };
-        let _ = write!(
-            out,
-            "<tr><th>{k}</th><td{class}>{}</td></tr>",
-            Escaped(&v)
-        );
+        let _ = write!(out, "<tr><th>{k}</th><td{class}>{}</td></tr>", Escaped(&v));
     }
     out.push_str("</table>\n");
 
@@ -713,7 +718,11 @@ fn group_row(group: &[&RequestView]) -> Row {
         .filter(|(o, _)| **o != "success" && **o != "interrupted")
         .max_by_key(|(_, n)| **n)
         .map(|(o, _)| *o);
-    let worst = failure.or_else(|| outcomes.contains_key("interrupted").then_some("interrupted"));
+    let worst = failure.or_else(|| {
+        outcomes
+            .contains_key("interrupted")
+            .then_some("interrupted")
+    });
     let ids: Vec<u64> = group.iter().map(|r| r.request_id).collect();
     let (first, last) = (
         ids.iter().copied().min().unwrap_or(0),
@@ -1145,7 +1154,7 @@ mod tests {
                     13 => "timeout_idle",
                     _ => "success",
                 };
-                let ttft = (outcome == "success").then(|| 0.2 + (i % 37) as f64 * 0.01);
+                let ttft = (outcome == "success").then_some(0.2 + (i % 37) as f64 * 0.01);
                 let mut r = request(i, start, outcome, ttft, 0.9 + (i % 11) as f64 * 0.05);
                 // Long provider error texts are cut in the hover text.
                 if outcome != "success" {
@@ -1155,7 +1164,11 @@ mod tests {
             })
             .collect();
         let mut v = view(metrics);
-        v.itl_gaps = Some((0..50_000).map(|i| 0.015 + (i % 100) as f64 * 1e-4).collect());
+        v.itl_gaps = Some(
+            (0..50_000)
+                .map(|i| 0.015 + (i % 100) as f64 * 1e-4)
+                .collect(),
+        );
         let html = render_page(&v, &[]);
         assert!(html.len() < 2_000_000, "{} bytes", html.len());
         assert_eq!(attr(&html, "waterfall", "data-requests"), 1000);

@@ -101,8 +101,9 @@ fn render_body(report: &CompareReport) -> String {
             ),
             RowKey::Latency(..) => (
                 row.change.map_or("—".into(), pct),
-                row.interval
-                    .map_or("—".into(), |(lo, hi)| format!("[{}, {}]", pct(lo), pct(hi))),
+                row.interval.map_or("—".into(), |(lo, hi)| {
+                    format!("[{}, {}]", pct(lo), pct(hi))
+                }),
             ),
         };
         let p = match row.p_value {
@@ -128,11 +129,10 @@ fn render_body(report: &CompareReport) -> String {
         out,
         "<p class=\"note\">change: candidate ÷ baseline − 1 (errors: difference in percentage \
          points); CI: percentile-bootstrap interval at the level shown ({} resamples, seed {}); \
-         * gated rows (Bonferroni-widened); p: Mann–Whitney U (errors: {}); min_change {:.0}%, \
+         * gated rows (Bonferroni-widened); p: Mann–Whitney U (errors: two-proportion z test or Fisher's exact test); min_change {:.0}%, \
          min_samples {}.</p>",
         c.settings.resamples,
         c.settings.seed,
-        "two-proportion z test or Fisher's exact test",
         c.settings.min_change * 100.0,
         c.settings.min_samples
     );
@@ -196,7 +196,12 @@ fn cdf(out: &mut String, metric: Metric, baseline: &Side, candidate: &Side) {
     // Baseline solid blue, candidate dashed orange: the dash tells them apart without colour.
     for (values, colour, dash, name) in [
         (&b, palette::BLUE, "", "baseline"),
-        (&k, palette::ORANGE, " stroke-dasharray=\"6 3\"", "candidate"),
+        (
+            &k,
+            palette::ORANGE,
+            " stroke-dasharray=\"6 3\"",
+            "candidate",
+        ),
     ] {
         if values.is_empty() {
             continue;

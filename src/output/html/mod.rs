@@ -67,12 +67,7 @@ pub fn page(title: &str, nav: Nav<'_>, refresh_seconds: Option<u32>, body: &str)
             if i > 0 {
                 html.push_str(" · ");
             }
-            let _ = write!(
-                html,
-                "<a href=\"{}\">{}</a>",
-                Escaped(href),
-                Escaped(text)
-            );
+            let _ = write!(html, "<a href=\"{}\">{}</a>", Escaped(href), Escaped(text));
         }
         html.push_str("</nav>\n");
     }
@@ -138,6 +133,38 @@ pub(crate) fn verdict_badge(verdict: &str) -> String {
 }
 
 #[cfg(test)]
+/// Nothing that loads: no script, style sheet, image, frame or `@import`; every link is
+/// site-relative (`/…`) or in-page (`#…`), and the only `url(` is an in-document `url(#id)`
+/// reference to an SVG pattern. (A target's URL shown as text is not a reference.)
+pub(crate) fn assert_no_external_reference(html: &str) {
+    let lower = html.to_ascii_lowercase();
+    for bad in [
+        "<script",
+        "<link",
+        "<img",
+        "<iframe",
+        "<object",
+        "<embed",
+        "@import",
+        " src=",
+        "xlink:href",
+    ] {
+        assert!(!lower.contains(bad), "page loads something: {bad}");
+    }
+    for (i, _) in lower.match_indices("href=\"") {
+        let value = &lower[i + 6..];
+        assert!(
+            (value.starts_with('/') && !value.starts_with("//")) || value.starts_with('#'),
+            "link outside the site: {}",
+            &value[..value.find('"').unwrap_or(value.len()).min(80)]
+        );
+    }
+    for (i, _) in lower.match_indices("url(") {
+        assert!(lower[i..].starts_with("url(#"), "external url( at {i}");
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -170,31 +197,4 @@ mod tests {
         );
         assert_eq!(verdict_badge("<x>"), "<span class=\"v\">&lt;x&gt;</span>");
     }
-
-    /// Nothing that loads: no script, style sheet, image, frame or `@import`; every link is
-    /// site-relative (`/…`) or in-page (`#…`), and the only `url(` is an in-document `url(#id)`
-    /// reference to an SVG pattern. (A target's URL shown as text is not a reference.)
-    pub(crate) fn assert_no_external_reference(html: &str) {
-        let lower = html.to_ascii_lowercase();
-        for bad in [
-            "<script", "<link", "<img", "<iframe", "<object", "<embed", "@import", " src=",
-            "xlink:href",
-        ] {
-            assert!(!lower.contains(bad), "page loads something: {bad}");
-        }
-        for (i, _) in lower.match_indices("href=\"") {
-            let value = &lower[i + 6..];
-            assert!(
-                (value.starts_with('/') && !value.starts_with("//")) || value.starts_with('#'),
-                "link outside the site: {}",
-                &value[..value.find('"').unwrap_or(value.len()).min(80)]
-            );
-        }
-        for (i, _) in lower.match_indices("url(") {
-            assert!(lower[i..].starts_with("url(#"), "external url( at {i}");
-        }
-    }
 }
-
-#[cfg(test)]
-pub(crate) use tests::assert_no_external_reference;

@@ -69,7 +69,7 @@ impl Scale {
     /// `domain` → `range`; an empty domain is widened so that the map stays defined.
     pub fn new(domain: (f64, f64), range: (f64, f64)) -> Scale {
         let (mut d0, mut d1) = domain;
-        if !(d1 > d0) {
+        if !matches!(d1.partial_cmp(&d0), Some(std::cmp::Ordering::Greater)) {
             let pad = if d0 == 0.0 { 1.0 } else { d0.abs() * 0.1 };
             d0 -= pad;
             d1 = d0 + 2.0 * pad;
@@ -90,7 +90,7 @@ impl Scale {
 
 /// The tick step for about `n` ticks over `span`: 1, 2 or 5 × 10ⁿ.
 pub(crate) fn nice_step(span: f64, n: usize) -> f64 {
-    if !(span > 0.0) || !span.is_finite() {
+    if span.is_nan() || span <= 0.0 || span.is_infinite() {
         return 1.0;
     }
     let raw = span / n.max(1) as f64;

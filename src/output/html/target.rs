@@ -207,7 +207,11 @@ fn trend(out: &mut String, t: &TargetPage) {
         _ => (0.0, 0.0),
     };
     // One burst alone sits in the middle of a minute.
-    let (t0, t1) = if t1 > t0 { (t0, t1) } else { (t0 - 30.0, t0 + 30.0) };
+    let (t0, t1) = if t1 > t0 {
+        (t0, t1)
+    } else {
+        (t0 - 30.0, t0 + 30.0)
+    };
     let x = Scale::new((t0, t1), frame.x_range());
     let step = TIME_STEPS
         .into_iter()
@@ -346,7 +350,10 @@ fn trend(out: &mut String, t: &TargetPage) {
     svg::legend(
         out,
         &[
-            (&format!("background:{}", palette::BLUE), "TTFT p50 (●, solid)"),
+            (
+                &format!("background:{}", palette::BLUE),
+                "TTFT p50 (●, solid)",
+            ),
             (
                 &format!("background:{}", palette::ORANGE),
                 "TTFT p95 (▲, dashed)",
@@ -426,7 +433,10 @@ mod tests {
     fn trend_counts_its_bursts_and_links_each() {
         let html = render_page(&page_data(), &[]);
         assert!(html.contains("data-plot=\"trend\" data-points=\"6\""));
-        assert_eq!(html.matches("href=\"/targets/gpt-4o-mini/bursts/").count(), 6);
+        assert_eq!(
+            html.matches("href=\"/targets/gpt-4o-mini/bursts/").count(),
+            6
+        );
         assert!(html.contains("class=\"baseline-band\""));
         assert!(html.contains("<span class=\"v v-regressed\">▲ regressed</span>"));
         let bare = TargetPage {
