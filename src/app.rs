@@ -449,3 +449,26 @@ fn mock_options(args: &MockArgs) -> Result<MockOptions, AppError> {
         ..MockOptions::default()
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_app_error_keeps_its_cause_chain_for_main_to_print() {
+        let denied = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "permission denied");
+        let e = AppError::runtime("cannot write out.json", denied);
+        assert_eq!(e.exit_code(), 1);
+        // What `main` prints after `error: `.
+        assert_eq!(
+            format!("{:#}", anyhow::Error::from(e)),
+            "cannot write out.json: permission denied"
+        );
+        let e = AppError::usage_because("--rate", "not a rate: \"fast\"");
+        assert_eq!(e.exit_code(), 2);
+        assert_eq!(
+            format!("{:#}", anyhow::Error::from(e)),
+            "--rate: not a rate: \"fast\""
+        );
+    }
+}

@@ -1169,6 +1169,44 @@ fn every_shipped_config_passes_check_without_its_secrets() {
     assert!(warned >= 8, "{warned} warnings");
 }
 
+/// Issue 11, item 5: the shipped examples bust the provider's prefix cache on every target, and
+/// say why where they turn it on.
+#[test]
+fn every_example_target_busts_the_prefix_cache_with_a_comment_saying_why() {
+    let mut files = Vec::new();
+    config_files(Path::new("config/examples"), &mut files);
+    assert!(files.len() >= 8, "{files:?}");
+    let none = Env::vars::<&str, &str>([]);
+    for file in &files {
+        let checked = load_for_check(file, &none).unwrap_or_else(|e| panic!("{e}"));
+        for t in &checked.config.targets {
+            assert_eq!(
+                t.cache_bust,
+                CacheBust::Prefix,
+                "{}: {}",
+                file.display(),
+                t.name
+            );
+        }
+        let text = std::fs::read_to_string(file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if line.trim_start().starts_with("cache_bust:") {
+                let before =
+                    lines[..i].iter().rev().take(3).any(|l| {
+                        l.trim_start().starts_with('#') && l.to_lowercase().contains("cache")
+                    });
+                assert!(
+                    before,
+                    "{}:{}: cache_bust without a comment on why",
+                    file.display(),
+                    i + 1
+                );
+            }
+        }
+    }
+}
+
 /// Issue 10, item 12: `check` warns when a generic protocol has no `extract`, saying what
 /// generic framing counts.
 #[test]

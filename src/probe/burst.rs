@@ -264,7 +264,7 @@ impl Engine<'_> {
                 measured
             });
             while let Some(done) = tasks.try_join_next() {
-                self.collect(done, record, &mut records);
+                self.collect(done, phase, &mut records);
             }
         }
 
@@ -275,7 +275,7 @@ impl Engine<'_> {
                 n = tasks.join_next() => n,
             };
             match next {
-                Some(done) => self.collect(done, record, &mut records),
+                Some(done) => self.collect(done, phase, &mut records),
                 None => break,
             }
         }
@@ -288,7 +288,7 @@ impl Engine<'_> {
     fn collect(
         &mut self,
         done: Result<Measured, tokio::task::JoinError>,
-        record: bool,
+        phase: Phase,
         records: &mut Vec<RequestRecord>,
     ) {
         // Only a panicked task has nothing to give (cancelled requests return their record).
@@ -299,7 +299,7 @@ impl Engine<'_> {
         if self.looks_like.is_none() {
             self.looks_like = measured.looks_like;
         }
-        if record {
+        if phase == Phase::Recorded {
             records.push(measured.record);
         }
     }
