@@ -701,3 +701,29 @@ async fn picture_pages_work_behind_tls_and_basic_auth() {
     }
     daemon.stop().await;
 }
+
+/// A policy the web config sets replaces the pages' own (the operator's choice wins).
+#[tokio::test]
+async fn a_configured_content_security_policy_replaces_the_built_in_one() {
+    let pki = pki();
+    let daemon = start_with(
+        &pki,
+        &format!(
+            "{TLS}http_server_config:\n  headers:\n    Content-Security-Policy: \"default-src 'self'\"\n"
+        ),
+    )
+    .await;
+    let response = client(Some(&pki.ca), None)
+        .get(daemon.url("https", "/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let policies: Vec<_> = response
+        .headers()
+        .get_all("content-security-policy")
+        .iter()
+        .collect();
+    assert_eq!(policies, ["default-src 'self'"]);
+    daemon.stop().await;
+}

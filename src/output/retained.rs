@@ -1,8 +1,8 @@
 //! The retained result files of one target, read back for the daemon's pages: one
 //! [`TrendPoint`] per file (start, TTFT p50/p95, counts) for the target page, and a burst's
 //! file found by its id for the burst page. Result files never change once written, so each
-//! file's point is read once and cached by path; the cache forgets files retention deleted, so
-//! it stays as small as the directory. Blocking: callers run it off the async threads.
+//! file's point is read once and cached by path; the cache forgets files retention deleted and
+//! the directories a reload moved away from, so it stays as small as the results directory. Blocking: callers run it off the async threads.
 //!
 //! Does not: render (see `html/`), or decide which targets exist (the caller checks the name).
 
@@ -74,8 +74,13 @@ impl Retained {
         let files = result_files(dir)?;
         let mut cache = self.points.lock().unwrap_or_else(|e| e.into_inner());
         let present: HashSet<&PathBuf> = files.iter().map(|(_, p)| p).collect();
-        // Forget what retention (or anyone) deleted from this directory.
-        cache.retain(|path, _| path.parent() != Some(dir) || present.contains(path));
+        // Forget what retention (or anyone) deleted from this directory, and everything of a
+        // results directory a reload left behind.
+        let results = dir.parent();
+        cache.retain(|path, _| match path.parent() {
+            Some(parent) if parent == dir => present.contains(path),
+            parent => parent.and_then(Path::parent) == results,
+        });
         let mut points = Vec::with_capacity(files.len());
         for (name, path) in &files {
             if let Some(p) = cache.get(path) {
@@ -201,6 +206,10 @@ mod tests {
         assert_eq!(retained.points(dir.path()).unwrap().len(), 1);
         assert_eq!(retained.points.lock().unwrap().len(), 1);
 
+        // Another results directory (a reload moved it): the old one's entries go.
+        let moved = tempfile::tempdir().unwrap();
+        assert!(retained.points(&moved.path().join("t")).unwrap().is_empty());
+        assert!(retained.points.lock().unwrap().is_empty());
         assert!(
             retained
                 .points(&dir.path().join("none"))
