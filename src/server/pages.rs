@@ -73,7 +73,7 @@ fn target_row(html: &mut String, t: &TargetStatus) {
         None => html.push_str("<td>—</td><td>—</td><td>—</td>"),
     }
     let points: Vec<f64> = t.recent.iter().filter_map(|b| b.ttft_p50).collect();
-    let _ = write!(html, "<td>{}</td><td>", sparkline(&points));
+    let _ = write!(html, "<td>{}</td><td class=\"nw\">", sparkline(&points));
     for b in t.recent.iter().rev().take(5) {
         if let Some(file) = &b.file {
             let _ = write!(

@@ -84,7 +84,7 @@ nav{margin-bottom:.5em}\
 table{border-collapse:collapse;margin:.5em 0}\
 td,th{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:left;vertical-align:middle}\
 th{background:#f4f4f4}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\
-.bad{color:#D55E00}.ok{color:#007a58}code{font-size:12px}\
+.nw{white-space:nowrap}.bad{color:#D55E00}.ok{color:#007a58}code{font-size:12px}\
 svg.plot{display:block;max-width:100%;height:auto;margin:.4em 0}\
 svg.plot text{font:11px system-ui,sans-serif;fill:#222}\
 svg.plot .grid{stroke:#e6e6e6}svg.plot .axis{stroke:#444}\

@@ -161,12 +161,18 @@ fn verdict_line(out: &mut String, v: &VerdictView) {
 }
 
 /// Tick steps for a time axis, in seconds: the first that gives at most 7 ticks wins.
-const TIME_STEPS: [i64; 14] = [
+const TIME_STEPS: [i64; 20] = [
+    1,
+    2,
+    5,
     10,
+    15,
     30,
     60,
+    120,
     300,
     600,
+    900,
     1800,
     3600,
     3 * 3600,
