@@ -35,6 +35,20 @@ struct DocumentBrief {
     config: ConfigBrief,
     #[serde(default)]
     summary: SummaryBrief,
+    /// The daemon's verdict after the burst (DESIGN §10), when it judged one.
+    #[serde(default)]
+    verdict: Option<VerdictBrief>,
+}
+
+#[derive(Deserialize)]
+struct VerdictBrief {
+    #[serde(default)]
+    ttft: Option<MetricVerdictBrief>,
+}
+
+#[derive(Deserialize)]
+struct MetricVerdictBrief {
+    verdict: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -158,6 +172,7 @@ fn read_point(name: &str, path: &Path) -> Result<TrendPoint, Box<dyn std::error:
         requests,
         failed: s.failed_count,
         interrupted: doc.interrupted,
+        verdict: doc.verdict.and_then(|v| v.ttft).map(|t| t.verdict),
         file: name.to_owned(),
     })
 }
@@ -173,6 +188,7 @@ mod tests {
                 "summary": {{"success_count": 9, "failed_count": 1,
                              "outcomes": {{"success": 9, "http_429": 1}},
                              "ttft": {{"count": 9, "p50": {p50}, "p95": 0.5}}}},
+                "verdict": {{"statistic": "p90", "ttft": {{"verdict": "no_change"}}}},
                 "metrics": [{{"request_id": 1}}]}}"#
         )
     }
@@ -197,6 +213,7 @@ mod tests {
         assert_eq!(points[1].burst_id, "aaaaaaaaaaaa");
         assert_eq!(points[1].ttft_p50, Some(0.2));
         assert_eq!((points[1].requests, points[1].failed), (10, 1));
+        assert_eq!(points[1].verdict.as_deref(), Some("no_change"));
 
         // Cached: a rewritten file (which never happens to result files) is not re-read...
         fs::write(&a, doc("aaaaaaaaaaaa", 0.9)).unwrap();

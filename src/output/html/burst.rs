@@ -47,11 +47,44 @@ pub struct BurstView {
     #[serde(default)]
     pub summary: SummaryView,
     pub metrics: Vec<RequestView>,
+    /// The daemon's verdict after this burst (DESIGN §10); absent from `run`'s files.
+    #[serde(default)]
+    pub verdict: Option<FileVerdict>,
     /// Every inter-token gap of the successful requests (seconds), when the caller has them
     /// (`run` does); a result file keeps only each request's mean, which the histogram then
     /// shows instead.
     #[serde(skip)]
     pub itl_gaps: Option<Vec<f64>>,
+}
+
+/// A result file's `verdict`: the recent window against the baseline, per metric.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct FileVerdict {
+    /// The statistic judged (`p90`).
+    #[serde(default)]
+    pub statistic: Option<String>,
+    #[serde(default)]
+    pub ttft: Option<MetricVerdictView>,
+    #[serde(default)]
+    pub tpot: Option<MetricVerdictView>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MetricVerdictView {
+    #[serde(default)]
+    pub verdict: String,
+    #[serde(default)]
+    pub baseline: Option<f64>,
+    #[serde(default)]
+    pub recent: Option<f64>,
+    #[serde(default)]
+    pub change: Option<f64>,
+    #[serde(default)]
+    pub ci: Option<[f64; 2]>,
+    #[serde(default)]
+    pub n_baseline: u64,
+    #[serde(default)]
+    pub n_recent: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -452,6 +485,9 @@ fn summary(out: &mut String, view: &BurstView) {
         };
         let _ = write!(out, "<tr><th>{k}</th><td{class}>{}</td></tr>", Escaped(&v));
     }
+    if let Some(v) = &view.verdict {
+        verdict_rows(out, v);
+    }
     out.push_str("</table>\n");
 
     out.push_str(
@@ -488,6 +524,33 @@ fn summary(out: &mut String, view: &BurstView) {
         );
     }
     out.push_str("</table>\n");
+}
+
+/// The daemon's verdict after the burst, one row per metric, in words and as a badge.
+fn verdict_rows(out: &mut String, v: &FileVerdict) {
+    let statistic = v.statistic.as_deref().unwrap_or("");
+    for (name, m) in [("TTFT", &v.ttft), ("TPOT", &v.tpot)] {
+        let Some(m) = m else { continue };
+        let value = |x: Option<f64>| x.map_or_else(|| "—".into(), duration);
+        let _ = write!(
+            out,
+            "<tr><th>verdict, {name} {}</th><td>{} recent {} (n = {}) against baseline {} \
+             (n = {})",
+            Escaped(statistic),
+            super::verdict_badge(&m.verdict),
+            value(m.recent),
+            m.n_recent,
+            value(m.baseline),
+            m.n_baseline
+        );
+        if let Some(c) = m.change.filter(|c| c.is_finite()) {
+            let _ = write!(out, ", change {:+.1}%", c * 100.0);
+            if let Some([lo, hi]) = m.ci {
+                let _ = write!(out, " (CI [{:+.1}%, {:+.1}%])", lo * 100.0, hi * 100.0);
+            }
+        }
+        out.push_str("</td></tr>");
+    }
 }
 
 /// One waterfall row: a request, or the group of requests it stands for.
@@ -1089,6 +1152,7 @@ mod tests {
                 ..SummaryView::default()
             },
             metrics,
+            verdict: None,
             itl_gaps: None,
         }
     }
@@ -1218,6 +1282,22 @@ mod tests {
         assert_eq!(count(&html, "<g class=\"wf-row\">"), 2);
         assert!(html.contains("#2 error"));
         assert!(html.contains("error: TimeoutError"));
+    }
+
+    #[test]
+    fn a_daemon_files_verdict_is_shown_in_words() {
+        let file = br#"{"schema_version": 2, "target": "t", "metrics": [],
+            "verdict": {"statistic": "p90", "at": "2026-11-27T10:15:00Z",
+                        "ttft": {"verdict": "regressed", "baseline": 0.3, "recent": 0.45,
+                                 "change": 0.5, "ci": [0.3, 0.7], "p_value": 0.001,
+                                 "n_baseline": 900, "n_recent": 60},
+                        "tpot": {"verdict": "no_change", "n_baseline": 900, "n_recent": 60}}}"#;
+        let html = render_body(&BurstView::from_json(file).unwrap());
+        let ttft = "<tr><th>verdict, TTFT p90</th><td><span class=\"v v-regressed\">▲ regressed\
+                    </span> recent 450.0 ms (n = 60) against baseline 300.0 ms (n = 900), change \
+                    +50.0% (CI [+30.0%, +70.0%])</td></tr>";
+        assert!(html.contains(ttft), "{html}");
+        assert!(html.contains("<th>verdict, TPOT p90</th><td><span class=\"v v-no_change\">"));
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub struct TrendPoint {
     pub requests: u64,
     pub failed: u64,
     pub interrupted: bool,
+    /// The daemon's TTFT verdict after this burst, as its file recorded it.
+    pub verdict: Option<String>,
     /// The result file's name under the target's directory.
     pub file: String,
 }
@@ -107,7 +109,7 @@ fn render_body(t: &TargetPage) -> String {
     out.push_str(
         "<table class=\"bursts\"><tr><th>started</th><th>burst</th><th class=\"n\">requests</th>\
          <th class=\"n\">failed</th><th class=\"n\">TTFT p50</th><th class=\"n\">TTFT p95</th>\
-         <th>result file</th></tr>",
+         <th>verdict after it</th><th>result file</th></tr>",
     );
     for b in t.bursts.iter().rev() {
         let cell = |v: Option<f64>| v.map_or_else(|| "—".into(), duration);
@@ -115,7 +117,7 @@ fn render_body(t: &TargetPage) -> String {
             out,
             "<tr><td>{}</td><td><a href=\"/targets/{}/bursts/{}\">{}</a>{}</td>\
              <td class=\"n\">{}</td><td class=\"n{}\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td><a href=\"/api/v1/results/{}/{}\">JSON</a></td></tr>",
+             <td class=\"n\">{}</td><td>{}</td><td><a href=\"/api/v1/results/{}/{}\">JSON</a></td></tr>",
             b.started_at.format("%Y-%m-%d %H:%M:%S UTC"),
             Escaped(&t.name),
             Escaped(&b.burst_id),
@@ -126,6 +128,9 @@ fn render_body(t: &TargetPage) -> String {
             b.failed,
             cell(b.ttft_p50),
             cell(b.ttft_p95),
+            b.verdict
+                .as_deref()
+                .map_or_else(|| "—".into(), verdict_badge),
             Escaped(&t.name),
             Escaped(&b.file)
         );
@@ -391,6 +396,7 @@ mod tests {
             requests: 10,
             failed,
             interrupted: false,
+            verdict: (minutes >= 20).then(|| "regressed".to_owned()),
             file: format!("20261127T10{minutes:02}00Z-b{minutes:02}.json"),
         }
     }
