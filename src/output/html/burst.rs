@@ -1057,19 +1057,28 @@ fn tokens_per_second(out: &mut String, view: &BurstView) {
     if points.is_empty() {
         svg::empty_note(out, &frame, "no successful requests");
     }
+    // One dot per drawn position: on a huge burst, dots that would cover each other exactly
+    // are drawn once, so the file stays small (only the shade of a crowded spot changes).
+    let mut drawn = std::collections::HashSet::new();
     for (t, v) in &points {
-        let _ = write!(
-            out,
-            "<circle cx=\"{}\" cy=\"{}\" r=\"2.5\" fill=\"{}\" fill-opacity=\"0.7\"/>",
-            num(x.map(*t)),
-            num(y.map(*v)),
-            palette::BLUE
-        );
+        let (cx, cy) = (num(x.map(*t)), num(y.map(*v)));
+        if drawn.insert((cx.clone(), cy.clone())) {
+            let _ = write!(
+                out,
+                "<circle cx=\"{cx}\" cy=\"{cy}\" r=\"2.5\" fill=\"{}\" fill-opacity=\"0.7\"/>",
+                palette::BLUE
+            );
+        }
     }
     out.push_str("</svg>\n");
     let _ = writeln!(
         out,
-        "<p class=\"note\">Output tokens ÷ duration, one dot per successful request.</p>"
+        "<p class=\"note\">Output tokens ÷ duration, one dot per successful request{}.</p>",
+        if drawn.len() < points.len() {
+            " (requests at the same spot share a dot)"
+        } else {
+            ""
+        }
     );
 }
 

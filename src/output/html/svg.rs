@@ -284,22 +284,25 @@ pub(crate) fn legend(out: &mut String, items: &[(&str, &str)]) {
 }
 
 /// The empirical CDF of ascending `sorted` as an SVG path (a step function: each sample lifts
-/// the curve by 1/n at its value), from 0 to 1.
+/// the curve by 1/n at its value), from 0 to 1. Samples that land on the same drawn x make one
+/// step, so the path grows with the plot's width, not with the number of samples.
 pub(crate) fn cdf_path(sorted: &[f64], x: &Scale, y: &Scale) -> String {
     let n = sorted.len();
-    let mut d = String::with_capacity(16 * n + 16);
+    let mut d = String::with_capacity(16 * n.min(2000) + 16);
     if n == 0 {
         return d;
     }
     let _ = write!(d, "M{} {}", num(x.map(sorted[0])), num(y.map(0.0)));
-    let mut last_x = String::new();
-    for (i, v) in sorted.iter().enumerate() {
-        let px = num(x.map(*v));
-        if px != last_x {
-            let _ = write!(d, "H{px}");
-            last_x = px;
+    let mut i = 0;
+    while i < n {
+        let px = num(x.map(sorted[i]));
+        // The last sample drawn at this x: the step rises to its rank.
+        let mut j = i;
+        while j + 1 < n && num(x.map(sorted[j + 1])) == px {
+            j += 1;
         }
-        let _ = write!(d, "V{}", num(y.map((i + 1) as f64 / n as f64)));
+        let _ = write!(d, "H{px}V{}", num(y.map((j + 1) as f64 / n as f64)));
+        i = j + 1;
     }
     d
 }
@@ -342,6 +345,20 @@ mod tests {
         assert_eq!(TimeUnit::S.label(20.0, 5.0), "20");
         assert_eq!(duration(0.2345), "234.5 ms");
         assert_eq!(duration(2.5), "2.500 s");
+    }
+
+    #[test]
+    fn cdf_paths_step_once_per_drawn_x() {
+        let x = Scale::new((0.0, 10.0), (0.0, 100.0));
+        let y = Scale::new((0.0, 1.0), (100.0, 0.0));
+        assert_eq!(
+            cdf_path(&[1.0, 1.0, 5.0, 10.0], &x, &y),
+            "M10 100H10V50H50V25H100V0"
+        );
+        // A million samples on a 100-unit axis: at most one step per 0.1 unit.
+        let many: Vec<f64> = (0..1_000_000).map(|i| i as f64 / 100_000.0).collect();
+        assert!(cdf_path(&many, &x, &y).len() < 1001 * 16);
+        assert_eq!(cdf_path(&[], &x, &y), "");
     }
 
     #[test]
