@@ -12,6 +12,7 @@ use tokio::sync::watch;
 pub mod compare;
 mod demo;
 mod serve;
+pub mod verdicts;
 
 pub use demo::demo;
 pub use serve::{ServeOptions, serve};

@@ -650,6 +650,26 @@ async fn picture_pages_work_behind_tls_and_basic_auth() {
         running: false,
         in_flight: 0,
         recent: Default::default(),
+        // The daemon's verdict reaches the target page through the board, with its band.
+        verdict: Some(streamprobe::status::TargetVerdict {
+            metric: "ttft".into(),
+            verdict: "regressed".into(),
+            statistic: "p90".into(),
+            baseline: Some(0.15),
+            recent: Some(0.2),
+            change: Some(0.3333),
+            ci: Some([0.2, 0.45]),
+            confidence: 0.95,
+            p_value: Some(0.001),
+            n_baseline: 400,
+            n_recent: 30,
+            baseline_p50: Some(0.12),
+            baseline_p95: Some(0.16),
+            baseline_window_seconds: 7.0 * 86400.0,
+            recent_window_seconds: 3600.0,
+            min_change: 0.05,
+            at: "2026-11-27T10:15:00Z".parse().unwrap(),
+        }),
     });
     board.push_burst(
         "t",
@@ -672,6 +692,11 @@ async fn picture_pages_work_behind_tls_and_basic_auth() {
     for (path, plot) in [
         ("/", "href=\"/targets/t/bursts/0123456789ab\""),
         ("/targets/t", "data-plot=\"trend\" data-points=\"1\""),
+        ("/targets/t", "class=\"baseline-band\""),
+        (
+            "/targets/t",
+            "▲ regressed</span> TTFT p90: recent 200.0 ms (n = 30)",
+        ),
         (
             "/targets/t/bursts/0123456789ab",
             "data-plot=\"waterfall\" data-requests=\"1\" data-rows=\"1\"",

@@ -113,27 +113,9 @@ fn settings(args: &CompareArgs) -> Result<Settings, AppError> {
     })
 }
 
-/// `5%` or `0.05` → 0.05. A bare number above 1 is refused as ambiguous (5 could mean 5% or
-/// 500%).
+/// `5%` or `0.05` → 0.05; the config's `verdict.min_change` reads the same way.
 fn parse_change(s: &str) -> Result<f64, String> {
-    let s = s.trim();
-    let (number, scale) = match s.strip_suffix('%') {
-        Some(n) => (n.trim(), 0.01),
-        None => (s, 1.0),
-    };
-    let value: f64 = number
-        .parse()
-        .ok()
-        .filter(|v: &f64| v.is_finite() && *v >= 0.0)
-        .ok_or_else(|| {
-            format!("cannot read {s:?}; write a percentage like 5% or a fraction like 0.05")
-        })?;
-    if scale == 1.0 && value > 1.0 {
-        return Err(format!(
-            "{s} is ambiguous; write {s}% for a percentage or a fraction like 0.05"
-        ));
-    }
-    Ok(value * scale)
+    crate::config::parse_percentage(s)
 }
 
 #[cfg(test)]

@@ -10,12 +10,12 @@
 use std::fmt::Write as _;
 
 use crate::output::html::burst::{self, BurstView};
-use crate::output::html::target::{self, TargetPage, TrendPoint};
+use crate::output::html::target::{self, TargetPage, TrendPoint, VerdictView};
 use crate::output::html::{self, Escaped};
-use crate::status::TargetStatus;
+use crate::status::{TargetStatus, TargetVerdict};
 
-/// The status page (`GET /`): one row per target with its schedule, last burst and the TTFT
-/// trend of its recent bursts, and links to their result files.
+/// The status page (`GET /`): one row per target with its schedule, last burst, the TTFT
+/// trend of its recent bursts, its TTFT verdict, and links to their result files.
 pub fn status_page(targets: &[TargetStatus]) -> String {
     let mut body = String::with_capacity(8 * 1024);
     if targets.is_empty() {
@@ -24,7 +24,8 @@ pub fn status_page(targets: &[TargetStatus]) -> String {
         body.push_str(concat!(
             "<table><tr><th>target</th><th>protocol</th><th>endpoint</th><th>schedule</th>",
             "<th>next run</th><th>last burst</th><th>success</th><th>TTFT p50</th>",
-            "<th>TTFT p95</th><th>TTFT p50, recent bursts</th><th>results</th></tr>\n"
+            "<th>TTFT p95</th><th>TTFT p50, recent bursts</th><th>TTFT verdict</th>",
+            "<th>results</th></tr>\n"
         ));
     }
     for t in targets {
@@ -73,7 +74,12 @@ fn target_row(html: &mut String, t: &TargetStatus) {
         None => html.push_str("<td>—</td><td>—</td><td>—</td>"),
     }
     let points: Vec<f64> = t.recent.iter().filter_map(|b| b.ttft_p50).collect();
-    let _ = write!(html, "<td>{}</td><td class=\"nw\">", sparkline(&points));
+    let _ = write!(
+        html,
+        "<td>{}</td>{}<td class=\"nw\">",
+        sparkline(&points),
+        verdict_cell(t.verdict.as_ref())
+    );
     for b in t.recent.iter().rev().take(5) {
         if let Some(file) = &b.file {
             let _ = write!(
@@ -87,6 +93,32 @@ fn target_row(html: &mut String, t: &TargetStatus) {
         }
     }
     html.push_str("</td></tr>\n");
+}
+
+/// The TTFT verdict: the verdict, then the statistic's change with its interval and the
+/// samples behind each window, e.g. `regressed` / `p90 +48.2% [+41.0%, +55.9%], n 1024/600`.
+fn verdict_cell(v: Option<&TargetVerdict>) -> String {
+    let Some(v) = v else {
+        return "<td>—</td>".into();
+    };
+    let class = match v.verdict.as_str() {
+        "regressed" => " class=\"bad\"",
+        "improved" | "no_change" => " class=\"ok\"",
+        _ => "",
+    };
+    let pct = |x: f64| format!("{:+.1}%", x * 100.0);
+    let change = match (v.change, v.ci) {
+        (Some(c), Some([lo, hi])) => format!("{} [{}, {}]", pct(c), pct(lo), pct(hi)),
+        (Some(c), None) => pct(c),
+        _ => "—".into(),
+    };
+    format!(
+        "<td{class}>{}<br><small>{} {change}, n {}/{}</small></td>",
+        Escaped(&v.verdict.replace('_', " ")),
+        Escaped(&v.statistic),
+        v.n_baseline,
+        v.n_recent
+    )
 }
 
 /// The frame every page of the daemon shares: the pictures' page shell, with links to the
@@ -116,9 +148,26 @@ pub fn target_page(t: &TargetStatus, bursts: Vec<TrendPoint>) -> String {
         next_run: t.next_run,
         running: t.running,
         bursts,
-        verdict: None,
+        verdict: t.verdict.as_ref().map(verdict_view),
     };
     target::render_page(&page, &[("/", "status"), ("/metrics", "metrics")])
+}
+
+/// The board's verdict as the target page draws it (the band is its baseline p50 to p95).
+fn verdict_view(v: &TargetVerdict) -> VerdictView {
+    VerdictView {
+        verdict: v.verdict.clone(),
+        statistic: v.statistic.clone(),
+        baseline: v.baseline,
+        recent: v.recent,
+        change: v.change,
+        interval: v.ci.map(|[lo, hi]| (lo, hi)),
+        confidence: v.confidence,
+        n_baseline: v.n_baseline,
+        n_recent: v.n_recent,
+        baseline_p50: v.baseline_p50,
+        baseline_p95: v.baseline_p95,
+    }
 }
 
 /// `GET /targets/{name}/bursts/{id}`: the burst's plots from its result file `file`.
@@ -176,7 +225,7 @@ pub fn sparkline(points: &[f64]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::BurstBrief;
+    use crate::status::{BurstBrief, TargetVerdict};
     use chrono::{DateTime, Duration, Utc};
 
     fn target(name: &str) -> TargetStatus {
@@ -190,6 +239,7 @@ mod tests {
             running: false,
             in_flight: 0,
             recent: Default::default(),
+            verdict: None,
         }
     }
 
@@ -236,6 +286,25 @@ mod tests {
                 burst("b4", 30, 9, 1, Some(0.3), true),
             ]
             .into(),
+            verdict: Some(TargetVerdict {
+                metric: "ttft".into(),
+                verdict: "regressed".into(),
+                statistic: "p90".into(),
+                baseline: Some(0.4),
+                recent: Some(0.6),
+                change: Some(0.5),
+                ci: Some([0.41, 0.6]),
+                confidence: 0.95,
+                p_value: Some(0.0001),
+                n_baseline: 1024,
+                n_recent: 40,
+                baseline_p50: Some(0.3),
+                baseline_p95: Some(0.45),
+                baseline_window_seconds: 604_800.0,
+                recent_window_seconds: 3600.0,
+                min_change: 0.05,
+                at: t0 + Duration::minutes(30),
+            }),
             ..target("")
         };
         let idle = TargetStatus {
