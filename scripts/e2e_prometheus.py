@@ -13,7 +13,9 @@ What it checks, in order: the dashboard's structure (schemaVersion, __inputs, da
 target variables, $target and $__rate_interval everywhere); `streamprobe check` of the systemd
 example config; every metric family of DESIGN §5 and the bucket boundaries; a reload with a
 broken config (reload gauge 0, StreamprobeConfigReloadFailed and the dashboard's failed-reload
-annotation have data) and with the good one again (reload annotation has data); every dashboard
+annotation have data) and with the good one again (reload annotation has data), which also slows
+the faulty target's TTFT by 50% once both targets have a verdict baseline, so that the daemon's
+verdict on it becomes regressed (StreamprobeTTFTRegressed must see faulty only); every dashboard
 query as a range query; every rule healthy in Prometheus; every recording rule's expression and
 recorded series; every alert: it fires for exactly the expected targets, or it is empty and its
 condition-free parts (ALERT_EXPECTATIONS) have data, and every series it reads exists; the
@@ -96,7 +98,17 @@ CONTRACT_METRICS = [
     "streamprobe_ratelimit_remaining",
     "streamprobe_ratelimit_limit",
     "streamprobe_retry_after_seconds",
+    # v2 (DESIGN §10): the daemon's verdicts.
+    "streamprobe_baseline_seconds",
+    "streamprobe_change_ratio",
+    "streamprobe_verdict",
 ]
+
+# The daemon's verdict windows, short enough to form a baseline within seconds (bursts every
+# 2s); after the good reload the faulty target's mock TTFT rises by 50% (SHIFTED_TTFT instead
+# of the mocks' 150ms), so StreamprobeTTFTRegressed must see faulty regressed, and only faulty.
+VERDICT = "{baseline: 10m, recent: 6s, min_change: 20%, min_samples: 10}"
+SHIFTED_TTFT = "225ms"
 
 # The provider headers each target's mock sends (`?provider_headers=`): OpenAI's family for
 # healthy, Anthropic's and retry-after (on its 503 answers) for faulty, so that every rate-limit
@@ -116,6 +128,13 @@ ALERT_EXPECTATIONS = {
         "expect": "empty",
         "why": "exception: needs a week of history (offset 1w); the current side is probed",
         "probes": ["target:streamprobe_ttft_seconds:p95_1h", "target:streamprobe_ttft_requests:increase1h"],
+    },
+    "StreamprobeTTFTRegressed": {
+        "expect": "data:faulty",
+        "why": f"faulty's TTFT rose from 150ms to {SHIFTED_TTFT} at the good reload: its verdict is "
+               "regressed against the baseline of the bursts before; healthy's is not",
+        "probes": ['streamprobe_verdict{metric="ttft"}', "streamprobe_baseline_seconds",
+                   "streamprobe_change_ratio"],
     },
     "StreamprobeTTFTSLOBurn": {
         "expect": "data:faulty",
@@ -558,12 +577,14 @@ def check_alert_annotations(rules, report):
                  "; ".join(problems))
 
 
-def daemon_config(listen, results_dir, mock_ports, broken=False):
+def daemon_config(listen, results_dir, mock_ports, broken=False, shifted=False):
     targets = []
     for name, port in zip(TARGETS, mock_ports):
         query = f"?provider_headers={PROVIDER_HEADERS[name]}"
         if name == "faulty":
             query += f"&model_switch_after={MODEL_SWITCH_AFTER}"
+            if shifted:
+                query += f"&ttft={SHIFTED_TTFT}"
         # healthy by name, so that its new connections have a DNS (resolve) phase.
         host = "localhost" if name == "healthy" else "127.0.0.1"
         targets.append(f"""  - name: {name}
@@ -588,6 +609,8 @@ server:
 results:
   dir: "{results_dir}"
   keep_per_target: 50
+defaults:
+  verdict: {VERDICT}
 targets:
 {''.join(targets)}"""
     if broken:
@@ -756,10 +779,13 @@ def run(args):
         for label, expr, _ in dashboard_queries(dash):
             if label == "annotation 'Failed reloads'":
                 expect_data(prom, report, f"dashboard {label}", substitute(expr), retry=5)
+        # The good config also slows faulty's TTFT by 50%: by now both targets have a baseline.
+        expect_data(prom, report, "verdict baselines formed before the shift",
+                    'count(streamprobe_baseline_seconds{metric="ttft", quantile="0.5"}) == 2', retry=20)
         with open(cfg_path, "w") as f:
-            f.write(daemon_config(daemon_addr, results_dir, mock_ports))
+            f.write(daemon_config(daemon_addr, results_dir, mock_ports, shifted=True))
         how = reload_daemon(daemon_base, None if args.fake else daemon)
-        log(f"  reload with the good config: {how}")
+        log(f"  reload with the good config (faulty's TTFT now {SHIFTED_TTFT}): {how}")
         expect_data(prom, report, "reload succeeds again", "streamprobe_config_last_reload_successful == 1", retry=15)
         for label, expr, _ in dashboard_queries(dash):
             if label == "annotation 'Config reloads'":
@@ -840,6 +866,11 @@ def run(args):
                 di = abs(bucket_index(est, LATENCY_BUCKETS) - bucket_index(exact, LATENCY_BUCKETS))
                 report.check(di <= 1, "TTFT p50: histogram within one bucket of the result file",
                              f"histogram {est:.4f}s, exact {exact:.4f}s ({os.path.basename(path)})")
+        # The daemon writes its verdict into each result file; healthy's is not regressed.
+        if doc is not None:
+            ttft_verdict = ((doc.get("verdict") or {}).get("ttft") or {}).get("verdict")
+            report.check(ttft_verdict in ("no_change", "inconclusive", "improved"),
+                         "result file of healthy: verdict.ttft is not regressed", f"verdict.ttft.verdict = {ttft_verdict}")
         procs.check_alive()
 
         # Shutdown: SIGTERM makes the daemon exit 0 (DESIGN §7), and then StreamprobeDown sees it.
@@ -907,6 +938,9 @@ class FakeDaemon:
         self.burst_seq = 0
         self.requests = {t: 0 for t in TARGETS}
         self.identity = {}  # target -> (model, fingerprint), as the daemon keeps it
+        self.shifted = False  # faulty's TTFT raised by the reload (see SHIFTED_TTFT)
+        self.baseline = {t: [] for t in TARGETS}  # pre-shift TTFTs: a stand-in for the windows
+        self.recent = {t: [] for t in TARGETS}  # the last three bursts' TTFTs
         for t in TARGETS:
             for fam in ("streamprobe_input_tokens_total", "streamprobe_cached_input_tokens_total",
                         "streamprobe_reasoning_tokens_total", "streamprobe_response_model_changes_total"):
@@ -966,7 +1000,8 @@ class FakeDaemon:
                     records.append({"request_id": i + 1, "outcome": "http_5xx", "error": "HTTP 503", "total_time": d})
                     continue
                 hdr = random.uniform(0.002, 0.02)
-                ttft = 0.15 + random.uniform(0.0, 0.008)
+                base = 0.225 if (self.shifted and target == "faulty") else 0.15
+                ttft = base + random.uniform(0.0, 0.008)
                 itls = [0.01 + random.uniform(0, 0.002) for _ in range(29)]
                 dur = ttft + sum(itls)
                 tpot = sum(itls) / 29
@@ -1006,6 +1041,7 @@ class FakeDaemon:
                 if s:
                     self.gauges[("streamprobe_last_burst_ttft_seconds", (("target", target), ("quantile", q)))] = \
                         numpy_linear_percentile(s, float(q))
+            verdict = self._verdict(target, ttfts)
             self.burst_seq += 1
             seq = self.burst_seq
         s = sorted(ttfts)
@@ -1016,7 +1052,8 @@ class FakeDaemon:
                                **{f"p{int(float(q) * 100)}": numpy_linear_percentile(s, float(q))
                                   for q in ("0.5", "0.9", "0.95", "0.99")}}
         doc = {"schema_version": 2, "tool": {"name": "streamprobe-fake", "version": "0"},
-               "burst_id": f"fake{seq:06d}", "target": target, "summary": summary, "metrics": records}
+               "burst_id": f"fake{seq:06d}", "target": target, "summary": summary,
+               "verdict": {"statistic": "p90", "ttft": {"verdict": verdict}}, "metrics": records}
         d = os.path.join(self.results_dir, target)
         name = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(start)) + f"-fake{seq:06d}.json"
         tmp = os.path.join(d, "." + name + ".tmp")
@@ -1028,6 +1065,28 @@ class FakeDaemon:
         except OSError:
             with self.lock:
                 self._inc("streamprobe_result_write_failures_total", (("target", target),))
+
+    def _verdict(self, target, ttfts):
+        """A stand-in for the daemon's windows: baseline = every burst before the last three,
+        recent = the last three; regressed when the recent p90 is 20% above the baseline's."""
+        self.recent[target].append(ttfts)
+        if len(self.recent[target]) > 3:
+            self.baseline[target].extend(self.recent[target].pop(0))
+        base = sorted(self.baseline[target])
+        recent = sorted(x for b in self.recent[target] for x in b)
+        T = (("target", target), ("metric", "ttft"))
+        verdict = "insufficient_data"
+        if len(base) >= 10 and len(recent) >= 10:
+            ratios = {}
+            for q in ("0.5", "0.9", "0.99"):
+                b = numpy_linear_percentile(base, float(q))
+                self.gauges[("streamprobe_baseline_seconds", T + (("quantile", q),))] = b
+                ratios[q] = numpy_linear_percentile(recent, float(q)) / b
+                self.gauges[("streamprobe_change_ratio", T + (("quantile", q),))] = ratios[q]
+            verdict = "regressed" if ratios["0.9"] > 1.2 else "no_change"
+        for v in ("regressed", "improved", "no_change", "inconclusive", "insufficient_data"):
+            self.gauges[("streamprobe_verdict", T + (("verdict", v),))] = 1 if v == verdict else 0
+        return verdict
 
     def _identity(self, target, new):
         """As the daemon: the latest model/fingerprint only, a change counted, not the first."""
@@ -1051,6 +1110,7 @@ class FakeDaemon:
                 return False
             self.reload_ok = 1
             self.reload_ts = time.time()
+            self.shifted = f"ttft={SHIFTED_TTFT}" in text
             return True
 
     def exposition(self):

@@ -2,7 +2,7 @@
 //! constructor, plus the process collector. The only prometheus user.
 //!
 //! Labels come only from config names and closed enums (`Outcome`, `TokenSource`, `SloKind`,
-//! `Skip`, `Phase`, `Connection`, `Resource`); never a URL, prompt, request id or error text.
+//! `Skip`, `Phase`, `Connection`, `Resource`, `Metric`, `Verdict`); never a URL, prompt, request id or error text.
 //! One exception, by design (DESIGN §5):
 //! `streamprobe_response_model_info` carries the model and `system_fingerprint` the server
 //! named. Those come from the server, so each is cut to [`MAX_LABEL_CHARS`] characters and only
@@ -26,6 +26,8 @@ use crate::probe::{
 };
 use crate::schedule::Skip;
 use crate::stats::{BurstSummary, SloKind, slo_good};
+use crate::verdict::Verdict;
+use crate::verdict::window::{GAUGE_QUANTILES, Report, TRACKED};
 
 /// The exposition content type (text format 0.0.4).
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -71,6 +73,9 @@ pub struct Metrics {
     target_info: IntGaugeVec,
     schedule_period: GaugeVec,
     result_write_failures: IntCounterVec,
+    baseline: GaugeVec,
+    change_ratio: GaugeVec,
+    verdict: IntGaugeVec,
     reload_successful: IntGauge,
     reload_timestamp: Gauge,
     runtime_tasks: IntGauge,
@@ -296,6 +301,27 @@ impl Metrics {
                 "Result files that could not be written.",
                 &["target"],
             )?,
+            baseline: gauge(
+                "baseline_seconds",
+                "Quantiles of the target's baseline window (the bursts of verdict.baseline before the recent window).",
+                &["target", "metric", "quantile"],
+            )?,
+            change_ratio: gauge(
+                "change_ratio",
+                "Recent window quantile / baseline window quantile.",
+                &["target", "metric", "quantile"],
+            )?,
+            verdict: {
+                let g = IntGaugeVec::new(
+                    Opts::new(
+                        prefixed("verdict"),
+                        "The daemon's verdict on the recent window against the baseline (state set: the current verdict is 1, the others 0).",
+                    ),
+                    &["target", "metric", "verdict"],
+                )?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
             reload_successful: {
                 let g = IntGauge::new(
                     prefixed("config_last_reload_successful"),
@@ -503,11 +529,54 @@ impl Metrics {
                 .remove_label_values(&[name, resource.as_str()]);
         }
         let _ = self.retry_after.remove_label_values(&[name]);
+        self.remove_verdict(name);
         let mut info = self.info_labels.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = info.remove(name) {
             let _ = self
                 .target_info
                 .remove_label_values(&[name, &old[0], &old[1], &old[2]]);
+        }
+    }
+
+    /// Publishes a target's verdict: baseline quantiles, change ratios (a series disappears
+    /// while its value is unknown) and the verdict state set, exactly one 1 per metric.
+    pub fn set_verdict(&self, target: &str, report: &Report) {
+        for m in &report.metrics {
+            let metric = m.metric.as_str();
+            for (i, q) in GAUGE_QUANTILES.iter().enumerate() {
+                let q = q.to_string();
+                for (family, value) in [
+                    (&self.baseline, m.baseline_quantiles[i]),
+                    (&self.change_ratio, m.change_ratios[i]),
+                ] {
+                    match value {
+                        Some(v) => family.with_label_values(&[target, metric, &q]).set(v),
+                        None => {
+                            let _ = family.remove_label_values(&[target, metric, &q]);
+                        }
+                    }
+                }
+            }
+            for v in Verdict::ALL {
+                self.verdict
+                    .with_label_values(&[target, metric, v.as_str()])
+                    .set(i64::from(v == m.verdict()));
+            }
+        }
+    }
+
+    fn remove_verdict(&self, target: &str) {
+        for metric in TRACKED.map(|m| m.as_str()) {
+            for q in GAUGE_QUANTILES {
+                let q = q.to_string();
+                let _ = self.baseline.remove_label_values(&[target, metric, &q]);
+                let _ = self.change_ratio.remove_label_values(&[target, metric, &q]);
+            }
+            for v in Verdict::ALL {
+                let _ = self
+                    .verdict
+                    .remove_label_values(&[target, metric, v.as_str()]);
+            }
         }
     }
 

@@ -1,6 +1,6 @@
 //! The daemon's status board: what the status page and `/api/v1` show about each target (its
-//! schedule, next run, recent bursts). Plain data behind a lock, written by the daemon and read
-//! by the HTTP server, so the server never needs the engine.
+//! schedule, next run, recent bursts, verdict). Plain data behind a lock, written by the daemon
+//! and read by the HTTP server, so the server never needs the engine.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -10,6 +10,8 @@ use serde::Serialize;
 
 use crate::probe::{BurstEvent, BurstResult, BurstSink};
 use crate::stats::BurstSummary;
+use crate::verdict::Metric;
+use crate::verdict::window::{self, Report};
 
 /// How many recent bursts each target keeps in memory.
 pub const RECENT_BURSTS: usize = 50;
@@ -64,6 +66,68 @@ pub struct TargetStatus {
     /// Requests of the running burst that started and have not ended yet.
     pub in_flight: u64,
     pub recent: VecDeque<BurstBrief>,
+    /// The daemon's TTFT verdict (DESIGN §10), once its windows were built.
+    pub verdict: Option<TargetVerdict>,
+}
+
+/// A target's TTFT verdict: the recent window against the baseline, with what a chart of the
+/// target needs (the baseline band). Plain data; seconds unless named otherwise.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TargetVerdict {
+    /// `ttft`.
+    pub metric: String,
+    /// `regressed`, `improved`, `no_change`, `inconclusive` or `insufficient_data`.
+    pub verdict: String,
+    /// The statistic judged (`p90`) and its value over each window.
+    pub statistic: String,
+    pub baseline: Option<f64>,
+    pub recent: Option<f64>,
+    /// recent ÷ baseline − 1, and its interval at `confidence`.
+    pub change: Option<f64>,
+    pub ci: Option<[f64; 2]>,
+    pub confidence: f64,
+    pub p_value: Option<f64>,
+    /// Samples judged per window.
+    pub n_baseline: u64,
+    pub n_recent: u64,
+    /// The baseline band: TTFT p50 and p95 over the baseline window.
+    pub baseline_p50: Option<f64>,
+    pub baseline_p95: Option<f64>,
+    /// Window lengths (seconds) and the rule's threshold (0.05 = 5%).
+    pub baseline_window_seconds: f64,
+    pub recent_window_seconds: f64,
+    pub min_change: f64,
+    /// When it was judged.
+    pub at: DateTime<Utc>,
+}
+
+impl TargetVerdict {
+    /// The TTFT part of a window report.
+    pub fn from_report(report: &Report) -> Option<TargetVerdict> {
+        let m = report.metric(Metric::Ttft)?;
+        let row = &m.row;
+        Some(TargetVerdict {
+            metric: m.metric.as_str().to_owned(),
+            verdict: row.verdict.as_str().to_owned(),
+            statistic: window::statistic(report.settings.statistic)
+                .as_str()
+                .to_owned(),
+            baseline: row.baseline,
+            recent: row.candidate,
+            change: row.change,
+            ci: row.interval.map(|(lo, hi)| [lo, hi]),
+            confidence: row.confidence,
+            p_value: row.p_value,
+            n_baseline: row.n_baseline,
+            n_recent: row.n_candidate,
+            baseline_p50: m.baseline_p50,
+            baseline_p95: m.baseline_p95,
+            baseline_window_seconds: report.settings.baseline.as_secs_f64(),
+            recent_window_seconds: report.settings.recent.as_secs_f64(),
+            min_change: report.settings.min_change,
+            at: DateTime::<Utc>::from(report.at),
+        })
+    }
 }
 
 /// All targets, by name.
@@ -95,6 +159,7 @@ impl StatusBoard {
                 status.running = old.running;
                 status.in_flight = old.in_flight;
                 status.next_run = old.next_run;
+                status.verdict = status.verdict.or(old.verdict);
             }
             m.insert(status.name.clone(), status);
         });
@@ -117,6 +182,14 @@ impl StatusBoard {
         self.with(|m| {
             if let Some(t) = m.get_mut(name) {
                 t.running = running;
+            }
+        });
+    }
+
+    pub fn set_verdict(&self, name: &str, verdict: Option<TargetVerdict>) {
+        self.with(|m| {
+            if let Some(t) = m.get_mut(name) {
+                t.verdict = verdict;
             }
         });
     }
@@ -218,6 +291,7 @@ mod tests {
             running: false,
             in_flight: 0,
             recent: VecDeque::new(),
+            verdict: None,
         }
     }
 

@@ -247,6 +247,22 @@ const INVALID: &[(&str, &str)] = &[
         "targets[0].url: not a valid URL (invalid international domain name), got \"http://exa mple.com/v1?key=<redacted>\"; use an absolute http:// or https:// URL",
     ),
     (
+        "invalid-verdict-min-change.yaml",
+        "targets[0].verdict.min_change: invalid percentage, got 5; use a percentage such as 5% or a fraction between 0 and 1 such as 0.05",
+    ),
+    (
+        "invalid-verdict-min-samples.yaml",
+        "targets[0].verdict.min_change: must be below 100%, got 150%; it is the smallest relative change that counts, e.g. 5%",
+    ),
+    (
+        "invalid-verdict-recent.yaml",
+        "targets[0].verdict.recent: recent must be shorter than baseline, got recent 2h and baseline 1h; the baseline window is the bursts of the last baseline before the recent ones",
+    ),
+    (
+        "invalid-verdict-statistic.yaml",
+        "defaults.verdict.statistic (applied to targets[0]): unknown statistic, got \"p95\"; use p50, p90, p99 or mean",
+    ),
+    (
         "invalid-yaml-syntax.yaml",
         "invalid YAML at line 4, column 4: did not find expected '-' indicator",
     ),
@@ -353,6 +369,12 @@ fn shipped_examples_have_the_documented_shape() {
     assert_eq!(full.targets[0].protocol, Protocol::OpenAi);
     assert_eq!(full.targets[1].protocol, Protocol::Anthropic);
     assert_eq!(full.targets[1].rate, Some(1.0));
+    // `verdict:` merges field by field: the target's min_change, the defaults' windows.
+    let verdict = &full.targets[1].verdict;
+    assert_eq!(verdict.min_change, 0.1);
+    assert_eq!(verdict.recent, Duration::from_secs(3600));
+    assert_eq!(verdict.baseline, Duration::from_secs(7 * 86400));
+    assert_eq!(full.targets[0].verdict.min_change, 0.05);
 
     let demo = load_with_env(Path::new("config/demo.yaml"), &env).unwrap();
     assert_eq!(demo.targets.len(), 3);
@@ -864,6 +886,7 @@ targets:
     schedule: {cron: "0 0 9 * * Mon-Fri", timezone: Europe/Berlin}
     overlap: queue
     run_on_start: true
+    verdict: {recent: 30m, min_change: 10%, statistic: p50}
   - name: manual
     url: http://127.0.0.1:18080/x
     method: GET
@@ -895,6 +918,7 @@ targets:
       slo       ttft 2s, tpot 80ms
       expect    at least 1 output token, text contains "sea"
       diagnose  cache bust prefix; capture headers openai-processing-ms, openai-version
+      verdict   ttft and tpot p90, last 1h vs the 7d before, min change 5%, min 30 samples (serve)
       schedule  every 5m, jitter 20s, overlap skip
       next      2026-11-27T10:19:07Z, 2026-11-27T10:24:07Z, 2026-11-27T10:29:07Z
 
@@ -906,6 +930,7 @@ targets:
       plan      100 requests at 2/s, up to 10 in flight, after 2 warmup
       timeouts  total 45s, first token 45s, idle 30s
       max size  1MiB per response
+      verdict   ttft and tpot p50, last 30m vs the 7d before, min change 10%, min 30 samples (serve)
       schedule  cron "0 0 9 * * Mon-Fri" (Europe/Berlin), and once at start, overlap queue
       next      2026-11-30T08:00:00Z, 2026-12-01T08:00:00Z, 2026-12-02T08:00:00Z
 
@@ -917,6 +942,7 @@ targets:
       plan      3 requests, 1 in flight
       timeouts  total 5m, first token 1m, idle 30s
       max size  16MiB per response
+      verdict   ttft and tpot p90, last 1h vs the 7d before, min change 5%, min 30 samples (serve)
       schedule  none (run only)
     "#);
 }

@@ -175,6 +175,8 @@ enum Answer {
     Stream(&'static str),
     /// Reset the connection (RST) without a response byte.
     Reset,
+    /// `307 Temporary Redirect` to this location, keep-alive.
+    Redirect(&'static str),
 }
 
 struct RawServer {
@@ -183,8 +185,9 @@ struct RawServer {
     requests: Arc<AtomicUsize>,
 }
 
-/// Reads one request head (and its `Content-Length` body); `None` at end of input.
-async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<()> {
+/// Reads one request head (and its `Content-Length` body) and returns the request target;
+/// `None` at end of input.
+async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
     let mut chunk = [0u8; 4096];
     let head_end = loop {
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -197,6 +200,7 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<()> {
         buf.extend_from_slice(&chunk[..n]);
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
     let body_len = head
         .lines()
         .find_map(|l| l.strip_prefix("content-length:"))
@@ -210,10 +214,11 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<()> {
         buf.extend_from_slice(&chunk[..n]);
     }
     buf.drain(..head_end + 4 + body_len);
-    Some(())
+    Some(path)
 }
 
-async fn raw_server(answer: fn(usize) -> Answer) -> RawServer {
+/// `answer(n, path)` answers the `n`th request on a connection, for the request target `path`.
+async fn raw_server(answer: fn(usize, &str) -> Answer) -> RawServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let connections = Arc::new(AtomicUsize::new(0));
@@ -226,13 +231,21 @@ async fn raw_server(answer: fn(usize) -> Answer) -> RawServer {
             tokio::spawn(async move {
                 let mut buf = Vec::new();
                 let mut n = 0;
-                while read_request(&mut stream, &mut buf).await.is_some() {
+                while let Some(path) = read_request(&mut stream, &mut buf).await {
                     r.fetch_add(1, Ordering::SeqCst);
-                    match answer(n) {
+                    match answer(n, &path) {
                         Answer::Stream(extra) => {
                             let response = format!(
                                 "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n{extra}content-length: {}\r\n\r\n{SSE_BODY}",
                                 SSE_BODY.len()
+                            );
+                            if stream.write_all(response.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                        Answer::Redirect(location) => {
+                            let response = format!(
+                                "HTTP/1.1 307 Temporary Redirect\r\nlocation: {location}\r\ncontent-length: 0\r\n\r\n"
                             );
                             if stream.write_all(response.as_bytes()).await.is_err() {
                                 return;
@@ -261,7 +274,7 @@ async fn raw_server(answer: fn(usize) -> Answer) -> RawServer {
 #[tokio::test]
 async fn a_reused_connection_that_fails_before_any_byte_is_retried_once_on_a_new_one() {
     // Every connection serves one request; the second on it is reset unanswered.
-    let server = raw_server(|n| {
+    let server = raw_server(|n, _| {
         if n == 0 {
             Answer::Stream("")
         } else {
@@ -290,7 +303,7 @@ async fn a_reused_connection_that_fails_before_any_byte_is_retried_once_on_a_new
 
 #[tokio::test]
 async fn a_failure_on_a_new_connection_is_never_retried() {
-    let server = raw_server(|_| Answer::Reset).await;
+    let server = raw_server(|_, _| Answer::Reset).await;
     let t = target(
         &format!("http://{}/v1/chat/completions", server.addr),
         &format!("{CHAT_BODY}    protocol: openai\n    concurrency: 1\n    total_requests: 2\n"),
@@ -305,13 +318,116 @@ async fn a_failure_on_a_new_connection_is_never_retried() {
     assert_eq!(server.requests.load(Ordering::SeqCst), 2);
 }
 
+#[tokio::test]
+async fn a_307_redirect_of_a_request_with_a_body_is_still_followed() {
+    // The body is sent wrapped (to stamp t0 when it is written), which reqwest cannot clone to
+    // follow a 307: the request is sent again with plain bytes, and reqwest follows it.
+    let server = raw_server(|_, path| {
+        if path == "/final" {
+            Answer::Stream("")
+        } else {
+            Answer::Redirect("/final")
+        }
+    })
+    .await;
+    let t = target(
+        &format!("http://{}/v1/chat/completions", server.addr),
+        &format!("{CHAT_BODY}    protocol: openai\n    concurrency: 1\n    total_requests: 1\n"),
+    );
+    let result = burst(t).await;
+    let r = &result.records[0];
+    assert_eq!(r.outcome, Outcome::Success, "{r:?}");
+    assert_phases_add_up(r);
+    // Stamped send → 307; plain send → 307, followed → /final.
+    assert_eq!(server.requests.load(Ordering::SeqCst), 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// t0: when the request is written, not when it was queued (issue 13)
+
+/// The mock on a runtime of its own, so that a busy test runtime cannot delay the server's
+/// clock (its truth is the reference).
+fn mock_on_own_thread(
+    options: streamprobe::mock::MockOptions,
+) -> (
+    Arc<streamprobe::mock::MockServer>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let server = Arc::new(
+                streamprobe::mock::MockServer::start("127.0.0.1:0".parse().unwrap(), options)
+                    .await
+                    .unwrap(),
+            );
+            tx.send(server.clone()).unwrap();
+            let _ = stopped.await;
+        });
+    });
+    (rx.recv().unwrap(), stop)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_send_queued_behind_a_busy_core_is_client_wait_not_time_to_headers() {
+    let (server, _stop) = mock_on_own_thread(timing(300, 5, 5));
+    let client = Client::new().unwrap();
+    let url = server.url("/v1/chat/completions");
+    let one = || target(&url, &format!("{CHAT_BODY}    total_requests: 1\n"));
+    // Opens the pooled connection the measured request reuses.
+    let warm = burst_on(&client, one()).await;
+    assert_eq!(warm.records[0].outcome, Outcome::Success);
+
+    // A task that holds the (only) thread for 50 ms every time it runs, for about a second,
+    // and goes straight back to the end of the run queue (`yield_now` would wait for the next
+    // I/O poll): every hop between tasks — the request handing itself to the connection's
+    // task, that task writing it — waits behind one such block.
+    let hog = tokio::spawn(async {
+        for _ in 0..20 {
+            std::thread::sleep(Duration::from_millis(50));
+            let mut yielded = false;
+            std::future::poll_fn(|cx| {
+                if yielded {
+                    return std::task::Poll::Ready(());
+                }
+                yielded = true;
+                cx.waker().wake_by_ref();
+                std::task::Poll::Pending
+            })
+            .await;
+        }
+    });
+    let result = burst_on(&client, one()).await;
+    hog.await.unwrap();
+    let r = &result.records[0];
+    assert_eq!(r.outcome, Outcome::Success, "{r:?}");
+    assert_eq!(r.connection, Some(Connection::Reused), "{r:?}");
+    // The block between hand-off and write is the client's wait, outside the request's phases.
+    assert!(
+        r.client_wait >= Duration::from_millis(40),
+        "client_wait {:?}",
+        r.client_wait
+    );
+    assert_phases_add_up(r);
+    // t0 is never after the request left: the client's TTFT is at least the server's.
+    let truth = server.truth("b-1").expect("the mock saw the request");
+    let served = truth.first_token_after.expect("a first token was sent");
+    let ttft = r.ttft.expect("a TTFT");
+    assert!(ttft >= served, "ttft {ttft:?} < the server's {served:?}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Provider headers
 
 #[tokio::test]
 async fn provider_headers_land_in_the_record() {
     const HEADERS: &str = "x-ratelimit-limit-requests: 500\r\nx-ratelimit-remaining-requests: 499\r\nx-ratelimit-reset-requests: 120ms\r\nx-ratelimit-remaining-tokens: 29500\r\nx-ratelimit-reset-tokens: 6m0s\r\nanthropic-ratelimit-output-tokens-remaining: 900\r\nratelimit-policy: \"day\";q=1000;w=86400\r\nratelimit: \"day\";r=10;t=60, \"broken\r\nx-request-id: req_7f3a\r\ncf-ray: 8f1a-FRA\r\nx-served-by: cache-fra-1\r\n";
-    let server = raw_server(|_| Answer::Stream(HEADERS)).await;
+    let server = raw_server(|_, _| Answer::Stream(HEADERS)).await;
     let t = target(
         &format!("http://{}/v1/chat/completions", server.addr),
         &format!(

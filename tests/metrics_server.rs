@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use streamprobe::config::{self, Target};
+use streamprobe::config::{self, Target, VerdictSettings};
 use streamprobe::metrics::{CONTENT_TYPE, Metrics};
 use streamprobe::probe::{
     BurstResult, Connection, ConnectionMode, Limit, Outcome, Phases, RateLimits, RequestRecord,
@@ -19,6 +19,7 @@ use streamprobe::schedule::Skip;
 use streamprobe::server::{AdminCommand, ServerState, router};
 use streamprobe::stats::BurstSummary;
 use streamprobe::status::{BurstBrief, StatusBoard, TargetStatus};
+use streamprobe::verdict::window::{BurstSamples, Windows};
 use tokio::sync::mpsc;
 use tower::ServiceExt;
 
@@ -277,6 +278,78 @@ fn removing_a_target_deletes_its_series_and_keeps_the_others() {
         ),
         Some(1.0)
     );
+}
+
+/// The verdict families: baseline quantiles and change ratios per metric, and a state set with
+/// exactly one 1 per target and metric that follows the verdict and leaves with the target.
+#[test]
+fn verdict_gauges_are_a_state_set_and_leave_with_their_target() {
+    let metrics = Metrics::new(&Default::default()).unwrap();
+    let settings = VerdictSettings {
+        baseline: Duration::from_secs(3600),
+        recent: Duration::from_secs(600),
+        min_samples: 30,
+        ..VerdictSettings::default()
+    };
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+    let mut windows = Windows::new(settings);
+    let burst = |ttft: f64| BurstSamples {
+        ttft: (0..40).map(|i| ttft + i as f64 * 0.001).collect(),
+        tpot: (0..40).map(|i| 0.02 + i as f64 * 0.0001).collect(),
+    };
+    let state = |t: &str, metric: &str| -> Vec<(String, f64)> {
+        [
+            "regressed",
+            "improved",
+            "no_change",
+            "inconclusive",
+            "insufficient_data",
+        ]
+        .iter()
+        .filter_map(|v| {
+            let series =
+                format!(r#"streamprobe_verdict{{metric="{metric}",target="{t}",verdict="{v}"}}"#);
+            series_value(&text(&metrics), &series).map(|x| (v.to_string(), x))
+        })
+        .collect()
+    };
+    metrics.set_verdict("alpha", &windows.judge(t0));
+    metrics.set_verdict("beta", &windows.judge(t0));
+    let ones = |t: &str, m: &str| {
+        let s = state(t, m);
+        assert_eq!(s.len(), 5, "{s:?}");
+        s.into_iter()
+            .filter(|(_, x)| *x == 1.0)
+            .map(|(v, _)| v)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ones("alpha", "ttft"), ["insufficient_data"]);
+    assert_eq!(ones("alpha", "tpot"), ["insufficient_data"]);
+    // No baseline yet: no quantile series.
+    assert!(!text(&metrics).contains("streamprobe_baseline_seconds{"));
+    for minute in 0..60u64 {
+        let ttft = if minute < 50 { 0.2 } else { 0.3 };
+        windows.record(t0 + Duration::from_secs(60 * minute), &burst(ttft));
+    }
+    metrics.set_verdict("alpha", &windows.judge(t0 + Duration::from_secs(3599)));
+    assert_eq!(ones("alpha", "ttft"), ["regressed"]);
+    let t = text(&metrics);
+    let baseline = series_value(
+        &t,
+        r#"streamprobe_baseline_seconds{metric="ttft",quantile="0.5",target="alpha"}"#,
+    )
+    .unwrap();
+    assert!((0.2..0.25).contains(&baseline), "{baseline}");
+    let ratio = series_value(
+        &t,
+        r#"streamprobe_change_ratio{metric="ttft",quantile="0.9",target="alpha"}"#,
+    )
+    .unwrap();
+    assert!((1.3..1.6).contains(&ratio), "{ratio}");
+    metrics.remove_target("alpha");
+    let t = text(&metrics);
+    assert!(!t.contains(r#"target="alpha""#), "{t}");
+    assert_eq!(ones("beta", "ttft"), ["insufficient_data"]);
 }
 
 /// A successful request whose server named `model` (and `fingerprint`) and reported token
@@ -665,6 +738,7 @@ fn harness(admin: Option<mpsc::Sender<AdminCommand>>) -> Harness {
         running: false,
         in_flight: 0,
         recent: Default::default(),
+        verdict: None,
     });
     board.push_burst(
         "alpha",

@@ -10,7 +10,9 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 use streamprobe::config::Template;
-use streamprobe::config::{CacheBust, Expect, Header, Overlap, Protocol, Slo, Target};
+use streamprobe::config::{
+    CacheBust, Expect, Header, Overlap, Protocol, Slo, Target, VerdictSettings, VerdictStatistic,
+};
 use streamprobe::output::result::ResultDocument;
 use streamprobe::output::write::{prune, result_path, write_atomic};
 use streamprobe::probe::{
@@ -18,6 +20,7 @@ use streamprobe::probe::{
     Resource, TokenSource,
 };
 use streamprobe::stats::BurstSummary;
+use streamprobe::verdict::window::{BurstSamples, Windows};
 
 /// 2026-11-27T10:15:00Z
 fn started_at() -> SystemTime {
@@ -67,6 +70,7 @@ fn target() -> Target {
         proxy: None,
         slo: Slo::default(),
         expect: Expect::default(),
+        verdict: Default::default(),
     }
 }
 
@@ -168,6 +172,51 @@ fn document_validates_against_the_schema() {
         let doc = document(include_text);
         assert_eq!(validate(&doc), Vec::<String>::new());
     }
+}
+
+/// The daemon's documents carry a `verdict` block: judged (both windows full) and before any
+/// baseline (insufficient data, nulls), both valid.
+#[test]
+fn document_with_a_verdict_validates_and_says_what_was_judged() {
+    let burst = burst();
+    let summary = BurstSummary::from_burst(&burst);
+    let settings = VerdictSettings {
+        baseline: Duration::from_secs(3600),
+        recent: Duration::from_secs(600),
+        min_change: 0.05,
+        min_samples: 30,
+        statistic: VerdictStatistic::P90,
+    };
+    let mut windows = Windows::new(settings);
+    let empty = windows.judge(started_at());
+    for minute in 0..60u64 {
+        // TTFT 200 ms for 50 minutes, then 300 ms: the recent window regressed.
+        let ttft = if minute < 50 { 0.2 } else { 0.3 };
+        let at = started_at() - Duration::from_secs(60 * (60 - minute));
+        let samples = BurstSamples {
+            ttft: (0..40).map(|i| ttft + i as f64 * 0.001).collect(),
+            tpot: vec![0.02; 40],
+        };
+        windows.record(at, &samples);
+    }
+    let judged = windows.judge(started_at());
+    for (report, verdict) in [(&empty, "insufficient_data"), (&judged, "regressed")] {
+        let doc = ResultDocument::new(&target(), &burst, &summary, false).with_verdict(report);
+        let doc: Value = serde_json::from_slice(&doc.to_json()).unwrap();
+        assert_eq!(validate(&doc), Vec::<String>::new());
+        assert_eq!(doc["verdict"]["ttft"]["verdict"], verdict);
+        assert_eq!(doc["verdict"]["statistic"], "p90");
+        assert_eq!(doc["verdict"]["recent_window"], 600.0);
+    }
+    let doc = ResultDocument::new(&target(), &burst, &summary, false).with_verdict(&judged);
+    let doc: Value = serde_json::from_slice(&doc.to_json()).unwrap();
+    let ttft = &doc["verdict"]["ttft"];
+    let change = ttft["change"].as_f64().unwrap();
+    assert!((0.4..0.6).contains(&change), "{change}");
+    assert!(ttft["ci"][0].as_f64().unwrap() > 0.0);
+    assert_eq!(doc["verdict"]["tpot"]["verdict"], "no_change");
+    // `run`'s documents have none.
+    assert!(document(false).get("verdict").is_none());
 }
 
 /// A request with every diagnostic (DESIGN §11): new connection, phases, retry, rate limits,

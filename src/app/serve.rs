@@ -1,6 +1,7 @@
 //! `streamprobe serve`: the daemon's composition. One scheduler task per target fires bursts;
 //! each burst's events feed the metrics live; each finished burst updates the last-burst gauges,
-//! the status board and its result file. Reload, shutdown and systemd notification live here.
+//! the verdict (`verdicts.rs`), the status board and its result file. Reload, shutdown and
+//! systemd notification live here.
 //!
 //! Invariants: a failed request never fails the burst; a failed burst or a failed write never
 //! stops the daemon; a bad reload keeps the old configuration running.
@@ -9,7 +10,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
@@ -23,8 +24,10 @@ use crate::probe::{self, BurstOptions, BurstPlan, BurstResult, Client};
 use crate::schedule::{self, Handover, Hooks, Shard, Skip, Ticker};
 use crate::server::{self, AdminCommand, ServerState, TriggerError};
 use crate::stats::BurstSummary;
-use crate::status::{BurstBrief, StatusBoard, TargetStatus};
+use crate::status::{BurstBrief, StatusBoard, TargetStatus, TargetVerdict};
+use crate::verdict::window::{BurstSamples, Report};
 
+use super::verdicts::Verdicts;
 use super::{AppError, Exit};
 
 /// How `serve` was asked to run.
@@ -81,6 +84,8 @@ struct BurstContext {
     /// Becomes true when shutdown's grace period is over: running bursts stop and are written
     /// as interrupted.
     cancel: watch::Receiver<bool>,
+    /// Each target's verdict windows.
+    verdicts: Arc<Verdicts>,
     /// Targets already warned about a generic stream that looks like a known dialect: the
     /// warning is logged once per target and process, not once per burst.
     warned_generic: std::sync::Mutex<std::collections::HashSet<String>>,
@@ -128,6 +133,7 @@ pub async fn serve(options: ServeOptions) -> Result<Exit, AppError> {
         limiter: Arc::new(Semaphore::new(config.server.max_in_flight.get() as usize)),
         tracker: Arc::new(BurstTracker::default()),
         cancel: cancel_rx,
+        verdicts: Arc::new(Verdicts::default()),
         warned_generic: Default::default(),
     });
 
@@ -287,6 +293,7 @@ impl Daemon {
         // Off the board first: a burst of a removed target that is still running checks the
         // board when it ends and deletes the series it recreated (see `spawn_burst`).
         self.ctx.board.retain(&keep);
+        self.ctx.verdicts.retain(&keep);
         for (name, s) in &old {
             if !keep.contains(&name.as_str()) {
                 let _ = s.stop.send(true);
@@ -337,6 +344,7 @@ impl Daemon {
             running: false,
             in_flight: 0,
             recent: Default::default(),
+            verdict: None,
         });
         let (stop_tx, stop_rx) = watch::channel(false);
         let (trigger_tx, trigger_rx) = mpsc::channel(1);
@@ -360,6 +368,9 @@ impl Daemon {
                     }
                 }
             }
+            // The verdict windows come from the files first, so that a restart loses nothing and
+            // no burst of this target lands in windows being rebuilt.
+            rebuild_verdict(&ctx, &t, &results.dir).await;
             // No schedule: the target only runs when triggered.
             if start.ticking.is_none() {
                 start.ticking = t.schedule.clone().map(|s| {
@@ -480,7 +491,8 @@ fn spawn_burst(
         let burst = probe::run_burst(&ctx.client, target.clone(), &plan, options, live).await;
         let summary = BurstSummary::from_burst(&burst);
         ctx.metrics.burst_finished(&burst, &summary);
-        let file = write_result(&ctx, &target, &burst, &summary, &results).await;
+        let verdict = judge_burst(&ctx, &target, &burst).await;
+        let file = write_result(&ctx, &target, &burst, &summary, verdict.as_ref(), &results).await;
         log_burst(&burst, &summary, lag);
         warn_generic_once(&ctx, &burst);
         if ctx.board.target(&name).is_none() {
@@ -493,12 +505,69 @@ fn spawn_burst(
             Some(f) => (Some(f.name), f.pruned),
             None => (None, Vec::new()),
         };
+        if let Some(report) = &verdict {
+            publish_verdict(&ctx, &name, report);
+        }
         ctx.board
             .push_burst(&name, BurstBrief::new(&burst, &summary, file));
         // After the push: retention may have deleted the new file too (older than max_age).
         ctx.board.forget_files(&name, &pruned);
         ctx.board.set_running(&name, false);
     })
+}
+
+/// Rebuilds `target`'s verdict windows from its result files when it has none for its settings
+/// (start-up, a new target, changed `verdict:`), off the async threads, and publishes the
+/// verdict they give now.
+async fn rebuild_verdict(ctx: &Arc<BurstContext>, target: &Arc<Target>, dir: &std::path::Path) {
+    if !ctx.verdicts.needs_rebuild(target, dir) {
+        return;
+    }
+    let (verdicts, t, d) = (ctx.verdicts.clone(), target.clone(), dir.to_owned());
+    let started = std::time::Instant::now();
+    let rebuilt =
+        tokio::task::spawn_blocking(move || verdicts.rebuild(&t, &d, SystemTime::now())).await;
+    match rebuilt {
+        Ok((report, read)) => {
+            tracing::info!(
+                target_name = %target.name,
+                files = read.files,
+                skipped = read.skipped,
+                seconds = started.elapsed().as_secs_f64(),
+                "verdict windows rebuilt from result files"
+            );
+            if ctx.board.target(&target.name).is_some() {
+                publish_verdict(ctx, &target.name, &report);
+            }
+        }
+        Err(e) => tracing::error!(target_name = %target.name, error = %e, "verdict rebuild failed"),
+    }
+}
+
+/// Adds a finished burst to its target's verdict windows and judges them, off the async
+/// threads. `None`: no windows for this target now, or judging failed (logged).
+async fn judge_burst(
+    ctx: &BurstContext,
+    target: &Arc<Target>,
+    burst: &BurstResult,
+) -> Option<Report> {
+    let (verdicts, t) = (ctx.verdicts.clone(), target.clone());
+    let (started_at, samples) = (burst.started_at, BurstSamples::from_records(&burst.records));
+    let judged = tokio::task::spawn_blocking(move || {
+        verdicts.record(&t, started_at, &samples, SystemTime::now())
+    })
+    .await;
+    judged.unwrap_or_else(|e| {
+        tracing::error!(target_name = %target.name, error = %e, "verdict failed");
+        None
+    })
+}
+
+/// The verdict on the metrics and the status board.
+fn publish_verdict(ctx: &BurstContext, name: &str, report: &Report) {
+    ctx.metrics.set_verdict(name, report);
+    ctx.board
+        .set_verdict(name, TargetVerdict::from_report(report));
 }
 
 /// Writes the burst's result file and applies retention, off the async threads. Returns the
@@ -508,9 +577,14 @@ async fn write_result(
     target: &Target,
     burst: &BurstResult,
     summary: &BurstSummary,
+    verdict: Option<&Report>,
     results: &config::Results,
 ) -> Option<BurstFile> {
-    let json = ResultDocument::new(target, burst, summary, results.include_text).to_json();
+    let mut document = ResultDocument::new(target, burst, summary, results.include_text);
+    if let Some(report) = verdict {
+        document = document.with_verdict(report);
+    }
+    let json = document.to_json();
     let written = {
         let results = results.clone();
         let (name, started_at, burst_id) = (

@@ -6,17 +6,17 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use std::fmt::Write as _;
 
-use super::model::{CacheBust, Config, Expect, Slo, Target};
+use super::model::{CacheBust, Config, Expect, Slo, Target, VerdictSettings};
 use super::schedule::Overlap;
 use super::tls::Tls;
-use super::units::{format_duration, format_rate, format_size};
+use super::units::{format_duration, format_percentage, format_rate, format_size};
 
 /// How many upcoming fire times `check` lists per scheduled target.
 const NEXT_FIRES: usize = 3;
 
 /// The `check` report: the server (web config included) and results settings, then per target
 /// its URL (redacted), method, headers, protocol and extract, plan, timeouts, response size
-/// limit, TLS, proxy, data source, SLOs, expectations, schedule with its overlap policy, and the
+/// limit, TLS, proxy, data source, SLOs, expectations, verdict settings, schedule with its overlap policy, and the
 /// next fire times after `now`.
 pub fn check_report(config: &Config, now: DateTime<Utc>) -> String {
     let mut out = String::new();
@@ -114,6 +114,7 @@ fn describe_target(out: &mut String, target: &Target, now: DateTime<Utc>) {
     if let Some(diagnose) = describe_diagnostics(target) {
         let _ = writeln!(out, "  diagnose  {diagnose}");
     }
+    let _ = writeln!(out, "  verdict   {}", describe_verdict(&target.verdict));
     match &target.schedule {
         None => {
             let _ = writeln!(out, "  schedule  none (run only)");
@@ -174,6 +175,18 @@ fn describe_slo(slo: &Slo) -> Option<String> {
     .filter_map(|(name, d)| d.map(|d| format!("{name} {}", format_duration(d))))
     .collect();
     (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// `ttft and tpot p90, last 1h vs the 7d before, min change 5%, min 30 samples`.
+fn describe_verdict(v: &VerdictSettings) -> String {
+    format!(
+        "ttft and tpot {}, last {} vs the {} before, min change {}, min {} samples (serve)",
+        v.statistic.as_str(),
+        format_duration(v.recent),
+        format_duration(v.baseline),
+        format_percentage(v.min_change),
+        v.min_samples
+    )
 }
 
 /// `cache bust prefix, capture headers openai-processing-ms`, `None` when both are off.

@@ -39,14 +39,16 @@ pub use endpoint::{Endpoint, llama_cpp_extract};
 pub use error::{ConfigError, ConfigWarning};
 pub use model::{
     Body, Buckets, CacheBust, Config, Expect, Extract, Header, LatencyPreset, Protocol, Results,
-    Server, Slo, Target,
+    Server, Slo, Target, VerdictSettings, VerdictStatistic,
 };
 pub use overrides::RunOverrides;
 pub use schedule::{Overlap, Schedule};
 pub use secret::{Env, Secret};
 pub use template::Template;
 pub use tls::{ClientCert, PemFile, Proxy, ServerName, Tls};
-pub use units::{format_duration, format_rate, format_size, parse_duration};
+pub use units::{
+    format_duration, format_percentage, format_rate, format_size, parse_duration, parse_percentage,
+};
 
 use crate::dataset::io_message;
 use raw::RawFile;

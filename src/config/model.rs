@@ -146,6 +146,52 @@ pub struct Target {
     pub proxy: Option<Proxy>,
     pub slo: Slo,
     pub expect: Expect,
+    /// How `serve` decides whether this target regressed (DESIGN §10).
+    pub verdict: VerdictSettings,
+}
+
+/// `verdict:`: the daemon's windows and rule. The baseline window is the bursts that started in
+/// [now − `baseline`, now − `recent`), the recent window those in [now − `recent`, now].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VerdictSettings {
+    /// How far back the baseline window reaches; longer than `recent`.
+    pub baseline: Duration,
+    /// The recent window, compared with the baseline after each burst.
+    pub recent: Duration,
+    /// Smallest relative change that counts (0.05 = 5%), below 1.
+    pub min_change: f64,
+    /// Fewer samples than this on a side: `insufficient_data`.
+    pub min_samples: u32,
+    /// The statistic judged (TTFT and TPOT alike).
+    pub statistic: VerdictStatistic,
+}
+
+/// The statistic a daemon verdict judges (the verdict engine's own names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerdictStatistic {
+    P50,
+    P90,
+    P99,
+    Mean,
+}
+
+impl VerdictStatistic {
+    pub const ALL: [VerdictStatistic; 4] = [
+        VerdictStatistic::P50,
+        VerdictStatistic::P90,
+        VerdictStatistic::P99,
+        VerdictStatistic::Mean,
+    ];
+
+    /// The config spelling, also the verdict engine's.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VerdictStatistic::P50 => "p50",
+            VerdictStatistic::P90 => "p90",
+            VerdictStatistic::P99 => "p99",
+            VerdictStatistic::Mean => "mean",
+        }
+    }
 }
 
 /// Whether requests defeat provider prefix caches.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
-use super::units::{DURATION_HINT, parse_duration, parse_rate, parse_size};
+use super::units::{DURATION_HINT, parse_duration, parse_percentage, parse_rate, parse_size};
 
 pub use serde_yaml::{Mapping, Number, Value};
 
@@ -107,6 +107,18 @@ pub struct RawExpect {
     pub min_output_tokens: Option<u64>,
 }
 
+/// `verdict:` per target (or in `defaults:`), merged field by field: a target's own field wins,
+/// then the default's.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVerdict {
+    pub baseline: Option<DurationValue>,
+    pub recent: Option<DurationValue>,
+    pub min_change: Option<PercentageValue>,
+    pub min_samples: Option<u32>,
+    pub statistic: Option<String>,
+}
+
 /// `tls:` per target (or in `defaults:`): files relative to the config file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -121,13 +133,16 @@ pub struct RawTls {
 /// Declares the target fields once and derives from that list: `RawTarget` (plus `name`),
 /// `RawDefaults` (plus `buckets`), and `TargetFields`, the merge of both where each value
 /// remembers the field path it came from (so errors point at `defaults.x` or `targets[i].x`).
+/// Blocks listed after `;` merge field by field in `validate/` and so stay out of
+/// `TargetFields`.
 macro_rules! target_fields {
-    ($($field:ident: $ty:ty,)*) => {
+    ($($field:ident: $ty:ty,)* ; $($block:ident: $block_ty:ty,)*) => {
         #[derive(Debug, Default, Clone, Deserialize)]
         #[serde(deny_unknown_fields)]
         pub struct RawTarget {
             pub name: Option<String>,
             $(pub $field: Option<$ty>,)*
+            $(pub $block: Option<$block_ty>,)*
         }
 
         #[derive(Debug, Default, Deserialize)]
@@ -135,6 +150,7 @@ macro_rules! target_fields {
         pub struct RawDefaults {
             pub buckets: Option<RawBuckets>,
             $(pub $field: Option<$ty>,)*
+            $(pub $block: Option<$block_ty>,)*
         }
 
         /// One target's fields after `defaults:` were applied; `None` = set in neither.
@@ -193,6 +209,8 @@ target_fields! {
     proxy: String,
     slo: RawSlo,
     expect: RawExpect,
+    ;
+    verdict: RawVerdict,
 }
 
 /// `targets[2]` + `url` → `targets[2].url`; an empty `at` (the old single-target format) → `url`.
@@ -402,6 +420,10 @@ pub struct SizeValue(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateValue(pub f64);
 
+/// A relative change: `"5%"` or a fraction such as `0.05` (a bare number above 1 is ambiguous).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PercentageValue(pub f64);
+
 /// Shared visitor body: a scalar given as a string or a number, parsed by `parse`.
 struct ScalarVisitor<T> {
     what: &'static str,
@@ -462,6 +484,17 @@ impl<'de> Deserialize<'de> for SizeValue {
             parse: parse_size,
         })
         .map(SizeValue)
+    }
+}
+
+impl<'de> Deserialize<'de> for PercentageValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor {
+            what: "percentage",
+            hint: "use a percentage such as 5% or a fraction between 0 and 1 such as 0.05",
+            parse: |text| parse_percentage(text).ok(),
+        })
+        .map(PercentageValue)
     }
 }
 

@@ -85,6 +85,35 @@ pub fn parse_rate(text: &str) -> Option<f64> {
     (rate.is_finite() && rate > 0.0).then_some(rate)
 }
 
+/// A relative change: `5%` or a fraction `0.05` → 0.05 (≥ 0). A bare number above 1 is refused
+/// as ambiguous (5 could mean 5% or 500%). `compare --min-change` and `verdict.min_change`.
+pub fn parse_percentage(text: &str) -> Result<f64, String> {
+    let s = text.trim();
+    let (number, scale) = match s.strip_suffix('%') {
+        Some(n) => (n.trim(), 0.01),
+        None => (s, 1.0),
+    };
+    let value: f64 = number
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| {
+            format!("cannot read {s:?}; write a percentage like 5% or a fraction like 0.05")
+        })?;
+    if scale == 1.0 && value > 1.0 {
+        return Err(format!(
+            "{s} is ambiguous; write {s}% for a percentage or a fraction like 0.05"
+        ));
+    }
+    Ok(value * scale)
+}
+
+/// A fraction as a percentage, the way the config spells it: 0.05 → `5%`, 0.125 → `12.5%`.
+pub fn format_percentage(fraction: f64) -> String {
+    let percent = (fraction * 100.0 * 1e6).round() / 1e6;
+    format!("{percent}%")
+}
+
 /// A duration the way the config spells it: `250ms`, `30s`, `1m30s`, `30d`, `1.5s`.
 pub fn format_duration(d: Duration) -> String {
     if d.subsec_nanos() != 0 {
@@ -199,5 +228,17 @@ mod tests {
         assert_eq!(format_rate(0.5), "30/m");
         assert_eq!(format_rate(1.0 / 120.0), "30/h");
         assert_eq!(format_rate(0.3), "18/m");
+    }
+
+    #[test]
+    fn percentages_parse_and_print_as_written() {
+        assert_eq!(parse_percentage("5%"), Ok(0.05));
+        assert_eq!(parse_percentage(" 12.5 % "), Ok(0.125));
+        assert_eq!(parse_percentage("0.05"), Ok(0.05));
+        assert!(parse_percentage("5").unwrap_err().contains("ambiguous"));
+        assert!(parse_percentage("-1%").unwrap_err().contains("cannot read"));
+        assert_eq!(format_percentage(0.05), "5%");
+        assert_eq!(format_percentage(0.125), "12.5%");
+        assert_eq!(format_percentage(0.0), "0%");
     }
 }

@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use crate::verdict::{RequestSample, Samples};
@@ -72,6 +73,9 @@ pub struct ResultFile {
     pub target: Option<String>,
     /// `None` for the old script's files.
     pub schema_version: Option<u64>,
+    /// The burst's start (`config.timestamp`), when it is RFC 3339 (the old script's lacks a
+    /// zone and gives `None`).
+    pub started_at: Option<DateTime<Utc>>,
     pub samples: Samples,
 }
 
@@ -94,7 +98,15 @@ struct DocumentIn {
     schema_version: Option<u64>,
     #[serde(default)]
     target: Option<String>,
+    #[serde(default)]
+    config: Option<ConfigIn>,
     metrics: Vec<RequestIn>,
+}
+
+#[derive(Deserialize)]
+struct ConfigIn {
+    #[serde(default)]
+    timestamp: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -159,6 +171,14 @@ pub fn read_file(path: &Path) -> Result<ResultFile, ReadError> {
         path: path.to_owned(),
         target: doc.target,
         schema_version: doc.schema_version,
+        started_at: doc
+            .config
+            .and_then(|c| c.timestamp)
+            .and_then(|t| {
+                t.as_str()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            })
+            .map(|t| t.with_timezone(&Utc)),
         samples,
     })
 }

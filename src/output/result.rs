@@ -8,7 +8,8 @@
 //! `response_model`, `system_fingerprint`, `input_tokens`, `cached_input_tokens`,
 //! `reasoning_tokens`, `usage_mismatch: true` and the diagnostics (DESIGN §11) `connection`,
 //! `phases`, `retried: true`, `ratelimit`, `provider_request_id` and `captured_headers`; per
-//! burst `summary.phases`, `summary.connections`, `summary.retried` and `summary.ratelimit`.
+//! burst `summary.phases`, `summary.connections`, `summary.retried` and `summary.ratelimit`,
+//! and, in the daemon, `verdict` (DESIGN §10).
 //! Every version-1 key keeps its place and meaning, so readers accept 1 and 2 alike.
 //!
 //! Durations are `f64` seconds rounded to microseconds; statistics with no samples are `null`.
@@ -25,6 +26,8 @@ use crate::config::Target;
 use crate::output::round6;
 use crate::probe::{BurstResult, Phase, Phases, RateLimits, RequestRecord, Resource};
 use crate::stats::{BurstSummary, Diagnostics, Summary};
+use crate::verdict::window::{self, Report};
+use crate::verdict::{Metric, Row, Verdict};
 
 /// Bumped when a key changes meaning or disappears, and for the v2 diagnostics (DESIGN §6).
 /// Readers accept 1 and 2: version 2 only adds keys.
@@ -42,7 +45,97 @@ pub struct ResultDocument {
     pub interrupted: bool,
     pub config: ConfigDto,
     pub summary: SummaryDto,
+    /// The daemon's verdict after this burst (DESIGN §10); absent from `run`'s files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<VerdictDto>,
     pub metrics: Vec<RequestDto>,
+}
+
+/// `verdict`: the recent window (this burst included) against the baseline, per metric.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerdictDto {
+    /// The statistic judged (`p90`).
+    pub statistic: &'static str,
+    /// Window lengths in seconds: baseline = bursts in [t − baseline, t − recent), recent =
+    /// bursts in [t − recent, t].
+    pub baseline_window: f64,
+    pub recent_window: f64,
+    pub min_change: f64,
+    pub min_samples: u32,
+    /// When it was judged, RFC 3339 UTC.
+    pub at: String,
+    pub ttft: MetricVerdictDto,
+    pub tpot: MetricVerdictDto,
+}
+
+/// One metric's row.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricVerdictDto {
+    /// `regressed`, `improved`, `no_change`, `inconclusive` or `insufficient_data`.
+    pub verdict: &'static str,
+    /// The statistic over each window (seconds).
+    pub baseline: Option<f64>,
+    pub recent: Option<f64>,
+    /// recent ÷ baseline − 1, and its 95% bootstrap interval.
+    pub change: Option<f64>,
+    pub ci: Option<[f64; 2]>,
+    /// Mann–Whitney U.
+    pub p_value: Option<f64>,
+    /// Samples judged per window (each at most the reservoir's capacity).
+    pub n_baseline: u64,
+    pub n_recent: u64,
+}
+
+impl VerdictDto {
+    pub fn new(report: &Report) -> VerdictDto {
+        let metric = |m: Metric| {
+            report
+                .metric(m)
+                .map_or_else(MetricVerdictDto::empty, |r| MetricVerdictDto::new(&r.row))
+        };
+        VerdictDto {
+            statistic: window::statistic(report.settings.statistic).as_str(),
+            baseline_window: report.settings.baseline.as_secs_f64(),
+            recent_window: report.settings.recent.as_secs_f64(),
+            min_change: report.settings.min_change,
+            min_samples: report.settings.min_samples,
+            at: rfc3339(report.at),
+            ttft: metric(Metric::Ttft),
+            tpot: metric(Metric::Tpot),
+        }
+    }
+}
+
+impl MetricVerdictDto {
+    fn new(row: &Row) -> MetricVerdictDto {
+        let r = |x: Option<f64>| x.and_then(finite).map(round6);
+        MetricVerdictDto {
+            verdict: row.verdict.as_str(),
+            baseline: r(row.baseline),
+            recent: r(row.candidate),
+            change: r(row.change),
+            ci: row
+                .interval
+                .filter(|(lo, hi)| lo.is_finite() && hi.is_finite())
+                .map(|(lo, hi)| [round6(lo), round6(hi)]),
+            p_value: row.p_value.and_then(finite),
+            n_baseline: row.n_baseline,
+            n_recent: row.n_candidate,
+        }
+    }
+
+    fn empty() -> MetricVerdictDto {
+        MetricVerdictDto {
+            verdict: Verdict::InsufficientData.as_str(),
+            baseline: None,
+            recent: None,
+            change: None,
+            ci: None,
+            p_value: None,
+            n_baseline: 0,
+            n_recent: 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -307,12 +400,19 @@ impl ResultDocument {
             interrupted: burst.interrupted,
             config: ConfigDto::new(target, burst),
             summary: SummaryDto::new(summary),
+            verdict: None,
             metrics: burst
                 .records
                 .iter()
                 .map(|r| RequestDto::new(r, include_text))
                 .collect(),
         }
+    }
+
+    /// The document with the daemon's verdict after this burst.
+    pub fn with_verdict(mut self, report: &Report) -> ResultDocument {
+        self.verdict = Some(VerdictDto::new(report));
+        self
     }
 
     /// Pretty-printed JSON with a trailing newline, as written to disk.

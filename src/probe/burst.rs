@@ -256,7 +256,7 @@ impl Engine<'_> {
                     Ok(http) => measure(&http.http, &http.fresh, &spec).await,
                     Err(why) => unsent(&spec, Outcome::Tls, why),
                 };
-                measured.record.client_wait = client_wait;
+                measured.record.client_wait += client_wait;
                 drop((local, global));
                 if let Some(tx) = events {
                     let _ = tx.send(BurstEvent::RequestDone(Arc::new(measured.record.clone())));

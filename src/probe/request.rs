@@ -1,18 +1,28 @@
 //! One request: build it from the target, send it, time every stage, decode the stream,
 //! enforce the timeouts and the size cap, and classify the outcome.
 //!
-//! Timestamps are taken when bytes arrive, before any decoding; every event decoded from a
-//! chunk is attributed to that chunk's arrival. A request watches the burst's cancel flag
-//! itself, so that a cancelled request still returns what it measured (outcome `interrupted`).
+//! `t0` on a reused connection is when hyper writes the request (a body wrapper stamps it), so
+//! a queue of other sends on a busy core is client wait, not time to headers. Timestamps are
+//! taken when bytes arrive, before any decoding; every event decoded from a chunk is attributed
+//! to that chunk's arrival. A request watches the burst's cancel flag itself, so that a
+//! cancelled request still returns what it measured (outcome `interrupted`).
 //! The one retry: a request whose reused keep-alive connection failed before any response byte
 //! is sent again on a new connection (the server closed the idle connection as the request went
-//! out, which HTTP/1.1 allows), as browsers do. Does not: print, log above debug, or retry
-//! anything else.
+//! out, which HTTP/1.1 allows), as browsers do. A request with a body answered 307/308 is sent
+//! once more with a plain body, which reqwest can clone to follow the redirect. Does not: print,
+//! log above debug, or retry anything else.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
+use hyper::body::{Frame, SizeHint};
+
+use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
@@ -154,16 +164,19 @@ pub(crate) async fn measure(
     fresh: &reqwest::Client,
     spec: &RequestSpec<'_>,
 ) -> Measured {
-    match attempt(client, spec, Retry::Allowed).await {
-        Ok(m) => m,
-        Err(RetryOnNewConnection) => {
-            let mut m = match attempt(fresh, spec, Retry::Spent).await {
-                Ok(m) => m,
-                // Never asked for with `Retry::Spent`.
-                Err(RetryOnNewConnection) => unreachable!("a retry is never retried"),
-            };
-            m.record.retried = true;
-            m
+    let (mut http, mut retry, mut body) = (client, Retry::Allowed, SendBody::Stamped);
+    let mut retried = false;
+    // At most three attempts: each kind of `Again` is asked for once.
+    loop {
+        match attempt(http, spec, retry, body).await {
+            Ok(mut m) => {
+                m.record.retried = retried;
+                return m;
+            }
+            Err(Again::NewConnection) => {
+                (http, retry, retried) = (fresh, Retry::Spent, true);
+            }
+            Err(Again::Reusable) => body = SendBody::Reusable,
         }
     }
 }
@@ -175,8 +188,22 @@ enum Retry {
     Spent,
 }
 
-/// The attempt failed on a reused connection before any response byte: send it again.
-struct RetryOnNewConnection;
+/// How the request body is handed to reqwest: wrapped, to stamp the moment it is written
+/// (`t0`), or as plain bytes, which reqwest can clone to follow a 307/308 redirect (it cannot
+/// clone a wrapped body, and hands such a redirect back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SendBody {
+    Stamped,
+    Reusable,
+}
+
+/// The attempt is not the measurement: send the request again.
+enum Again {
+    /// It failed on a reused connection before any response byte: on a new connection.
+    NewConnection,
+    /// It was redirected with 307/308, which reqwest follows only with a reusable body.
+    Reusable,
+}
 
 /// How the wait for the response head ended.
 enum Sent {
@@ -190,16 +217,21 @@ async fn attempt(
     client: &reqwest::Client,
     spec: &RequestSpec<'_>,
     retry: Retry,
-) -> Result<Measured, RetryOnNewConnection> {
+    body: SendBody,
+) -> Result<Measured, Again> {
     let target = spec.target;
     let row = target.data.as_ref().map(|d| d.row(spec.sequence));
     let url = target.url.render_to_string(row);
-    let built = build(client, spec, &url, row);
+    let written = Arc::new(OnceLock::new());
+    let built = build(client, spec, &url, row, body, &written);
 
-    let t0 = Instant::now();
+    // When the request is handed to the HTTP client: the deadlines count from here, and so
+    // does `t0` unless the request waited in the client before its bytes went out (see
+    // `send_start`).
+    let handed = Instant::now();
     // `expect.contains` needs the text even when the result file does not keep it.
     let mut tokens = Tokens::new(spec.keep_text || target.expect.contains.is_some());
-    let mut record = blank_record(spec, t0);
+    let mut record = blank_record(spec, handed);
     let request = match built {
         Ok(r) => r,
         Err(message) => {
@@ -213,8 +245,8 @@ async fn attempt(
         }
     };
 
-    let total_deadline = t0 + target.timeout;
-    let first_token_deadline = t0 + target.first_token_timeout.min(target.timeout);
+    let total_deadline = handed + target.timeout;
+    let first_token_deadline = handed + target.first_token_timeout.min(target.timeout);
     let mut protocol = None;
     let mut cancel = spec.cancel.clone();
     let mut looks_like = None;
@@ -232,13 +264,21 @@ async fn attempt(
     let settled: Settled;
     let response = match sent {
         Sent::Answer(Ok(response)) => {
+            let status = response.status();
+            if body == SendBody::Stamped
+                && target.body.is_some()
+                && (status == StatusCode::TEMPORARY_REDIRECT
+                    || status == StatusCode::PERMANENT_REDIRECT)
+            {
+                return Err(Again::Reusable);
+            }
             settled = log.settle(connection::response_local_addr(&response));
             Ok(response)
         }
         Sent::Answer(Err(e)) => {
             settled = log.settle(connection::failed_on(&e));
             if retry == Retry::Allowed && settled.connection == Some(Connection::Reused) {
-                return Err(RetryOnNewConnection);
+                return Err(Again::NewConnection);
             }
             Err(classify_send_error(&e))
         }
@@ -263,6 +303,8 @@ async fn attempt(
             ))
         }
     };
+    let t0 = send_start(handed, written.get().copied(), &settled);
+    record.client_wait = t0 - handed;
 
     let work = async {
         let response = response?;
@@ -764,6 +806,8 @@ fn build(
     spec: &RequestSpec<'_>,
     url: &str,
     row: Option<&[String]>,
+    send: SendBody,
+    written: &Arc<OnceLock<Instant>>,
 ) -> Result<reqwest::Request, String> {
     let target = spec.target;
     let method = reqwest::Method::from_bytes(target.method.as_bytes())
@@ -802,9 +846,71 @@ fn build(
         let mut text = String::new();
         body.template()
             .render_with_nonce(row, nonce.as_deref(), &mut text);
-        builder = builder.body(text);
+        builder = match send {
+            SendBody::Stamped => builder.body(reqwest::Body::wrap(Stamped::new(text, written))),
+            SendBody::Reusable => builder.body(text),
+        };
+    } else if send == SendBody::Stamped {
+        builder = builder.body(reqwest::Body::wrap(Stamped::new(String::new(), written)));
     }
     builder.build().map_err(|e| error_chain(&e))
+}
+
+/// `t0` (DESIGN §4, see the README's "Measurement semantics"): on a reused connection, the
+/// moment hyper took the request to write it on the connection (`written`), so that a queue of
+/// other sends and wake-ups on this core between hand-off and write is client wait, not time to
+/// headers; on a connection the request opened itself, or when nothing was written, the
+/// hand-off (the connect is part of the request, and its phases start there).
+fn send_start(handed: Instant, written: Option<Instant>, settled: &Settled) -> Instant {
+    match (settled.connection, written) {
+        (Some(Connection::Reused), Some(at)) => at.max(handed),
+        _ => handed,
+    }
+}
+
+/// The request body, stamping the moment hyper takes the request to write it: hyper's
+/// connection task asks the body whether it is empty (`is_end_stream`) right before it encodes
+/// the head, and writes head and body to the socket in the same poll. Only the first stamp
+/// counts. `size_hint` does not stamp: the redirect layer asks it before the request is sent.
+/// Never fails; a body without bytes is empty to hyper (no `Content-Length`, as with no body).
+struct Stamped {
+    bytes: Option<Bytes>,
+    written: Arc<OnceLock<Instant>>,
+}
+
+impl Stamped {
+    fn new(text: String, written: &Arc<OnceLock<Instant>>) -> Stamped {
+        Stamped {
+            bytes: (!text.is_empty()).then(|| Bytes::from(text)),
+            written: written.clone(),
+        }
+    }
+
+    fn stamp(&self) {
+        self.written.get_or_init(Instant::now);
+    }
+}
+
+impl hyper::body::Body for Stamped {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.stamp();
+        Poll::Ready(self.get_mut().bytes.take().map(|b| Ok(Frame::data(b))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.stamp();
+        self.bytes.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.bytes.as_ref().map_or(0, |b| b.len() as u64))
+    }
 }
 
 /// Maps a failure before headers to its outcome.
@@ -889,5 +995,77 @@ fn message_without_url(e: &reqwest::Error) -> String {
             .replace(&format!(" ({url})"), "")
             .replace(url.as_str(), "<url>"),
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hyper::body::Body as _;
+
+    use super::*;
+
+    #[test]
+    fn the_body_stamps_when_hyper_takes_it_to_write_not_when_it_is_sized() {
+        let written = Arc::new(OnceLock::new());
+        let body = Stamped::new("{\"stream\":true}".into(), &written);
+        // The redirect layer sizes the body before the request is sent.
+        assert_eq!(body.size_hint().exact(), Some(15));
+        assert!(written.get().is_none());
+        // hyper's connection task asks whether there is a body before writing the head.
+        assert!(!body.is_end_stream());
+        let first = *written.get().expect("stamped");
+        let mut body = std::pin::pin!(body);
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        match body.as_mut().poll_frame(&mut cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                assert_eq!(frame.into_data().unwrap(), &b"{\"stream\":true}"[..]);
+            }
+            _ => panic!("one data frame"),
+        }
+        assert!(matches!(
+            body.as_mut().poll_frame(&mut cx),
+            Poll::Ready(None)
+        ));
+        assert!(body.is_end_stream());
+        // Only the first stamp counts.
+        assert_eq!(written.get(), Some(&first));
+    }
+
+    #[test]
+    fn an_empty_body_is_empty_to_hyper_and_still_stamps() {
+        let written = Arc::new(OnceLock::new());
+        let body = Stamped::new(String::new(), &written);
+        assert_eq!(body.size_hint().exact(), Some(0));
+        assert!(body.is_end_stream());
+        assert!(written.get().is_some());
+    }
+
+    #[test]
+    fn t0_is_the_write_on_a_reused_connection_and_the_hand_off_otherwise() {
+        let handed = Instant::now();
+        let written = handed + Duration::from_millis(7);
+        let reused = Settled {
+            connection: Some(Connection::Reused),
+            opened: None,
+        };
+        assert_eq!(send_start(handed, Some(written), &reused), written);
+        // Never before the hand-off (stamps of another task's clock read).
+        assert_eq!(
+            send_start(handed, Some(handed - Duration::from_millis(1)), &reused),
+            handed
+        );
+        // Nothing written (failed or cut off before the write): the hand-off.
+        assert_eq!(send_start(handed, None, &reused), handed);
+        // The request opened its connection: the connect is part of it.
+        let new = Settled {
+            connection: Some(Connection::New),
+            opened: None,
+        };
+        assert_eq!(send_start(handed, Some(written), &new), handed);
+        assert_eq!(
+            send_start(handed, Some(written), &Settled::default()),
+            handed
+        );
     }
 }

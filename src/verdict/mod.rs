@@ -19,6 +19,7 @@ mod reservoir;
 mod rng;
 mod significance;
 pub mod simulate;
+pub mod window;
 
 use std::fmt;
 

@@ -8,7 +8,7 @@
 //! (placeholders everywhere refer to it), `transport.rs` (url, tls, proxy), `response.rs`
 //! (protocol: the default body may depend on it), `request.rs` (headers, method, body, or the
 //! endpoint's default body), `response.rs` again (extract, slo, expect), `limits.rs` (schedule,
-//! concurrency, timeouts, sizes). `compile.rs` turns strings into templates for them. Problems
+//! concurrency, timeouts, sizes), `verdict.rs` (the daemon's verdict windows). `compile.rs` turns strings into templates for them. Problems
 //! that do not stop a load (a secret `check` cannot resolve, a generic protocol without
 //! `extract`) are collected as warnings.
 //!
@@ -20,6 +20,7 @@ mod prompt;
 mod request;
 mod response;
 mod transport;
+mod verdict;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -303,6 +304,7 @@ impl Loader<'_> {
         let capture_headers = request::capture_headers(&f)?;
         let slo = response::slo(&f)?;
         let expect = response::expect(&f)?;
+        let verdict = verdict::verdict(raw.verdict.as_ref(), defaults.verdict.as_ref(), at)?;
         Ok(Target {
             name,
             url: transport.url,
@@ -335,6 +337,7 @@ impl Loader<'_> {
             proxy: transport.proxy,
             slo,
             expect,
+            verdict,
         })
     }
 }
