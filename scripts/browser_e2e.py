@@ -56,8 +56,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "tests", "data", "browser")
 WIDTH, HEIGHT = 1024, 768
-# Screenshots are cut at this height (CSS px): README pictures, not posters.
-MAX_SHOT_HEIGHT = 2400
+# Screenshots are cut at this size (CSS px): README pictures, not posters.
+MAX_SHOT_HEIGHT, MAX_SHOT_WIDTH = 2400, 1600
 TARGET = "mock"  # the daemon's one target
 BURST_REQUESTS = 12  # requests per daemon burst
 RUN_REQUESTS = 20  # requests per `run`
@@ -351,6 +351,7 @@ PROBE_JS = r"""
     text: document.body ? document.body.innerText : '',
     refs, scripts: document.scripts.length,
     height: Math.ceil(document.body ? document.body.getBoundingClientRect().bottom + 16 : 0),
+    width: Math.ceil(document.documentElement.scrollWidth),
   });
 })()
 """
@@ -413,9 +414,10 @@ def render(browser, trap, url, shot_path=None):
                                        session=session)["result"]["value"])
         if shot_path:
             h = min(max(seen["height"], 200), MAX_SHOT_HEIGHT)
+            w = min(max(seen["width"], WIDTH), MAX_SHOT_WIDTH)  # a wide table widens the page
             shot = browser.send("Page.captureScreenshot",
                                 {"format": "png", "captureBeyondViewport": True,
-                                 "clip": {"x": 0, "y": 0, "width": WIDTH, "height": h, "scale": 1}},
+                                 "clip": {"x": 0, "y": 0, "width": w, "height": h, "scale": 1}},
                                 session=session)
             with open(shot_path, "wb") as f:
                 f.write(base64.b64decode(shot["data"]))
