@@ -139,12 +139,12 @@ const INVALID: &[(&str, &str)] = &[
         "targets[0].url: is required; give the endpoint, e.g. url: https://api.openai.com/v1/chat/completions",
     ),
     (
-        "invalid-name-dots.yaml",
-        "targets[0].name: cannot be \"..\": it names the target's results directory and page URL; use a word",
-    ),
-    (
         "invalid-name-chars.yaml",
         "targets[0].name: must match [A-Za-z0-9_.-]+, got \"my target\"; use only letters, digits, '_', '.' and '-' (it becomes the target label)",
+    ),
+    (
+        "invalid-name-dots.yaml",
+        "targets[0].name: cannot be \"..\": it names the target's results directory and page URL; use a word",
     ),
     (
         "invalid-no-targets.yaml",
