@@ -61,7 +61,8 @@ MAX_SHOT_HEIGHT, MAX_SHOT_WIDTH = 2400, 1600
 TARGET = "mock"  # the daemon's one target
 BURST_REQUESTS = 12  # requests per daemon burst
 RUN_REQUESTS = 20  # requests per `run`
-MIN_BURSTS = 4  # bursts the daemon has made before its pages are shown (one a second)
+MIN_BURSTS = 8  # bursts the daemon has made before its pages are shown (one a second): enough
+# for a baseline under the short verdict windows below, so the target page shows its band
 # The mock answers 10% of requests with 429 (the daemon's waterfall shows failures); `run`
 # switches that off per request (`fault=none`) so that both compared runs differ only in TTFT.
 MOCK_FAULT = "429:0.1"
@@ -609,6 +610,7 @@ targets:
     run_on_start: true
     concurrency: 4
     total_requests: {BURST_REQUESTS}
+    verdict: {{baseline: 1m, recent: 3s, min_samples: 10}}
 """
 
 
