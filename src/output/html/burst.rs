@@ -875,11 +875,18 @@ fn ttft_cdf(out: &mut String, view: &BurstView) {
         for (q, name) in [(0.5, "p50"), (0.95, "p95")] {
             let v = percentile(&ttft, q);
             let px = num(x.map(v));
+            // A label near the right edge goes left of its line, so the frame never clips it.
+            let right = x.map(v) > x.map(x.d0 + 0.75 * (x.d1 - x.d0));
+            let anchor = if right {
+                "dx=\"-3\" text-anchor=\"end\""
+            } else {
+                "dx=\"3\""
+            };
             let _ = write!(
                 out,
                 "<line x1=\"{px}\" x2=\"{px}\" y1=\"{}\" y2=\"{}\" stroke=\"{}\" \
                  stroke-dasharray=\"4 3\"><title>{name} {}</title></line>\
-                 <text x=\"{px}\" y=\"{}\" dx=\"3\">{name} {}</text>",
+                 <text x=\"{px}\" y=\"{}\" {anchor}>{name} {}</text>",
                 num(y.map(0.0)),
                 num(y.map(1.0)),
                 palette::VERMILLION,
