@@ -21,6 +21,7 @@ use crate::cli::{CheckArgs, MockArgs, RunArgs};
 use crate::config::{self, ConfigError, Target};
 use crate::metrics::MetricsError;
 use crate::mock::{self, FaultSpec, MockOptions, MockServer};
+use crate::output::html::{self, burst::BurstView};
 use crate::output::progress::{Progress, ProgressMode};
 use crate::output::report::{self, ReportContext};
 use crate::output::result::ResultDocument;
@@ -158,14 +159,28 @@ pub async fn run_once(args: &RunArgs) -> Result<Exit, AppError> {
     let targets = select_targets(&config.targets, &args.targets)?;
     let several = targets.len() > 1;
     let to_stdout = Output::of(&args.output) == Output::Stdout;
-    if several && to_stdout {
-        return Err(AppError::usage(format!(
-            "-o {}: {} targets would write {} documents to standard output; select one with \
-             -t NAME or give a file name",
-            args.output.display(),
-            targets.len(),
-            targets.len()
-        )));
+    let html_to_stdout = args
+        .html
+        .as_deref()
+        .is_some_and(|p| Output::of(p) == Output::Stdout);
+    for (flag, path, stdout) in [
+        ("-o", Some(&args.output), to_stdout),
+        ("--html", args.html.as_ref(), html_to_stdout),
+    ] {
+        if let (Some(path), true, true) = (path, several, stdout) {
+            return Err(AppError::usage(format!(
+                "{flag} {}: {} targets would write {} documents to standard output; select \
+                 one with -t NAME or give a file name",
+                path.display(),
+                targets.len(),
+                targets.len()
+            )));
+        }
+    }
+    if to_stdout && html_to_stdout {
+        return Err(AppError::usage(
+            "-o and --html both name standard output; give one of them a file name",
+        ));
     }
     let client = Client::new()?;
     let mode = ProgressMode::detect(args.verbose, args.no_progress);
@@ -177,7 +192,7 @@ pub async fn run_once(args: &RunArgs) -> Result<Exit, AppError> {
             break; // Ctrl-C between targets: the rest do not start
         }
         let output = if several {
-            per_target_path(&args.output, &target.name)
+            per_target_path(&args.output, &target.name, "json")
         } else {
             args.output.clone()
         };
@@ -185,6 +200,18 @@ pub async fn run_once(args: &RunArgs) -> Result<Exit, AppError> {
         let summary = BurstSummary::from_burst(&burst);
         let document = ResultDocument::new(&target, &burst, &summary, args.save_text);
         let written = write_output(&output, document.to_json()).await?;
+        let html = match &args.html {
+            Some(path) => {
+                let path = if several {
+                    per_target_path(path, &target.name, "html")
+                } else {
+                    path.clone()
+                };
+                let page = html_report(&document, &burst);
+                Some((write_output(&path, page.into_bytes()).await?, path))
+            }
+            None => None,
+        };
         let url = target.display_url();
         let context = ReportContext {
             target: &target.name,
@@ -197,9 +224,13 @@ pub async fn run_once(args: &RunArgs) -> Result<Exit, AppError> {
             output_path: written.path(&output),
             interrupted: burst.interrupted,
         };
-        let text = report::render(&summary, &context);
-        // The document owns stdout when it goes there, so stdout stays one valid JSON value.
-        if written == Output::Stdout {
+        let mut text = report::render(&summary, &context);
+        if let Some((Output::File, path)) = &html {
+            text.push_str(&format!("HTML report: {}\n", path.display()));
+        }
+        // The document (or the HTML page) owns stdout when it goes there, so stdout stays one
+        // valid document.
+        if written == Output::Stdout || html.as_ref().is_some_and(|(o, _)| *o == Output::Stdout) {
             eprint!("{text}");
         } else {
             print!("{text}");
@@ -240,7 +271,23 @@ impl Output {
     }
 }
 
-/// Writes the document to `-o`, off the async threads: opening a FIFO waits for its reader.
+/// The `--html` page of one burst: drawn from the document as its file will be read, plus
+/// every inter-token gap of the successful requests (the file keeps only their means).
+fn html_report(document: &ResultDocument, burst: &probe::BurstResult) -> String {
+    let mut view = BurstView::from_document(document);
+    view.itl_gaps = Some(
+        burst
+            .records
+            .iter()
+            .filter(|r| r.outcome.is_success())
+            .flat_map(|r| r.itl.iter().map(|d| d.as_secs_f64()))
+            .collect(),
+    );
+    html::burst::render_page(&view, &[])
+}
+
+/// Writes a document (`-o`'s JSON, `--html`'s page) where `path` points, off the async
+/// threads: opening a FIFO waits for its reader.
 async fn write_output(path: &Path, json: Vec<u8>) -> Result<Output, AppError> {
     let output = Output::of(path);
     let target = path.to_owned();
@@ -330,15 +377,16 @@ fn select_targets(all: &[Target], names: &[String]) -> Result<Vec<Arc<Target>>, 
         .collect()
 }
 
-/// `test_results.json` + `gpt` → `test_results.gpt.json`.
-fn per_target_path(output: &Path, target: &str) -> PathBuf {
+/// `test_results.json` + `gpt` → `test_results.gpt.json`; `default_ext` when the name has
+/// no extension.
+fn per_target_path(output: &Path, target: &str, default_ext: &str) -> PathBuf {
     let stem = output.file_stem().map_or_else(
         || "test_results".into(),
         |s| s.to_string_lossy().into_owned(),
     );
     let ext = output
         .extension()
-        .map_or_else(|| "json".into(), |s| s.to_string_lossy().into_owned());
+        .map_or_else(|| default_ext.into(), |s| s.to_string_lossy().into_owned());
     output.with_file_name(format!("{stem}.{target}.{ext}"))
 }
 

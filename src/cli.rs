@@ -86,6 +86,10 @@ pub struct RunArgs {
         default_value = "test_results.json"
     )]
     pub output: PathBuf,
+    /// Also write a self-contained HTML report with plots (summary, waterfall, TTFT CDF, ITL
+    /// histogram, tokens/s); with several targets each gets FILE's name with `.<target>`.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Store each request's streamed text in the result file.
     #[arg(long)]
     pub save_text: bool,
@@ -191,6 +195,10 @@ pub struct CompareArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = CompareFormat::Text)]
     pub format: CompareFormat,
+    /// Also write a self-contained HTML report: both sides' CDFs per metric and the change
+    /// table with verdicts.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// How `compare` prints its report.

@@ -52,6 +52,77 @@ fn src_follows_the_architecture() {
     );
 }
 
+/// README invariant 2: the measurement core (`probe`, `stream`, `stats`) and `verdict` never
+/// print, touch Prometheus or the filesystem; `verdict` never reads the clock either (times are
+/// passed in, so the same input gives the same verdict).
+#[test]
+fn the_measurement_core_and_verdicts_do_no_io() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let files = read_tree(&src);
+    let mut found = Vec::new();
+    for f in &files {
+        let Some(top) = f.module.first() else {
+            continue;
+        };
+        if !["probe", "stream", "stats", "verdict"].contains(&top.as_str()) {
+            continue;
+        }
+        let mut forbidden = IO.to_vec();
+        if top == "verdict" {
+            forbidden.extend(CLOCK);
+        }
+        for hit in impurities(&f.text, &forbidden) {
+            found.push(format!("{}: {hit}", f.shown));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "I/O in a module the README says has none:\n{}",
+        found.join("\n")
+    );
+}
+
+/// What counts as I/O: files, printing, Prometheus.
+const IO: &[&str] = &[
+    "std::fs",
+    "fs::",
+    "File::",
+    "tokio::fs",
+    "print!",
+    "println!",
+    "eprint!",
+    "eprintln!",
+    "prometheus",
+];
+
+/// Reading the clock.
+const CLOCK: &[&str] = &["::now(", "::now (", "elapsed("];
+
+/// The forbidden patterns in `text`'s code (comments and literals blanked), with their line;
+/// a file's `#[cfg(test)]` part is left out (tests may build fixtures however they like).
+fn impurities(text: &str, forbidden: &[&str]) -> Vec<String> {
+    let blanked = blank_comments_and_literals(text);
+    let code = blanked.split("#[cfg(test)]").next().unwrap_or("");
+    let mut hits = Vec::new();
+    for (n, line) in code.lines().enumerate() {
+        for pattern in forbidden {
+            if line.contains(pattern) {
+                hits.push(format!("line {}: {pattern}", n + 1));
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn impurities_are_found_in_code_but_not_in_comments_strings_or_tests() {
+    let text = "use std::fs;\n// println! in a comment\nfn f() { let _ = \"File::open\"; }\n\
+                fn g() { let t = std::time::Instant::now(); }\n\
+                #[cfg(test)]\nmod tests { fn h() { std::fs::read(\"x\"); } }\n";
+    assert_eq!(impurities(text, IO), ["line 1: std::fs"]);
+    assert_eq!(impurities(text, CLOCK), ["line 4: ::now("]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reading the source
 

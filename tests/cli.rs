@@ -746,6 +746,18 @@ async fn demo_runs_from_any_directory_on_its_built_in_config() {
         |n| *n >= 1,
     )
     .await;
+    // The banner's first URL is a target page that shows the burst just written.
+    let url = banner
+        .lines()
+        .find_map(|l| l.strip_prefix("  look first:   "))
+        .and_then(|l| l.split(' ').next())
+        .unwrap_or_else(|| panic!("no target page in the banner: {banner}"));
+    let path = url.strip_prefix("http://127.0.0.1:10061").expect(url);
+    assert_eq!(path, "/targets/mock-fast");
+    let (status, page) = demo.get(path).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("data-plot=\"trend\""), "{page}");
+    assert!(!page.contains("data-points=\"0\""), "{page}");
     demo.signal("TERM");
     let status = demo
         .wait_exit(Duration::from_secs(10))

@@ -143,6 +143,10 @@ const INVALID: &[(&str, &str)] = &[
         "targets[0].name: must match [A-Za-z0-9_.-]+, got \"my target\"; use only letters, digits, '_', '.' and '-' (it becomes the target label)",
     ),
     (
+        "invalid-name-dots.yaml",
+        "targets[0].name: cannot be \"..\": it names the target's results directory and page URL; use a word",
+    ),
+    (
         "invalid-no-targets.yaml",
         "targets: no targets; add at least one target with a name and a url",
     ),

@@ -828,6 +828,24 @@ targets:
         let (status, _) = d.get(link).await;
         assert_eq!(status, 200, "dead link on the status page: {link}");
     }
+    // The target page plots and links only the retained bursts, each of which opens.
+    let (status, page) = d.get("/targets/pruned").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("data-plot=\"trend\" data-points=\"3\""),
+        "{page}"
+    );
+    let bursts: BTreeSet<&str> = page
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .filter(|href| href.starts_with("/targets/pruned/bursts/"))
+        .collect();
+    assert_eq!(bursts.len(), 3, "{page}");
+    for link in bursts {
+        let (status, _) = d.get(link).await;
+        assert_eq!(status, 200, "dead link on the target page: {link}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -258,10 +258,23 @@ impl Daemon {
 }
 
 async fn start(security: WebSecurity) -> Daemon {
-    let results = tempfile::tempdir().unwrap();
+    serve_board(
+        security,
+        Arc::new(StatusBoard::new()),
+        tempfile::tempdir().unwrap(),
+    )
+    .await
+}
+
+/// Serves the router over `board` and the result files in `results`.
+async fn serve_board(
+    security: WebSecurity,
+    board: Arc<StatusBoard>,
+    results: tempfile::TempDir,
+) -> Daemon {
     let state = ServerState {
         metrics: Arc::new(Metrics::new(&Default::default()).unwrap()),
-        board: Arc::new(StatusBoard::new()),
+        board,
         results_dir: Arc::new(std::sync::RwLock::new(results.path().to_path_buf())),
         admin: None,
         ready: Arc::new(AtomicBool::new(true)),
@@ -597,4 +610,145 @@ fn serve_refuses_to_start_with_an_invalid_web_config() {
     );
     assert!(stderr.contains(&expected), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+/// The picture pages behind TLS and basic auth: served to the right user with their
+/// Content-Security-Policy, refused (401) to anyone else like every endpoint.
+#[tokio::test]
+async fn picture_pages_work_behind_tls_and_basic_auth() {
+    use streamprobe::status::{BurstBrief, TargetStatus};
+    let pki = pki();
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    let path = pki.dir.path().join("web.yml");
+    std::fs::write(
+        &path,
+        format!("{TLS}basic_auth_users:\n  alice: '{hash}'\n"),
+    )
+    .unwrap();
+
+    let results = tempfile::tempdir().unwrap();
+    let file = "20261127T101500Z-0123456789ab.json";
+    std::fs::create_dir(results.path().join("t")).unwrap();
+    std::fs::write(
+        results.path().join("t").join(file),
+        r#"{"schema_version": 2, "burst_id": "0123456789ab", "target": "t",
+            "config": {"timestamp": "2026-11-27T10:15:00Z"},
+            "summary": {"success_count": 1, "failed_count": 0, "ttft": {"p50": 0.2, "p95": 0.2}},
+            "metrics": [{"request_id": 1, "outcome": "success", "ttft": 0.2, "total_time": 1.0,
+                         "start_offset": 0.0, "client_wait": 0.0, "tokens_per_second": 10.0,
+                         "phases": {"headers": 0.1, "first_token": 0.1, "generation": 0.8}}]}"#,
+    )
+    .unwrap();
+    let board = Arc::new(StatusBoard::new());
+    board.upsert(TargetStatus {
+        name: "t".into(),
+        protocol: "openai".into(),
+        endpoint: "http://h/v1/chat/completions".into(),
+        model: None,
+        schedule: "every 5m".into(),
+        next_run: None,
+        running: false,
+        in_flight: 0,
+        recent: Default::default(),
+        // The daemon's verdict reaches the target page through the board, with its band.
+        verdict: Some(streamprobe::status::TargetVerdict {
+            metric: "ttft".into(),
+            verdict: "regressed".into(),
+            statistic: "p90".into(),
+            baseline: Some(0.15),
+            recent: Some(0.2),
+            change: Some(0.3333),
+            ci: Some([0.2, 0.45]),
+            confidence: 0.95,
+            p_value: Some(0.001),
+            n_baseline: 400,
+            n_recent: 30,
+            baseline_p50: Some(0.12),
+            baseline_p95: Some(0.16),
+            baseline_window_seconds: 7.0 * 86400.0,
+            recent_window_seconds: 3600.0,
+            min_change: 0.05,
+            at: "2026-11-27T10:15:00Z".parse().unwrap(),
+        }),
+    });
+    board.push_burst(
+        "t",
+        BurstBrief {
+            burst_id: "0123456789ab".into(),
+            started_at: "2026-11-27T10:15:00Z".parse().unwrap(),
+            duration_seconds: 1.0,
+            total: 1,
+            success_count: 1,
+            failed_count: 0,
+            success_ratio: 1.0,
+            ttft_p50: Some(0.2),
+            ttft_p95: Some(0.2),
+            interrupted: false,
+            file: Some(file.into()),
+        },
+    );
+    let daemon = serve_board(load(&path).unwrap(), board, results).await;
+    let client = client(Some(&pki.ca), None);
+    for (path, plot) in [
+        ("/", "href=\"/targets/t/bursts/0123456789ab\""),
+        ("/targets/t", "data-plot=\"trend\" data-points=\"1\""),
+        ("/targets/t", "class=\"baseline-band\""),
+        (
+            "/targets/t",
+            "▲ regressed</span> TTFT p90: recent 200.0 ms (n = 30)",
+        ),
+        (
+            "/targets/t/bursts/0123456789ab",
+            "data-plot=\"waterfall\" data-requests=\"1\" data-rows=\"1\"",
+        ),
+    ] {
+        let url = daemon.url("https", path);
+        let response = client
+            .get(&url)
+            .basic_auth("alice", Some("s3cret"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            response.headers()["content-security-policy"],
+            streamprobe::output::html::CONTENT_SECURITY_POLICY,
+            "{path}"
+        );
+        let body = response.text().await.unwrap();
+        assert!(body.contains(plot), "{path}: {body}");
+        let refused = client.get(&url).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "{path}");
+        assert!(
+            !refused.headers().contains_key("content-security-policy"),
+            "{path}: the refusal is not a page"
+        );
+    }
+    daemon.stop().await;
+}
+
+/// A policy the web config sets replaces the pages' own (the operator's choice wins).
+#[tokio::test]
+async fn a_configured_content_security_policy_replaces_the_built_in_one() {
+    let pki = pki();
+    let daemon = start_with(
+        &pki,
+        &format!(
+            "{TLS}http_server_config:\n  headers:\n    Content-Security-Policy: \"default-src 'self'\"\n"
+        ),
+    )
+    .await;
+    let response = client(Some(&pki.ca), None)
+        .get(daemon.url("https", "/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let policies: Vec<_> = response
+        .headers()
+        .get_all("content-security-policy")
+        .iter()
+        .collect();
+    assert_eq!(policies, ["default-src 'self'"]);
+    daemon.stop().await;
 }

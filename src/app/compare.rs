@@ -1,5 +1,5 @@
 //! `streamprobe compare BASELINE CANDIDATE`: flags → verdict settings, both sides read from
-//! result files, the verdict engine, one report on stdout. Exit 0 when no gated row
+//! result files, the verdict engine, one report on stdout (and with `--html` a page beside it). Exit 0 when no gated row
 //! regressed, 1 when one did (a CI gate), 2 on usage errors and unreadable files.
 //!
 //! Does not: parse the command line (`cli`), read files itself (`output::read`), judge
@@ -7,7 +7,7 @@
 
 use crate::cli::{CompareArgs, CompareFormat};
 use crate::output::compare::{self, CompareReport};
-use crate::output::read;
+use crate::output::{html, read, write};
 use crate::verdict::{self, Metric, RowKey, Settings};
 
 use super::{AppError, Exit};
@@ -31,6 +31,16 @@ pub fn run(args: &CompareArgs) -> Result<Exit, AppError> {
         CompareFormat::Markdown => compare::render_markdown(&report),
         CompareFormat::Json => compare::render_json(&report),
     };
+    if let Some(path) = &args.html {
+        if path == std::path::Path::new("-") {
+            return Err(AppError::usage(
+                "--html -: the report goes to standard output; give the HTML page a file name",
+            ));
+        }
+        let page = html::compare::render_page(&report);
+        write::write_output(path, page.as_bytes())
+            .map_err(|e| AppError::runtime(format!("cannot write {}", path.display()), e))?;
+    }
     print!("{text}");
     Ok(if report.comparison.gate.passed() {
         Exit::Pass

@@ -71,8 +71,9 @@ pub async fn demo(args: &DemoArgs) -> Result<Exit, AppError> {
     exit
 }
 
-/// What the demo prints before it starts: where to look, and when bursts fire (the config's
-/// own schedules, as `check` and the status page state them).
+/// What the demo prints before it starts: where to look (first the page of the first target,
+/// a picture), and when bursts fire (the config's own schedules, as `check` and the status
+/// page state them).
 fn banner(config: &Config, mock: &str) -> String {
     let listen = config.server.listen;
     let mut schedules: Vec<String> = config
@@ -86,9 +87,19 @@ fn banner(config: &Config, mock: &str) -> String {
         .collect();
     schedules.sort();
     schedules.dedup();
+    // The first thing to open is a picture: a target's TTFT over time, its bursts one click
+    // away. Target names are URL-safe ([A-Za-z0-9_.-]).
+    let picture = config.targets.first().map_or_else(String::new, |t| {
+        format!(
+            "  look first:   http://{listen}/targets/{} (TTFT per burst; click a burst for \
+             its waterfall)\n",
+            t.name
+        )
+    });
     format!(
-        "streamprobe demo\n  mock API:     http://{mock}/v1/chat/completions\n  \
-         status page:  http://{listen}/\n  metrics:      http://{listen}/metrics\n  \
+        "streamprobe demo\n{picture}  status page:  http://{listen}/\n  \
+         mock API:     http://{mock}/v1/chat/completions\n  \
+         metrics:      http://{listen}/metrics\n  \
          result files: {}\n  bursts {}; Ctrl-C to stop\n",
         clean(&config.results.dir).display(),
         schedules.join(", "),
@@ -128,6 +139,12 @@ mod tests {
         );
         assert!(
             text.contains("  bursts every 15s, jitter 2s; Ctrl-C to stop\n"),
+            "{text}"
+        );
+        assert!(
+            text.starts_with(
+                "streamprobe demo\n  look first:   http://127.0.0.1:10061/targets/mock-fast "
+            ),
             "{text}"
         );
     }

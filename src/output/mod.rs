@@ -1,15 +1,18 @@
 //! Outputs: the result file document and its atomic writer, the text report, the progress
-//! display, reading result files back for verdicts, and the comparison reports. Pure
+//! display, reading result files back for verdicts, the comparison reports, and the HTML
+//! pictures of bursts, comparisons and targets (`html/`). Pure
 //! serializers of probe/stats/verdict values, plus the edges that write and read them.
 //!
 //! Does not: measure, compute statistics (that is `stats`) or verdicts (`verdict`), or decide
 //! exit codes.
 
 pub mod compare;
+pub mod html;
 pub mod progress;
 pub mod read;
 pub mod report;
 pub mod result;
+pub mod retained;
 pub mod write;
 
 /// Seconds at the edge, rounded to microseconds: finer digits are clock noise and only bloat

@@ -261,7 +261,7 @@ fn prune_into(
 }
 
 /// The start time of a file named `<stamp>-<id>.json`, or `None` when it is not one of ours.
-fn result_file_stamp(name: &str) -> Option<NaiveDateTime> {
+pub(crate) fn result_file_stamp(name: &str) -> Option<NaiveDateTime> {
     let stem = name.strip_suffix(".json")?;
     let (stamp, id) = (stem.get(..STAMP_LEN)?, stem.get(STAMP_LEN..)?);
     let id = id.strip_prefix('-')?;

@@ -3,7 +3,10 @@
 //! `serve` owns the connections: plain HTTP or TLS (`tls.rs`: rustls, with client certificates
 //! per `server.web_config`, and the connection limits), basic auth (`auth.rs`), extra response
 //! headers, and the request limits that keep a slow or hostile client from holding the daemon.
-//! Handlers gather data and hand it to the pure renderers in `pages.rs`.
+//! Handlers gather data and hand it to the pure renderers in `pages.rs` and `output::html`:
+//! the status page, a target's page (`/targets/{name}`: its TTFT trend over the retained
+//! result files) and a burst's page (`/targets/{name}/bursts/{id}`: its plots). Every HTML
+//! response carries a Content-Security-Policy that lets it load nothing from anywhere.
 //!
 //! Does not: call into the engine. A scrape never starts a request; admin actions are sent
 //! to the daemon as `AdminCommand`s and answered through a oneshot channel.
@@ -30,6 +33,9 @@ use crate::config::ConfigError;
 use crate::config::web::WebConfig;
 
 use crate::metrics::{CONTENT_TYPE, Metrics};
+use crate::output::html::CONTENT_SECURITY_POLICY;
+use crate::output::html::burst::BurstView;
+use crate::output::retained::{self, Retained};
 use crate::status::StatusBoard;
 
 use auth::BasicAuth;
@@ -61,6 +67,16 @@ pub struct ServerState {
 }
 
 pub fn router(state: ServerState) -> Router {
+    // The pictures read retained result files; their summaries are cached for the router's
+    // life (files never change once written).
+    let pictures = PictureState {
+        server: state.clone(),
+        retained: Arc::new(Retained::new()),
+    };
+    let pictures = Router::new()
+        .route("/targets/{name}", get(target_page))
+        .route("/targets/{name}/bursts/{id}", get(burst_page))
+        .with_state(pictures);
     Router::new()
         .route("/", get(status_page))
         .route("/metrics", get(metrics))
@@ -72,6 +88,14 @@ pub fn router(state: ServerState) -> Router {
         .route("/api/v1/targets/{name}/trigger", post(trigger))
         .route("/api/v1/results/{target}/{file}", get(result_file))
         .with_state(state)
+        .merge(pictures)
+}
+
+/// What the picture pages read: the server's state and the cache of result-file summaries.
+#[derive(Clone)]
+struct PictureState {
+    server: ServerState,
+    retained: Arc<Retained>,
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, over TLS and behind basic auth when
@@ -185,6 +209,19 @@ struct Guard {
 
 async fn guard_requests(State(guard): State<Arc<Guard>>, request: Request, next: Next) -> Response {
     let mut response = guarded(&guard, request, next).await;
+    // Every HTML page loads nothing from anywhere (DESIGN §12); a policy the web config sets
+    // replaces this one below.
+    let is_html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_html {
+        response.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+    }
     for (name, value) in &guard.headers {
         response.headers_mut().insert(name.clone(), value.clone());
     }
@@ -317,12 +354,7 @@ async fn result_file(
     if s.board.target(&target).is_none() || !is_result_file_name(&file) {
         return (StatusCode::NOT_FOUND, "no such result file\n").into_response();
     }
-    let dir = s
-        .results_dir
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    let path = dir.join(&target).join(&file);
+    let path = s.results_dir().join(&target).join(&file);
     match tokio::fs::read(&path).await {
         Ok(bytes) => (
             [(
@@ -352,9 +384,111 @@ async fn status_page(State(s): State<ServerState>) -> Html<String> {
     Html(pages::status_page(&s.board.targets()))
 }
 
+/// A page that is not there, as a page (404).
+fn page_not_found(message: &str) -> Response {
+    (StatusCode::NOT_FOUND, Html(pages::not_found(message))).into_response()
+}
+
+/// `GET /targets/{name}`: the target's TTFT trend over its retained result files.
+async fn target_page(State(p): State<PictureState>, Path(name): Path<String>) -> Response {
+    let Some(status) = p.server.board.target(&name) else {
+        return page_not_found(&format!("No target named {name:?}."));
+    };
+    let dir = p.server.results_dir().join(&name);
+    let retained = p.retained.clone();
+    let read = tokio::task::spawn_blocking(move || retained.points(&dir)).await;
+    match read {
+        Ok(Ok(points)) => Html(pages::target_page(&status, points)).into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(target_name = %name, error = %e, "cannot list result files");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot list the result files of {name}: {e}\n"),
+            )
+                .into_response()
+        }
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "page reader failed\n").into_response(),
+    }
+}
+
+/// `GET /targets/{name}/bursts/{id}`: one burst's plots, drawn from its result file. The id is
+/// checked to be a plain name before any path is built.
+async fn burst_page(
+    State(p): State<PictureState>,
+    Path((name, id)): Path<(String, String)>,
+) -> Response {
+    if p.server.board.target(&name).is_none() {
+        return page_not_found(&format!("No target named {name:?}."));
+    }
+    if !is_burst_id(&id) {
+        return page_not_found(&format!("No burst {id:?} of {name}."));
+    }
+    let dir = p.server.results_dir().join(&name);
+    let (target, burst) = (name.clone(), id.clone());
+    let rendered = tokio::task::spawn_blocking(move || {
+        let Some(path) = retained::find_burst_file(&dir, &burst)? else {
+            return Ok(None);
+        };
+        let bytes = std::fs::read(&path)?;
+        let file = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let view = BurstView::from_json(&bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        Ok::<_, std::io::Error>(Some(pages::burst_page(&target, &file, &view)))
+    })
+    .await;
+    match rendered {
+        Ok(Ok(Some(html))) => Html(html).into_response(),
+        // Retention may delete a file between the listing and the read: gone all the same.
+        Ok(Ok(None)) => page_not_found(&format!("No burst {id:?} of {name}.")),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            page_not_found(&format!("No burst {id:?} of {name}."))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(target_name = %name, burst_id = %id, error = %e, "cannot show a burst");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot read burst {id} of {name}: {e}\n"),
+            )
+                .into_response()
+        }
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "page reader failed\n").into_response(),
+    }
+}
+
+/// A burst id as the engine makes them (hex), or any plain name of letters, digits, `_` and
+/// `-`: never a separator or a dot, so it cannot leave the target's directory.
+fn is_burst_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl ServerState {
+    /// The results directory now (a reload may move it).
+    fn results_dir(&self) -> PathBuf {
+        self.results_dir
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn burst_ids_reject_traversal() {
+        assert!(is_burst_id("0123456789ab"));
+        for bad in ["", "..", "a/b", "a.json", "%2e%2e", &"a".repeat(65)] {
+            assert!(!is_burst_id(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn result_file_names_reject_traversal() {

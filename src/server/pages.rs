@@ -1,13 +1,17 @@
 //! The daemon's HTML pages as pure rendering: each page is a function from plain data (what
-//! the status board holds) to a `String`, snapshot-tested with hand-built input. Every page
-//! shares one frame (head, style, links) and writes text through [`Escaped`], so no value
-//! reaches the page unescaped. Server-rendered HTML, no scripts, no build step.
+//! the status board holds, what a result file says) to a `String`, snapshot-tested with
+//! hand-built input. The status page is drawn here; the target and burst pages hand their data
+//! to the pictures' renderers (`output::html`), whose page shell and [`Escaped`] every page
+//! shares, so no value reaches a page unescaped. Server-rendered HTML, no scripts.
 //!
 //! Does not: read the status board, the clock or files, or know about HTTP; the handlers in
 //! `mod.rs` gather the data and wrap the string in a response.
 
-use std::fmt::{self, Write as _};
+use std::fmt::Write as _;
 
+use crate::output::html::burst::{self, BurstView};
+use crate::output::html::target::{self, TargetPage, TrendPoint, VerdictView};
+use crate::output::html::{self, Escaped};
 use crate::status::{TargetStatus, TargetVerdict};
 
 /// The status page (`GET /`): one row per target with its schedule, last burst, the TTFT
@@ -30,15 +34,14 @@ pub fn status_page(targets: &[TargetStatus]) -> String {
     if !targets.is_empty() {
         body.push_str("</table>\n");
     }
-    document("streamprobe", &body)
+    document("streamprobe", Some(15), &body)
 }
 
 fn target_row(html: &mut String, t: &TargetStatus) {
     let last = t.recent.back();
     let _ = write!(
         html,
-        "<tr><td><b>{}</b>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td>",
-        Escaped(&t.name),
+        "<tr><td><b><a href=\"/targets/{name}\">{name}</a></b>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td>",
         if t.running {
             format!(" <small>(running, {} in flight)</small>", t.in_flight)
         } else {
@@ -53,6 +56,7 @@ fn target_row(html: &mut String, t: &TargetStatus) {
             || "—".into(),
             |b| b.started_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
         ),
+        name = Escaped(&t.name),
     );
     match last {
         Some(b) => {
@@ -72,7 +76,7 @@ fn target_row(html: &mut String, t: &TargetStatus) {
     let points: Vec<f64> = t.recent.iter().filter_map(|b| b.ttft_p50).collect();
     let _ = write!(
         html,
-        "<td>{}</td>{}<td>",
+        "<td>{}</td>{}<td class=\"nw\">",
         sparkline(&points),
         verdict_cell(t.verdict.as_ref())
     );
@@ -80,10 +84,11 @@ fn target_row(html: &mut String, t: &TargetStatus) {
         if let Some(file) = &b.file {
             let _ = write!(
                 html,
-                "<a href=\"/api/v1/results/{}/{}\">{}</a><br>",
-                Escaped(&t.name),
+                "<a href=\"/targets/{name}/bursts/{id}\">{id}</a> \
+                 <small>(<a href=\"/api/v1/results/{name}/{}\">json</a>)</small><br>",
                 Escaped(file),
-                Escaped(&b.burst_id)
+                name = Escaped(&t.name),
+                id = Escaped(&b.burst_id)
             );
         }
     }
@@ -116,29 +121,72 @@ fn verdict_cell(v: Option<&TargetVerdict>) -> String {
     )
 }
 
-/// The frame every page shares: `title` (escaped) as the document title and heading, the
-/// style sheet, a 15 s refresh, and links to the machine-readable endpoints; `body` is HTML.
-fn document(title: &str, body: &str) -> String {
-    let title = Escaped(title);
-    let mut html = String::with_capacity(1024 + body.len());
-    let _ = write!(
-        html,
-        concat!(
-            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
-            "<title>{title}</title>",
-            "<meta http-equiv=\"refresh\" content=\"15\">",
-            "<style>body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}",
-            "table{{border-collapse:collapse}}td,th{{padding:.3em .8em;border-bottom:1px solid #ddd;",
-            "text-align:left;vertical-align:middle}}th{{background:#f4f4f4}}.bad{{color:#b00}}",
-            ".ok{{color:#070}}code{{font-size:12px}}</style></head><body>\n",
-            "<h1>{title}</h1>\n<p><a href=\"/metrics\">metrics</a> · ",
-            "<a href=\"/api/v1/targets\">api/v1/targets</a></p>\n",
-        ),
-        title = title
-    );
-    html.push_str(body);
-    html.push_str("</body></html>\n");
-    html
+/// The frame every page of the daemon shares: the pictures' page shell, with links to the
+/// machine-readable endpoints.
+fn document(title: &str, refresh_seconds: Option<u32>, body: &str) -> String {
+    html::page(
+        title,
+        &[
+            ("/", "status"),
+            ("/metrics", "metrics"),
+            ("/api/v1/targets", "api/v1/targets"),
+        ],
+        refresh_seconds,
+        body,
+    )
+}
+
+/// `GET /targets/{name}`: the target's settings, verdict and TTFT trend over `bursts` (its
+/// retained result files, oldest first).
+pub fn target_page(t: &TargetStatus, bursts: Vec<TrendPoint>) -> String {
+    let page = TargetPage {
+        name: t.name.clone(),
+        protocol: t.protocol.clone(),
+        endpoint: t.endpoint.clone(),
+        model: t.model.clone(),
+        schedule: t.schedule.clone(),
+        next_run: t.next_run,
+        running: t.running,
+        bursts,
+        verdict: t.verdict.as_ref().map(verdict_view),
+    };
+    target::render_page(&page, &[("/", "status"), ("/metrics", "metrics")])
+}
+
+/// The board's verdict as the target page draws it (the band is its baseline p50 to p95).
+fn verdict_view(v: &TargetVerdict) -> VerdictView {
+    VerdictView {
+        verdict: v.verdict.clone(),
+        statistic: v.statistic.clone(),
+        baseline: v.baseline,
+        recent: v.recent,
+        change: v.change,
+        interval: v.ci.map(|[lo, hi]| (lo, hi)),
+        confidence: v.confidence,
+        n_baseline: v.n_baseline,
+        n_recent: v.n_recent,
+        baseline_p50: v.baseline_p50,
+        baseline_p95: v.baseline_p95,
+    }
+}
+
+/// `GET /targets/{name}/bursts/{id}`: the burst's plots from its result file `file`.
+pub fn burst_page(target: &str, file: &str, view: &BurstView) -> String {
+    let target_href = format!("/targets/{target}");
+    let json_href = format!("/api/v1/results/{target}/{file}");
+    burst::render_page(
+        view,
+        &[
+            ("/", "status"),
+            (&target_href, target),
+            (&json_href, "result file (JSON)"),
+        ],
+    )
+}
+
+/// A 404 page: `message` (escaped) and the way back.
+pub fn not_found(message: &str) -> String {
+    document("not found", None, &format!("<p>{}</p>\n", Escaped(message)))
 }
 
 /// Seconds with millisecond precision, `—` when there is no value.
@@ -172,28 +220,6 @@ pub fn sparkline(points: &[f64]) -> String {
          aria-label=\"TTFT p50 of recent bursts, {min:.3}s to {max:.3}s\">\
          <polyline fill=\"none\" stroke=\"#36c\" stroke-width=\"1.5\" points=\"{path}\"/></svg>"
     )
-}
-
-/// Text made safe for HTML element content and quoted attribute values when displayed:
-/// `write!(html, "<b>{}</b>", Escaped(name))`.
-pub struct Escaped<'a>(pub &'a str);
-
-impl fmt::Display for Escaped<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut rest = self.0;
-        while let Some(i) = rest.find(['&', '<', '>', '"', '\'']) {
-            f.write_str(&rest[..i])?;
-            f.write_str(match rest.as_bytes()[i] {
-                b'&' => "&amp;",
-                b'<' => "&lt;",
-                b'>' => "&gt;",
-                b'"' => "&quot;",
-                _ => "&#39;",
-            })?;
-            rest = &rest[i + 1..];
-        }
-        f.write_str(rest)
-    }
 }
 
 #[cfg(test)]

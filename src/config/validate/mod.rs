@@ -362,6 +362,14 @@ fn target_name(raw: &RawTarget, at: &str) -> Result<String> {
             ),
         ));
     }
+    if name == "." || name == ".." {
+        return Err(problem(
+            path,
+            format!(
+                "cannot be {name:?}: it names the target's results directory and page URL; use a word"
+            ),
+        ));
+    }
     Ok(name.clone())
 }
 
