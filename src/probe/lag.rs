@@ -2,71 +2,79 @@
 //! what it measures? A ready task that waits for the runtime to poll it adds that wait to every
 //! timestamp it takes (a first token read late is a TTFT too high).
 //!
-//! How: a dedicated OS thread wakes every [`TICK`], notes the `Instant`, and writes one byte to a
-//! socket pair whose other end a task on the runtime reads; when the runtime polls that task, it
-//! records `now − sent`. The tick takes the path a first token takes: the runtime learns of it
-//! from its I/O driver and queues the woken task behind the other ready ones, so the number is
-//! how long a request's task waits after its socket became readable. (A task spawned from
-//! another thread would go to the runtime's global queue, which is polled every few dozen local
-//! tasks and so jumps the very queue this is meant to see.) The thread is not a tokio timer, so
-//! the timer wheel's 1 ms granularity does not enter the number, and its clock runs on while the
-//! runtime is starved. Only one tick is outstanding at a time: a starved runtime is not buried
-//! under ticks, and a tick still waiting when a burst ends counts with its lag so far.
+//! How: a kernel timer (`timerfd`, `CLOCK_MONOTONIC`) expires every [`TICK`] while a burst
+//! runs, and a task on the runtime waits for it through the runtime's I/O driver, exactly as a
+//! request's task waits for its socket; when the runtime polls that task it records `now − the
+//! oldest expiry it had not read yet`. So the number is how long a task waits after its file
+//! descriptor became ready: the tick queues behind the other ready tasks as a first token does.
+//! The kernel keeps time, not a tokio timer, so the timer wheel's 1 ms granularity does not
+//! enter the number, and expiries go on counting while the runtime is starved (one sample per
+//! read: the oldest unread expiry's wait; a tick still unread when a burst ends counts with its
+//! wait so far). No thread: an earlier version woke a thread of its own to send ticks, and that
+//! one extra thread made the pinned client's cold first wave slower (p99 at 1,000 streams
+//! 55 → 85–100 ms, `scripts/bench-overhead.sh 1000`), most likely because a multi-threaded
+//! process loses the C library's single-thread fast paths.
 //!
 //! One probe serves every burst of a runtime (the daemon's concurrent bursts share it); each
-//! burst takes the samples sent during its own interval. The thread sleeps while no burst runs.
+//! burst takes the samples of expiries during its own interval. The timer is disarmed while no
+//! burst runs.
 //! CPU time is the whole process's (`CLOCK_PROCESS_CPUTIME_ID`), so bursts that overlap share it.
 //!
 //! Does not: decide what is too much lag (`stats`), print, or touch Prometheus.
 
 use std::collections::VecDeque;
-use std::io::Write;
-use std::os::unix::net::UnixStream;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+
+use rustix::time::{
+    Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create,
+    timerfd_settime,
+};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::Notify;
 
 use super::ClientLoad;
 
-/// How often the thread sends a tick while a burst runs. Each tick wakes the runtime when it is
-/// idle, which cost 30–65 µs of CPU on a loaded core (two context switches, a socket write and
-/// read, the runtime's wake-up): at 1 ms the probe took 3% of a core, a third more CPU for a
-/// 1,000-request run. At 10 ms it is about 0.65% while a burst runs, and a 10-second burst still
-/// gets 1,000 samples: the interval sets how many samples there are, not how precise each is.
+/// How often the timer expires while a burst runs. Each expiry wakes the runtime when it is
+/// idle (a read and the runtime's wake-up): at 1 ms a probe of this kind took 3% of a core, a
+/// third more CPU for a 1,000-request run; at 10 ms a 10-second burst still gets 1,000 samples:
+/// the interval sets how many samples there are, not how precise each is.
 pub const TICK: Duration = Duration::from_millis(10);
 
 /// Samples kept at most (about 44 minutes of ticks, 8 MiB); a longer burst keeps its last
 /// ones.
 const MAX_SAMPLES: usize = 1 << 18;
 
-/// The scheduling-lag probe of one runtime. Cheap to clone; the thread stops when the last
-/// clone is dropped.
+/// The scheduling-lag probe of one runtime. Cheap to clone; its task ends when the last clone
+/// is dropped.
 #[derive(Clone)]
 pub struct LagProbe {
     owner: Arc<Owner>,
 }
 
-/// Stops the thread when dropped.
+/// Ends the reading task when dropped.
 struct Owner {
     shared: Arc<Shared>,
 }
 
 struct Shared {
     state: Mutex<State>,
-    /// Signalled when a burst starts or the probe is dropped.
-    wake: Condvar,
+    /// Told when the probe is dropped: the reading task ends.
+    stopped: Notify,
 }
 
 #[derive(Default)]
 struct State {
-    /// The thread and its reading task run (on the first burst's runtime).
-    thread_started: bool,
-    stop: bool,
+    /// The timer and its reading task exist (made on the first burst's runtime).
+    timer: Option<Arc<AsyncFd<OwnedFd>>>,
     /// Start of every burst being measured, by watch id.
     watching: Vec<(u64, Instant)>,
     next_id: u64,
-    /// When the tick not yet polled was sent.
-    outstanding: Option<Instant>,
-    /// `(sent, lag)` of every polled tick, oldest first, sent while some burst ran.
+    /// While armed: the expiry the reading task has not read yet (the timer's next or oldest
+    /// pending one).
+    next_expiry: Option<Instant>,
+    /// `(expired, lag)` of every read expiry, oldest first, while some burst ran.
     samples: VecDeque<(Instant, Duration)>,
 }
 
@@ -77,13 +85,13 @@ impl Default for LagProbe {
 }
 
 impl LagProbe {
-    /// A probe whose thread starts with the first burst it measures, on that burst's runtime.
+    /// A probe whose timer starts with the first burst it measures, on that burst's runtime.
     pub fn new() -> LagProbe {
         LagProbe {
             owner: Arc::new(Owner {
                 shared: Arc::new(Shared {
                     state: Mutex::default(),
-                    wake: Condvar::new(),
+                    stopped: Notify::new(),
                 }),
             }),
         }
@@ -97,12 +105,14 @@ impl LagProbe {
         let id = state.next_id;
         state.next_id += 1;
         state.watching.push((id, start));
-        if !state.thread_started {
-            // Without the thread the burst reports no lag samples (`null`), which is the truth.
-            state.thread_started = start_ticking(shared).is_some();
+        if state.timer.is_none() {
+            // Without a timer the burst reports no lag samples (`null`), which is the truth.
+            state.timer = start_timer(shared);
+        }
+        if state.next_expiry.is_none() {
+            state.next_expiry = state.timer.as_ref().and_then(|t| arm(t, Some(TICK)));
         }
         drop(state);
-        shared.wake.notify_all();
         LagWatch {
             shared: shared.clone(),
             id,
@@ -114,8 +124,10 @@ impl LagProbe {
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        self.shared.lock().stop = true;
-        self.shared.wake.notify_all();
+        if let Some(timer) = self.shared.lock().timer.take() {
+            arm(&timer, None);
+        }
+        self.shared.stopped.notify_one();
     }
 }
 
@@ -125,87 +137,84 @@ impl Shared {
     }
 }
 
-/// Starts the reading task on the current runtime and the ticking thread; `None` outside a
-/// runtime or when the socket pair or the thread cannot be had.
-fn start_ticking(shared: &Arc<Shared>) -> Option<()> {
-    let handle = tokio::runtime::Handle::try_current().ok()?;
-    let (writer, reader) = UnixStream::pair().ok()?;
-    reader.set_nonblocking(true).ok()?;
-    let reader = {
-        let _runtime = handle.enter();
-        tokio::net::UnixStream::from_std(reader).ok()?
+/// Arms the timer to expire every `every` from now (returns the first expiry), or disarms it.
+fn arm(timer: &AsyncFd<OwnedFd>, every: Option<Duration>) -> Option<Instant> {
+    let spec = |d: Duration| Timespec {
+        tv_sec: d.as_secs() as _,
+        tv_nsec: d.subsec_nanos() as _,
     };
-    let thread_shared = shared.clone();
-    std::thread::Builder::new()
-        .name("streamprobe-lag".into())
-        .spawn(move || ticker(&thread_shared, writer))
-        .ok()?;
-    // Ends when the thread does (its end of the pair closes).
-    drop(handle.spawn(read_ticks(reader, shared.clone())));
-    Some(())
+    let period = every.unwrap_or(Duration::ZERO);
+    let first = Instant::now() + period;
+    let new = Itimerspec {
+        it_interval: spec(period),
+        it_value: spec(period),
+    };
+    timerfd_settime(timer.get_ref(), TimerfdTimerFlags::empty(), &new).ok()?;
+    every.map(|_| first)
 }
 
-/// The runtime's side: every byte is a tick; its lag is taken when this task runs.
-async fn read_ticks(reader: tokio::net::UnixStream, shared: Arc<Shared>) {
-    let mut buf = [0u8; 64];
+/// Makes the timer and starts its reading task on the current runtime; `None` outside a
+/// runtime or when the kernel gives no timer.
+fn start_timer(shared: &Arc<Shared>) -> Option<Arc<AsyncFd<OwnedFd>>> {
+    let handle = tokio::runtime::Handle::try_current().ok()?;
+    let fd = timerfd_create(
+        TimerfdClockId::Monotonic,
+        TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+    )
+    .ok()?;
+    let timer = {
+        let _runtime = handle.enter();
+        // `new` is deprecated for an `AsyncFd` that does not own its descriptor (it could be
+        // closed and reused under the registration); this one owns it (`OwnedFd`), which is the
+        // sound case, and `register` would need `unsafe`, which the crate forbids.
+        #[allow(deprecated)]
+        let registered = AsyncFd::new(fd);
+        Arc::new(registered.ok()?)
+    };
+    drop(handle.spawn(read_expiries(timer.clone(), shared.clone())));
+    Some(timer)
+}
+
+/// The runtime's side: each read of the timer is one sample, the wait of the oldest expiry it
+/// had not read.
+async fn read_expiries(timer: Arc<AsyncFd<OwnedFd>>, shared: Arc<Shared>) {
+    let mut buf = [0u8; 8];
     loop {
-        if reader.readable().await.is_err() {
-            return;
-        }
-        match reader.try_read(&mut buf) {
-            Ok(0) => return,
-            Ok(_) => shared.polled(),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        let mut ready = tokio::select! {
+            _ = shared.stopped.notified() => return,
+            ready = timer.readable() => match ready {
+                Ok(ready) => ready,
+                Err(_) => return,
+            },
+        };
+        match rustix::io::read(timer.get_ref(), &mut buf) {
+            Ok(8) => shared.polled(u64::from_ne_bytes(buf)),
+            Ok(_) => return,
+            Err(rustix::io::Errno::AGAIN) => ready.clear_ready(),
             Err(_) => return,
         }
     }
 }
 
-/// The thread: while some burst is watched, send a tick every [`TICK`] unless one is still
-/// waiting to be polled.
-fn ticker(shared: &Arc<Shared>, mut writer: UnixStream) {
-    loop {
-        let mut state = shared.lock();
-        while !state.stop && state.watching.is_empty() {
-            state = shared
-                .wake
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-        if state.stop {
-            return;
-        }
-        if state.outstanding.is_none() {
-            state.outstanding = Some(Instant::now());
-            drop(state);
-            // Fails only once the reading task is gone (its runtime shut down): nothing left
-            // to measure.
-            if writer.write_all(&[1]).is_err() {
-                return;
-            }
-        } else {
-            drop(state);
-        }
-        std::thread::sleep(TICK);
-    }
-}
-
 impl Shared {
-    /// The reading task ran: the outstanding tick's lag is now.
-    fn polled(&self) {
+    /// The reading task ran and read `expiries`: the oldest unread one waited until now.
+    fn polled(&self, expiries: u64) {
         let now = Instant::now();
         let mut state = self.lock();
-        let Some(sent) = state.outstanding.take() else {
-            return;
+        let Some(expired) = state.next_expiry else {
+            return; // disarmed meanwhile
         };
-        let lag = now.saturating_duration_since(sent);
+        let n = u32::try_from(expiries).unwrap_or(u32::MAX);
+        state.next_expiry = Some(expired + TICK * n);
         if state.watching.is_empty() {
             return;
         }
         if state.samples.len() >= MAX_SAMPLES {
             state.samples.pop_front();
         }
-        state.samples.push_back((sent, lag));
+        state
+            .samples
+            .push_back((expired, now.saturating_duration_since(expired)));
     }
 }
 
@@ -218,7 +227,7 @@ pub struct LagWatch {
 }
 
 impl LagWatch {
-    /// The lag of every tick sent since the watch started (a tick still waiting counts with its
+    /// The lag of every expiry since the watch started (an expiry still unread counts with its
     /// wait so far) and the process's CPU time over the same interval.
     pub fn finish(self) -> ClientLoad {
         let end = Instant::now();
@@ -233,8 +242,9 @@ impl LagWatch {
             .filter(|(sent, _)| *sent >= self.start)
             .map(|(_, lag)| *lag)
             .collect();
-        if let Some(sent) = state.outstanding.filter(|sent| *sent >= self.start) {
-            lags.push(end.saturating_duration_since(sent));
+        // An expiry not read yet waited until now (one that is still to come did not).
+        if let Some(expired) = state.next_expiry.filter(|e| *e >= self.start && *e < end) {
+            lags.push(end.saturating_duration_since(expired));
         }
         drop(state);
         ClientLoad::from_lags(lags, cpu)
@@ -242,7 +252,7 @@ impl LagWatch {
 }
 
 /// A burst that ends without `finish` (its task was dropped) stops being watched too, so the
-/// thread does not tick for it forever.
+/// timer does not tick for it forever.
 impl Drop for LagWatch {
     fn drop(&mut self) {
         let mut state = self.shared.lock();
@@ -258,7 +268,13 @@ impl Drop for LagWatch {
                     state.samples.pop_front();
                 }
             }
-            None => state.samples.clear(),
+            None => {
+                state.samples.clear();
+                if let Some(timer) = &state.timer {
+                    arm(timer, None);
+                }
+                state.next_expiry = None;
+            }
         }
     }
 }
@@ -403,7 +419,7 @@ mod tests {
     }
 
     #[test]
-    fn concurrent_watches_take_their_own_interval_and_the_thread_rests_between() {
+    fn concurrent_watches_take_their_own_interval_and_the_timer_rests_between() {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -419,11 +435,11 @@ mod tests {
             assert!(short.lag_samples > 0, "{short:?}");
             assert!(long.lag_samples > short.lag_samples, "{long:?} {short:?}");
             assert!(probe.owner.shared.lock().samples.is_empty());
-            // No burst: no ticks are sent.
+            // No burst: the timer is disarmed.
             tokio::time::sleep(Duration::from_millis(50)).await;
             {
                 let state = probe.owner.shared.lock();
-                assert!(state.samples.is_empty() && state.outstanding.is_none());
+                assert!(state.samples.is_empty() && state.next_expiry.is_none());
             }
             // A burst dropped before it finished is no longer watched either.
             let abandoned = probe.watch();
