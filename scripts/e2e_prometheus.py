@@ -107,7 +107,12 @@ CONTRACT_METRICS = [
 # The daemon's verdict windows, short enough to form a baseline within seconds (bursts every
 # 2s); after the good reload the faulty target's mock TTFT rises by 50% (SHIFTED_TTFT instead
 # of the mocks' 150ms), so StreamprobeTTFTRegressed must see faulty regressed, and only faulty.
-VERDICT = "{baseline: 10m, recent: 6s, min_change: 20%, min_samples: 10}"
+# The verdict must still be regressed at the run's last check, while bursts after the shift age
+# out of the 6 s recent window into the baseline: judged on the median (p90 would follow the
+# first shifted bursts in the baseline), with BASELINE_HEAD of unshifted bursts in the baseline
+# before the shift; min_samples 5 because faulty's 30% failures leave ~6 successes per burst.
+VERDICT = "{baseline: 10m, recent: 6s, min_change: 20%, min_samples: 5, statistic: p50}"
+BASELINE_HEAD = 10  # seconds of baseline bursts gathered before the shift
 SHIFTED_TTFT = "225ms"
 
 # The provider headers each target's mock sends (`?provider_headers=`): OpenAI's family for
@@ -782,6 +787,8 @@ def run(args):
         # The good config also slows faulty's TTFT by 50%: by now both targets have a baseline.
         expect_data(prom, report, "verdict baselines formed before the shift",
                     'count(streamprobe_baseline_seconds{metric="ttft", quantile="0.5"}) == 2', retry=20)
+        if not args.fake:
+            time.sleep(BASELINE_HEAD)  # a baseline of several bursts, so the shifted ones stay a minority
         with open(cfg_path, "w") as f:
             f.write(daemon_config(daemon_addr, results_dir, mock_ports, shifted=True))
         how = reload_daemon(daemon_base, None if args.fake else daemon)
@@ -843,10 +850,17 @@ def run(args):
         missing = set(ALERT_EXPECTATIONS) - {r["name"] for r in rules if r["type"] == "alerting"}
         report.check(not missing, "every expected alert is in the rules file", ", ".join(sorted(missing)))
         # Prometheus's own rule engine agrees: exactly the expected alerts are pending or firing.
-        alerts = prom.get("/api/v1/alerts")["alerts"]
-        active = {(a["labels"]["alertname"], a["labels"].get("target")) for a in alerts}
+        # It evaluates on its own clock (every 1s), so an expression that has just become true
+        # in a query (a verdict that turned regressed a moment ago) is active one round later:
+        # wait up to a few rounds for the set to settle.
         want = {(name, t) for name, e in ALERT_EXPECTATIONS.items() if e["expect"].startswith("data:")
                 for t in e["expect"].split(":", 1)[1].split(",")}
+        for _ in range(10):
+            alerts = prom.get("/api/v1/alerts")["alerts"]
+            active = {(a["labels"]["alertname"], a["labels"].get("target")) for a in alerts}
+            if active == want:
+                break
+            time.sleep(0.5)
         report.check(active == want, "Prometheus's active (pending/firing) alerts are exactly the expected ones",
                      ", ".join(f"{a}/{t}" for a, t in sorted(active, key=str))
                      + ("" if active == want else f"; expected {sorted(want)}"))
