@@ -207,7 +207,7 @@ pub async fn run_once(args: &RunArgs) -> Result<Exit, AppError> {
                 } else {
                     path.clone()
                 };
-                let page = html_report(&document, &burst);
+                let page = html_report(&document, &burst)?;
                 Some((write_output(&path, page.into_bytes()).await?, path))
             }
             None => None,
@@ -273,8 +273,11 @@ impl Output {
 
 /// The `--html` page of one burst: drawn from the document as its file will be read, plus
 /// every inter-token gap of the successful requests (the file keeps only their means).
-fn html_report(document: &ResultDocument, burst: &probe::BurstResult) -> String {
-    let mut view = BurstView::from_document(document);
+fn html_report(document: &ResultDocument, burst: &probe::BurstResult) -> Result<String, AppError> {
+    // Cannot fail for a document this program wrote; if it ever does, the JSON result file is
+    // already written and the error says which page is missing.
+    let mut view = BurstView::from_document(document)
+        .map_err(|e| AppError::runtime("cannot draw the --html report", e))?;
     view.itl_gaps = Some(
         burst
             .records
@@ -283,7 +286,7 @@ fn html_report(document: &ResultDocument, burst: &probe::BurstResult) -> String 
             .flat_map(|r| r.itl.iter().map(|d| d.as_secs_f64()))
             .collect(),
     );
-    html::burst::render_page(&view, &[])
+    Ok(html::burst::render_page(&view, &[]))
 }
 
 /// Writes a document (`-o`'s JSON, `--html`'s page) where `path` points, off the async

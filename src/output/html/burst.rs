@@ -203,10 +203,8 @@ impl BurstView {
 
     /// The document `run` is about to write, read the way the file will be read, so the HTML
     /// next to it shows the same numbers as the daemon's burst page would.
-    pub fn from_document(doc: &ResultDocument) -> BurstView {
-        serde_json::to_value(doc)
-            .and_then(serde_json::from_value)
-            .expect("a result document reads back as a burst view")
+    pub fn from_document(doc: &ResultDocument) -> Result<BurstView, serde_json::Error> {
+        serde_json::to_value(doc).and_then(serde_json::from_value)
     }
 
     fn started(&self) -> &str {
