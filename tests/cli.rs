@@ -541,14 +541,19 @@ async fn ctrl_c_during_run_reports_and_writes_what_was_measured_and_exits_130() 
         sent.elapsed()
     );
     assert!(stdout.contains("streamprobe report"), "{stdout}");
+    // Read first, so that a report that disagrees shows what was measured beside it.
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("x.json")).unwrap()).unwrap();
     assert!(
         stdout.contains("Interrupted:          4 (100.0%)"),
-        "{stdout}"
+        "{stdout}\n{stderr}\nresult file summary: {}\noutcomes: {:?}",
+        doc["summary"],
+        doc["metrics"]
+            .as_array()
+            .map(|m| m.iter().map(|r| r["outcome"].clone()).collect::<Vec<_>>())
     );
     assert!(stderr.contains("] INTERRUPTED ttft "), "{stderr}");
 
-    let doc: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("x.json")).unwrap()).unwrap();
     validate_against_schema(&doc);
     assert_eq!(doc["interrupted"], true);
     assert_eq!(doc["summary"]["outcomes"]["interrupted"], 4);
