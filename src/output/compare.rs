@@ -116,7 +116,8 @@ fn side_line(side: &Side) -> String {
 }
 
 /// A statistic (seconds) or an error ratio; "-" when there are no samples.
-fn value(key: RowKey, v: Option<f64>) -> String {
+/// One cell of the change table (text, markdown and the HTML page): `-` when missing.
+pub(crate) fn value(key: RowKey, v: Option<f64>) -> String {
     match (key, v) {
         (_, None) => "-".into(),
         (RowKey::Errors, Some(r)) => format!("{:.1}%", r * 100.0),
@@ -133,7 +134,8 @@ fn seconds(s: f64) -> String {
     }
 }
 
-fn change(row: &Row) -> String {
+/// One cell of the change table (text, markdown and the HTML page): `-` when missing.
+pub(crate) fn change(row: &Row) -> String {
     match (row.key, row.change) {
         (_, None) => "-".into(),
         (RowKey::Errors, Some(d)) => format!("{:+.1} pp", d * 100.0),
@@ -149,7 +151,8 @@ fn percent(r: f64) -> String {
     }
 }
 
-fn interval(row: &Row) -> String {
+/// One cell of the change table (text, markdown and the HTML page): `-` when missing.
+pub(crate) fn interval(row: &Row) -> String {
     match (row.key, row.interval) {
         (_, None) => "-".into(),
         (RowKey::Errors, Some((lo, hi))) => {
@@ -159,7 +162,8 @@ fn interval(row: &Row) -> String {
     }
 }
 
-fn p_value(p: Option<f64>) -> String {
+/// One cell of the change table (text, markdown and the HTML page): `-` when missing.
+pub(crate) fn p_value(p: Option<f64>) -> String {
     match p {
         None => "-".into(),
         Some(p) if p < 0.001 => "<0.001".into(),

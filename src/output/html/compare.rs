@@ -6,9 +6,9 @@
 
 use std::fmt::Write as _;
 
-use super::svg::{self, Frame, Scale, TimeUnit, duration, num};
+use super::svg::{self, Frame, Scale, TimeUnit, num};
 use super::{Escaped, page, palette, verdict_badge};
-use crate::output::compare::CompareReport;
+use crate::output::compare::{self, CompareReport};
 use crate::output::read::{Side, UNNAMED_TARGET};
 use crate::verdict::{Metric, RowKey};
 
@@ -79,38 +79,19 @@ fn render_body(report: &CompareReport) -> String {
          <th class=\"n\">p</th><th>verdict</th></tr>",
     );
     for row in &c.rows {
-        let value = |v: Option<f64>| match (row.key, v) {
-            (_, None) => "—".to_owned(),
-            (RowKey::Errors, Some(r)) => format!("{:.1}%", r * 100.0),
-            (_, Some(s)) => duration(s),
-        };
-        let pct = |x: f64| {
-            if x.is_finite() {
-                format!("{:+.1}%", x * 100.0)
+        // The text report's cells; the page marks a missing value with a dash of its own.
+        let cell = |text: String| {
+            if text == "-" {
+                "—".to_owned()
             } else {
-                "n/a".into()
+                Escaped(&text).to_string()
             }
         };
-        let (change, ci) = match row.key {
-            RowKey::Errors => (
-                row.change
-                    .map_or("—".into(), |d| format!("{:+.1} pp", d * 100.0)),
-                row.interval.map_or("—".into(), |(lo, hi)| {
-                    format!("[{:+.1}, {:+.1}] pp", lo * 100.0, hi * 100.0)
-                }),
-            ),
-            RowKey::Latency(..) => (
-                row.change.map_or("—".into(), pct),
-                row.interval.map_or("—".into(), |(lo, hi)| {
-                    format!("[{}, {}]", pct(lo), pct(hi))
-                }),
-            ),
-        };
-        let p = match row.p_value {
-            None => "—".into(),
-            Some(p) if p < 0.001 => "&lt;0.001".into(),
-            Some(p) => format!("{p:.3}"),
-        };
+        let (change, ci, p) = (
+            cell(compare::change(row)),
+            cell(compare::interval(row)),
+            cell(compare::p_value(row.p_value)),
+        );
         let _ = write!(
             out,
             "<tr><td><code>{}</code>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
@@ -118,8 +99,8 @@ fn render_body(report: &CompareReport) -> String {
              <td class=\"n\">{p}</td><td>{}</td></tr>",
             row.key,
             if row.gated { " *" } else { "" },
-            value(row.baseline),
-            value(row.candidate),
+            cell(compare::value(row.key, row.baseline)),
+            cell(compare::value(row.key, row.candidate)),
             row.confidence * 100.0,
             verdict_badge(row.verdict.as_str())
         );
