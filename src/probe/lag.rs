@@ -308,6 +308,14 @@ fn process_cpu() -> Option<Duration> {
 mod tests {
     use super::*;
 
+    /// A runtime of one thread, as `run` pinned to one core has.
+    fn one_thread() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
     #[test]
     fn cpu_time_counts_this_process_s_work() {
         let before = process_cpu().unwrap();
@@ -337,10 +345,7 @@ mod tests {
     /// A runtime whose only thread is busy in 20 ms blocking stretches: ticks wait for them.
     #[test]
     fn a_starved_runtime_shows_its_lag() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = one_thread();
         let probe = LagProbe::new();
         let load = rt.block_on(async {
             let watch = probe.watch();
@@ -367,10 +372,7 @@ mod tests {
     /// not jump it (a task spawned from outside would, through the global queue).
     #[test]
     fn a_tick_waits_behind_the_ready_tasks_like_a_socket_read() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = one_thread();
         let probe = LagProbe::new();
         let load = rt.block_on(async {
             let watch = probe.watch();
@@ -404,10 +406,7 @@ mod tests {
     /// bound is loose: the test machine may be busy).
     #[test]
     fn an_idle_runtime_has_little_lag() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = one_thread();
         let probe = LagProbe::new();
         let load = rt.block_on(async {
             let watch = probe.watch();
@@ -420,10 +419,7 @@ mod tests {
 
     #[test]
     fn concurrent_watches_take_their_own_interval_and_the_timer_rests_between() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = one_thread();
         let probe = LagProbe::new();
         rt.block_on(async {
             let long = probe.watch();
