@@ -237,6 +237,12 @@ impl Engine<'_> {
                 _ = cancelled(cancel) => { interrupted = true; break; }
                 got = acquire => got,
             };
+            // The permit may come from a request the interrupt just ended: the flag is set by
+            // then, and nothing starts after it.
+            if cancel.as_ref().is_some_and(|rx| *rx.borrow()) {
+                interrupted = true;
+                break;
+            }
             let (Ok(local), global) = (local, global.transpose().ok().flatten()) else {
                 break; // semaphores are never closed; defensive
             };
