@@ -87,8 +87,11 @@ def one(concurrency):
     burst = doc["burst_id"]
     overhead = []
     failed = 0
+    # The X-Request-Id is `<burst>-<sequence>`, and warm-up requests take the first sequence
+    # numbers: recorded request k was sent as sequence k + warm-up count.
+    skip = concurrency if WARMUP else 0
     for m in doc["metrics"]:
-        truth = truths.get(f"{burst}-{m['request_id']}")
+        truth = truths.get(f"{burst}-{m['request_id'] + skip}")
         if m["ttft"] is None or truth is None or truth["first_token_after_seconds"] is None:
             failed += 1
             continue
