@@ -1054,3 +1054,51 @@ async fn a_starved_client_reports_its_own_queueing() {
         Some((starved_p99.as_secs_f64() * 1e6).round() / 1e6)
     );
 }
+
+/// A wave of starts on one core: each request's connect and write must not queue behind the
+/// start of every other request of the wave. The client runs on a one-thread runtime (as when
+/// pinned to a core), the mock on a runtime of its own that answers at once. Before the
+/// launcher let started requests run between starts, the first request's headers came back
+/// only after the whole wave had been started (its bytes left after every other connect);
+/// now they come back within a few starts of its own.
+#[test]
+fn a_wave_of_starts_does_not_queue_each_request_behind_the_whole_wave() {
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = server_rt.block_on(mock(timing(20, 1, 2)));
+    let t = target(
+        &server.url("/v1/chat/completions"),
+        "    concurrency: 300\n    total_requests: 300\n    fresh_connections: true\n",
+    );
+    let client_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = client_rt.block_on(burst(t));
+    assert!(
+        result.records.iter().all(|r| r.outcome == Outcome::Success),
+        "{:?}",
+        result
+            .records
+            .iter()
+            .find(|r| r.outcome != Outcome::Success)
+    );
+    let mut by_start: Vec<&streamprobe::probe::RequestRecord> = result.records.iter().collect();
+    by_start.sort_by_key(|r| r.start_offset);
+    let span = by_start.last().unwrap().start_offset;
+    let mut first: Vec<Duration> = by_start[..10]
+        .iter()
+        .map(|r| r.time_to_headers.unwrap())
+        .collect();
+    first.sort();
+    let median = first[5];
+    assert!(
+        median < span / 2,
+        "the first requests' headers took {median:?} (median of 10), the wave's starts spanned \
+         {span:?}: the first requests waited for the wave"
+    );
+    drop(server_rt);
+}

@@ -283,6 +283,12 @@ impl Engine<'_> {
             while let Some(done) = tasks.try_join_next() {
                 self.collect(done, phase, &mut records);
             }
+            // Let the requests already started run before the next one starts: a wave of
+            // starts queued in one go would put every later connect, write and first read
+            // behind all of them (at 1,000 streams on one core the first request's bytes left
+            // 55 ms after its `t0`). Starting one at a time spreads the starts out instead
+            // (`start_offset` shows it) and leaves each request's own timing clean.
+            tokio::task::yield_now().await;
         }
 
         loop {
