@@ -7,6 +7,7 @@
 
 use std::time::{Duration, SystemTime};
 
+mod arrival;
 mod burst;
 mod client;
 mod connection;

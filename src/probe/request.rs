@@ -2,9 +2,9 @@
 //! enforce the timeouts and the size cap, and classify the outcome.
 //!
 //! `t0` on a reused connection is when hyper writes the request (a body wrapper stamps it), so
-//! a queue of other sends on a busy core is client wait, not time to headers. Timestamps are
-//! taken when bytes arrive, before any decoding; every event decoded from a chunk is attributed
-//! to that chunk's arrival. A request watches the burst's cancel flag itself, so that a
+//! a queue of other sends on a busy core is client wait, not time to headers. A chunk is dated
+//! when hyper hands it to the request (`arrival.rs`), before this task decodes anything; every
+//! event decoded from a chunk is attributed to that chunk's arrival. A request watches the burst's cancel flag itself, so that a
 //! cancelled request still returns what it measured (outcome `interrupted`).
 //! The one retry: a request whose reused keep-alive connection failed before any response byte
 //! is sent again on a new connection (the server closed the idle connection as the request went
@@ -30,6 +30,7 @@ use tokio::time::{Instant, sleep_until};
 use crate::config::{Body, CacheBust, Protocol, Target, redact};
 use crate::stream::{self, Channel, DecodeError, Decoder, DecoderOptions, Event, LooksLike, Usage};
 
+use super::arrival::{self, Arrival};
 use super::connection::{self, ConnectLog, Milestones, Settled, Used};
 use super::{
     Connection, MAX_IDENTITY_BYTES, Outcome, RequestRecord, TokenSource, headers, usage_disagrees,
@@ -517,6 +518,15 @@ impl Head {
         self.bytes
             .extend_from_slice(&chunk[..room.min(chunk.len())]);
     }
+
+    /// Keeps nothing more and frees what was kept: once a token arrived the stream was
+    /// understood, and the head would only hold memory (4 KiB per stream in flight).
+    fn forget(&mut self) {
+        if self.limit > 0 {
+            self.limit = 0;
+            self.bytes = Vec::new();
+        }
+    }
 }
 
 /// What a failed 2xx body showed, to say what went wrong instead of only how the stream ended.
@@ -686,6 +696,8 @@ async fn read_body(
     let mut armed = deadlines.first_token.min(deadlines.total);
     let sleep = tokio::time::sleep_until(armed);
     tokio::pin!(sleep);
+    // Chunks are dated when hyper hands them over, not when this task gets to them.
+    let arrival = Arc::new(Arrival::default());
     loop {
         // The nearest deadline decides both when to wake and which timeout it was.
         let (mut deadline, kind) =
@@ -700,9 +712,9 @@ async fn read_body(
             armed = deadline;
             sleep.as_mut().reset(armed);
         }
-        let chunk = tokio::select! {
+        let (chunk, at) = tokio::select! {
             biased;
-            c = response.chunk() => c,
+            c = arrival::next(&arrival, response.chunk()) => c,
             _ = &mut sleep => {
                 if Instant::now() >= deadline {
                     if tokens.done {
@@ -715,7 +727,6 @@ async fn read_body(
                 continue;
             }
         };
-        let at = Instant::now();
         match chunk {
             Ok(Some(bytes)) => {
                 last_chunk = at;
@@ -731,6 +742,10 @@ async fn read_body(
                 decoder
                     .feed(&bytes, &mut |ev| tokens.on_event(at, ev))
                     .map_err(decode_failure)?;
+                if tokens.first_any.is_some() {
+                    // Understood: the head can no longer explain a failure (`Seen::explain`).
+                    head.forget();
+                }
                 if tokens.error.is_some() {
                     // An in-band error ends the measurement; the rest of the body is noise.
                     return Ok(());
@@ -1039,6 +1054,18 @@ mod tests {
         assert_eq!(body.size_hint().exact(), Some(0));
         assert!(body.is_end_stream());
         assert!(written.get().is_some());
+    }
+
+    #[test]
+    fn the_head_is_kept_up_to_its_limit_until_forgotten_then_not_at_all() {
+        let mut head = Head::new(8);
+        head.keep(b"abcdef");
+        head.keep(b"ghij");
+        assert_eq!(head.bytes, b"abcdefgh");
+        head.forget();
+        head.keep(b"xyz");
+        assert!(head.bytes.is_empty());
+        assert_eq!(head.bytes.capacity(), 0, "the memory is given back");
     }
 
     #[test]
