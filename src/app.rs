@@ -198,8 +198,17 @@ pub async fn run_once(args: &RunArgs) -> Result<Exit, AppError> {
         };
         let burst = run_target(&client, target.clone(), mode, args.save_text, &cancel).await;
         let summary = BurstSummary::from_burst(&burst);
-        let document = ResultDocument::new(&target, &burst, &summary, args.save_text);
-        let written = write_output(&output, document.to_json()).await?;
+        let document = Arc::new(ResultDocument::new(
+            &target,
+            &burst,
+            &summary,
+            args.save_text,
+        ));
+        let written = write_output(&output, {
+            let document = document.clone();
+            move |out| document.write_json(out)
+        })
+        .await?;
         let html = match &args.html {
             Some(path) => {
                 let path = if several {
@@ -208,7 +217,10 @@ pub async fn run_once(args: &RunArgs) -> Result<Exit, AppError> {
                     path.clone()
                 };
                 let page = html_report(&document, &burst)?;
-                Some((write_output(&path, page.into_bytes()).await?, path))
+                Some((
+                    write_output(&path, move |out| out.write_all(page.as_bytes())).await?,
+                    path,
+                ))
             }
             None => None,
         };
@@ -291,15 +303,18 @@ fn html_report(document: &ResultDocument, burst: &probe::BurstResult) -> Result<
 
 /// Writes a document (`-o`'s JSON, `--html`'s page) where `path` points, off the async
 /// threads: opening a FIFO waits for its reader.
-async fn write_output(path: &Path, json: Vec<u8>) -> Result<Output, AppError> {
+async fn write_output(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()> + Send + 'static,
+) -> Result<Output, AppError> {
     let output = Output::of(path);
     let target = path.to_owned();
     let written = tokio::task::spawn_blocking(move || match output {
         Output::Stdout => {
             let mut stdout = std::io::stdout().lock();
-            stdout.write_all(&json).and_then(|()| stdout.flush())
+            fill(&mut stdout).and_then(|()| stdout.flush())
         }
-        Output::File => write::write_output(&target, &json),
+        Output::File => write::write_output_with(&target, fill),
     })
     .await
     .map_err(|e| AppError::runtime("the result writer failed", e))?;

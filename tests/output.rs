@@ -658,3 +658,41 @@ fn document_snapshot() {
         insta::assert_snapshot!("result_document", String::from_utf8(json).unwrap());
     });
 }
+
+/// A writer that takes `room` bytes, then fails as a full disk does.
+struct Full {
+    room: usize,
+}
+
+impl std::io::Write for Full {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.room == 0 {
+            return Err(std::io::Error::from_raw_os_error(28)); // ENOSPC
+        }
+        let n = buf.len().min(self.room);
+        self.room -= n;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_streamed_document_is_the_same_bytes_and_a_full_disk_is_an_error() {
+    let mut burst = burst();
+    // Larger than the write buffer, so the disk fills while the document is still serialized.
+    burst.records = (1..=200).map(success).collect();
+    let summary = BurstSummary::from_burst(&burst);
+    let doc = ResultDocument::new(&target(), &burst, &summary, true);
+    let mut streamed = Vec::new();
+    doc.write_json(&mut streamed).unwrap();
+    assert_eq!(streamed, doc.to_json());
+    assert!(streamed.ends_with(b"}\n"));
+    assert!(streamed.len() > 64 * 1024, "{} bytes", streamed.len());
+    for room in [0, 100, 20_000, streamed.len() - 1] {
+        let err = doc.write_json(&mut Full { room }).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(28), "{room} bytes of room: {err}");
+    }
+}

@@ -20,6 +20,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use std::io::Write as _;
+
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
@@ -433,11 +435,22 @@ impl ResultDocument {
 
     /// Pretty-printed JSON with a trailing newline, as written to disk.
     pub fn to_json(&self) -> Vec<u8> {
-        // Cannot fail: every map key is a string and no field has a fallible serializer
-        // (serde_json writes non-finite floats as null).
-        let mut bytes = serde_json::to_vec_pretty(self).expect("result DTOs always serialize");
-        bytes.push(b'\n');
+        let mut bytes = Vec::new();
+        // Cannot fail: writing to a Vec does not fail, every map key is a string and no field
+        // has a fallible serializer (serde_json writes non-finite floats as null).
+        self.write_json(&mut bytes)
+            .expect("result DTOs always serialize");
         bytes
+    }
+
+    /// The same bytes as [`ResultDocument::to_json`], streamed into `out` through a small
+    /// buffer: a 4,000-request document is 3.5 MB that then never sits in memory whole.
+    pub fn write_json(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let mut buffered = std::io::BufWriter::new(out);
+        // serde_json's error converts back to the writer's own I/O error (a full disk stays ENOSPC).
+        serde_json::to_writer_pretty(&mut buffered, self).map_err(std::io::Error::from)?;
+        buffered.write_all(b"\n")?;
+        buffered.flush()
     }
 }
 

@@ -83,15 +83,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// other non-regular file (`/dev/stdout`, `/dev/null`) is opened and written in place, as a
 /// shell redirection would; anything else is written atomically at `path`.
 pub fn write_output(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_output_with(path, |out| out.write_all(bytes))
+}
+
+/// [`write_output`] with the content written by `fill` (a document streamed as it is
+/// serialized, never whole in memory).
+pub fn write_output_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
     let target = resolve_symlinks(path)?;
     match fs::metadata(&target) {
         Ok(m) if !m.is_file() && !m.is_dir() => {
             // No create, no truncate: it exists and is not ours to replace.
             let mut file = OpenOptions::new().write(true).open(&target)?;
-            file.write_all(bytes)?;
+            fill(&mut file)?;
             file.flush()
         }
-        _ => write_atomic(&target, bytes),
+        _ => write_atomic_with(&target, |file| fill(file)),
     }
 }
 

@@ -438,6 +438,8 @@ async fn attempt(
                 record.tpot = Some((last - first) / (n_out - 1).min(u32::MAX as u64) as u32);
             }
             record.itl = std::mem::take(&mut tokens.itl);
+            // Kept until the burst ends, with every other record: no doubling slack.
+            record.itl.shrink_to_fit();
         }
         Err(Failure(Outcome::Interrupted, message)) => {
             // What it measured until the cancel, for the result file. Never a sample: only
