@@ -20,10 +20,17 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use tokio::time::Instant;
 
-/// A waker that notes when it was first woken since the request last polled through it, then
-/// wakes the request's own task. One per request, reused for every chunk.
-#[derive(Default)]
+/// Dates a request's chunks by the wake that brought them. One per request, reused for every
+/// chunk: the waker it polls with is built once.
 pub(super) struct Arrival {
+    stamp: Arc<Stamp>,
+    waker: Waker,
+}
+
+/// The waker's state: notes when it was first woken since the request last polled through it,
+/// then wakes the request's own task.
+#[derive(Default)]
+struct Stamp {
     inner: Mutex<Inner>,
 }
 
@@ -35,17 +42,27 @@ struct Inner {
     woken_at: Option<Instant>,
 }
 
+impl Default for Arrival {
+    fn default() -> Self {
+        let stamp = Arc::new(Stamp::default());
+        Arrival {
+            waker: Waker::from(stamp.clone()),
+            stamp,
+        }
+    }
+}
+
 impl Arrival {
     /// Polls `future` (the body's next chunk) with a waker that stamps its wake-up; returns the
     /// output with the time it arrived: the wake that led to this poll, or now if it was ready
     /// without one. A wake that led to nothing (the poll was still pending) dates nothing.
     pub(super) fn poll<F: Future>(
-        self: &Arc<Self>,
+        &self,
         future: Pin<&mut F>,
         cx: &mut Context<'_>,
     ) -> Poll<(F::Output, Instant)> {
         let woken_at = {
-            let mut inner = self.lock();
+            let mut inner = self.stamp.lock();
             match &inner.waker {
                 Some(w) if w.will_wake(cx.waker()) => {}
                 _ => inner.waker = Some(cx.waker().clone()),
@@ -53,37 +70,37 @@ impl Arrival {
             // Taken before the poll: a wake during it belongs to the next one.
             inner.woken_at.take()
         };
-        let waker = Waker::from(self.clone());
-        match future.poll(&mut Context::from_waker(&waker)) {
+        match future.poll(&mut Context::from_waker(&self.waker)) {
             Poll::Ready(out) => Poll::Ready((out, woken_at.unwrap_or_else(Instant::now))),
             Poll::Pending => Poll::Pending,
         }
     }
+}
 
+impl Stamp {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-impl Wake for Arrival {
+impl Wake for Stamp {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let waker = {
-            let mut inner = self.lock();
-            inner.woken_at.get_or_insert_with(Instant::now);
-            inner.waker.clone()
-        };
-        if let Some(w) = waker {
-            w.wake();
+        let mut inner = self.lock();
+        inner.woken_at.get_or_insert_with(Instant::now);
+        // Waking only queues the task (it is polled later, never from inside this call), so
+        // the lock is not held across a poll.
+        if let Some(w) = &inner.waker {
+            w.wake_by_ref();
         }
     }
 }
 
 /// `future`'s output and when it arrived (see [`Arrival::poll`]).
-pub(super) async fn next<F: Future>(arrival: &Arc<Arrival>, future: F) -> (F::Output, Instant) {
+pub(super) async fn next<F: Future>(arrival: &Arrival, future: F) -> (F::Output, Instant) {
     let mut future = std::pin::pin!(future);
     std::future::poll_fn(|cx| arrival.poll(future.as_mut(), cx)).await
 }
@@ -99,7 +116,7 @@ mod tests {
 
     /// Polls `arrival` over `rx` once with a waker that does nothing.
     fn poll_once(
-        arrival: &Arc<Arrival>,
+        arrival: &Arrival,
         rx: &mut oneshot::Receiver<u8>,
     ) -> Poll<(Result<u8, oneshot::error::RecvError>, Instant)> {
         arrival.poll(Pin::new(rx), &mut Context::from_waker(Waker::noop()))
@@ -110,7 +127,7 @@ mod tests {
 
     #[test]
     fn a_chunk_is_dated_by_the_wake_that_brought_it_not_by_the_later_poll() {
-        let arrival = Arc::new(Arrival::default());
+        let arrival = Arrival::default();
         let (tx, mut rx) = oneshot::channel();
         assert!(poll_once(&arrival, &mut rx).is_pending());
         let sent = Instant::now();
@@ -129,11 +146,11 @@ mod tests {
 
     #[test]
     fn a_wake_that_made_nothing_ready_dates_nothing() {
-        let arrival = Arc::new(Arrival::default());
+        let arrival = Arrival::default();
         let (tx, mut rx) = oneshot::channel();
         assert!(poll_once(&arrival, &mut rx).is_pending());
         // A wake with nothing behind it (e.g. a channel's own bookkeeping)...
-        Waker::from(arrival.clone()).wake_by_ref();
+        arrival.waker.wake_by_ref();
         std::thread::sleep(BUSY);
         assert!(poll_once(&arrival, &mut rx).is_pending());
         // ...is forgotten by the poll that found nothing: the chunk is dated by its own wake.
@@ -153,7 +170,7 @@ mod tests {
 
     #[test]
     fn a_chunk_ready_without_a_wake_is_dated_when_taken() {
-        let arrival = Arc::new(Arrival::default());
+        let arrival = Arrival::default();
         let (tx, mut rx) = oneshot::channel();
         tx.send(2).unwrap();
         std::thread::sleep(BUSY);
@@ -166,12 +183,9 @@ mod tests {
 
     #[tokio::test]
     async fn the_requests_own_task_is_woken_and_gets_the_wake_time() {
-        let arrival = Arc::new(Arrival::default());
+        let arrival = Arrival::default();
         let (tx, rx) = oneshot::channel::<u8>();
-        let task = tokio::spawn({
-            let arrival = arrival.clone();
-            async move { next(&arrival, rx).await }
-        });
+        let task = tokio::spawn(async move { next(&arrival, rx).await });
         // Let the task poll once and wait.
         tokio::task::yield_now().await;
         let sent = Instant::now();

@@ -699,7 +699,7 @@ async fn read_body(
     let sleep = tokio::time::sleep_until(armed);
     tokio::pin!(sleep);
     // Chunks are dated when hyper hands them over, not when this task gets to them.
-    let arrival = Arc::new(Arrival::default());
+    let arrival = Arrival::default();
     loop {
         // The nearest deadline decides both when to wake and which timeout it was.
         let (mut deadline, kind) =
