@@ -18,9 +18,8 @@
 //! Does not: compute statistics, or write files (see `write.rs`).
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
-
 use std::io::Write as _;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
