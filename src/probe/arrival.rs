@@ -7,11 +7,14 @@
 //! woken request task (take the chunk, decode it) in turn. Stamped in the request task, the
 //! last chunk of the wave would carry every other stream's decoding in its timing. Stamped
 //! when its request is woken, it carries only the socket reads ahead of it: the waker the
-//! request polls the body with ([`Stamped`]) notes the time when hyper wakes it, and the
+//! request polls the body with ([`Arrival`]) notes the time when hyper wakes it, and the
 //! chunk that poll then returns is dated by that wake.
 //!
-//! A chunk that was ready without a wake (already buffered when the request asked) is dated
-//! when it is taken. Does not: decode, enforce timeouts (`request.rs`), or read the socket.
+//! Never early, only ever late: a chunk that was ready without a wake (already buffered when
+//! the request asked) is dated when it is taken, and a wake during the request's own poll (a
+//! future that yields by waking itself, or, on a multi-threaded runtime, data arriving while
+//! the poll runs) dates nothing, since it may precede the data the next poll returns.
+//! Does not: decode, enforce timeouts (`request.rs`), or read the socket.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -38,8 +41,10 @@ struct Stamp {
 struct Inner {
     /// The request task's waker, as of its latest poll.
     waker: Option<Waker>,
-    /// The first wake since the last poll.
+    /// The first wake since the last poll, outside a poll.
     woken_at: Option<Instant>,
+    /// A poll is running: its wakes are not arrivals.
+    polling: bool,
 }
 
 impl Default for Arrival {
@@ -67,10 +72,12 @@ impl Arrival {
                 Some(w) if w.will_wake(cx.waker()) => {}
                 _ => inner.waker = Some(cx.waker().clone()),
             }
-            // Taken before the poll: a wake during it belongs to the next one.
+            inner.polling = true;
             inner.woken_at.take()
         };
-        match future.poll(&mut Context::from_waker(&self.waker)) {
+        let polled = future.poll(&mut Context::from_waker(&self.waker));
+        self.stamp.lock().polling = false;
+        match polled {
             Poll::Ready(out) => Poll::Ready((out, woken_at.unwrap_or_else(Instant::now))),
             Poll::Pending => Poll::Pending,
         }
@@ -90,7 +97,9 @@ impl Wake for Stamp {
 
     fn wake_by_ref(self: &Arc<Self>) {
         let mut inner = self.lock();
-        inner.woken_at.get_or_insert_with(Instant::now);
+        if !inner.polling {
+            inner.woken_at.get_or_insert_with(Instant::now);
+        }
         // Waking only queues the task (it is polled later, never from inside this call), so
         // the lock is not held across a poll.
         if let Some(w) = &inner.waker {
@@ -165,6 +174,38 @@ mod tests {
         assert!(
             sent <= at && at <= woken,
             "{at:?} not in [{sent:?}, {woken:?}]"
+        );
+    }
+
+    /// Pending once, waking itself as it goes (as a future out of budget does), then ready.
+    struct YieldsOnce(bool);
+
+    impl Future for YieldsOnce {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if std::mem::replace(&mut self.0, true) {
+                return Poll::Ready(());
+            }
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn a_wake_during_the_requests_own_poll_dates_nothing() {
+        let arrival = Arrival::default();
+        let mut future = std::pin::pin!(YieldsOnce(false));
+        let cx = &mut Context::from_waker(Waker::noop());
+        assert!(arrival.poll(future.as_mut(), cx).is_pending());
+        std::thread::sleep(BUSY);
+        let before = Instant::now();
+        let Poll::Ready(((), at)) = arrival.poll(future.as_mut(), cx) else {
+            panic!("ready on the second poll");
+        };
+        assert!(
+            at >= before,
+            "dated by its own yield, {:?} early",
+            before - at
         );
     }
 
