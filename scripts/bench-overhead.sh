@@ -3,7 +3,8 @@
 #
 # For each concurrency C (requests n = 4 x C, at most 5000) it prints: measured TTFT minus the
 # mock's ground truth (p50, p99), client CPU seconds per 1,000 requests, peak RSS, and the
-# client's own scheduling lag p99 (`summary.client.lag_p99`; "(warned)" when it warned).
+# client's own scheduling lag p99 (`summary.client.lag_p99`; "(warned)" when it warned), and
+# the kernel's share of the client's CPU.
 # Usage: scripts/bench-overhead.sh [C ...]     (default: 1 100 1000 5000)
 #        BENCH_WARMUP=1 scripts/bench-overhead.sh  (C warm-up requests open the connections first)
 # Not a test: numbers, for the README and release notes. Loopback only.

@@ -105,6 +105,9 @@ def one(concurrency):
         "p50_ms": quantile(overhead, 0.5) * 1e3, "p99_ms": quantile(overhead, 0.99) * 1e3,
         # Warm-up requests cost CPU too: divide by every request sent.
         "cpu_per_1k": cpu / (n + (concurrency if WARMUP else 0)) * 1000, "rss_mb": rss_mb,
+        # The kernel's share of that CPU (TCP receive, the ACK each small read sends and, on
+        # loopback, the mock socket's processing of it; epoll).
+        "sys_share": usage.ru_stime / cpu if cpu else float("nan"),
         "mock_late_p99_ms": quantile(lateness, 0.99) * 1e3,
         # What the client said about its own queueing (summary.client; README "The client's
         # own lag"), to set beside the overhead it is meant to bound.
@@ -116,11 +119,11 @@ def one(concurrency):
 def main():
     levels = [int(x) for x in " ".join(sys.argv[1:]).split()]
     print(f"{'C':>5} {'n':>5} {'fail':>4} {'overhead p50':>13} {'overhead p99':>13} "
-          f"{'CPU s/1k req':>12} {'peak RSS':>9} {'mock late p99':>14} {'client lag p99':>15}")
+          f"{'CPU s/1k req':>12} {'kernel':>6} {'peak RSS':>9} {'mock late p99':>14} {'client lag p99':>15}")
     for c in levels:
         r = one(c)
         print(f"{r['c']:>5} {r['n']:>5} {r['failed']:>4} {r['p50_ms']:>10.2f} ms "
-              f"{r['p99_ms']:>10.2f} ms {r['cpu_per_1k']:>12.3f} {r['rss_mb']:>6.1f} MB "
+              f"{r['p99_ms']:>10.2f} ms {r['cpu_per_1k']:>12.3f} {r['sys_share']:>6.0%} {r['rss_mb']:>6.1f} MB "
               f"{r['mock_late_p99_ms']:>11.2f} ms {r['lag_p99_ms']:>9.2f} ms {'(warned)' if r['warned'] else ''}",
               flush=True)
 
