@@ -1,5 +1,5 @@
-//! When a response chunk arrived: the moment the HTTP connection task handed it to the request,
-//! not the later moment the request's own task was polled to take it.
+//! When a response chunk (or the response head) arrived: the moment the HTTP connection task
+//! handed it to the request, not the later moment the request's own task was polled to take it.
 //!
 //! When hundreds of streams receive a chunk in the same instant (a wave of first tokens, or
 //! every stream's next token on a synchronised server), the runtime runs every ready

@@ -2,9 +2,9 @@
 //! enforce the timeouts and the size cap, and classify the outcome.
 //!
 //! `t0` on a reused connection is when hyper writes the request (a body wrapper stamps it), so
-//! a queue of other sends on a busy core is client wait, not time to headers. A chunk is dated
-//! when hyper hands it to the request (`arrival.rs`), before this task decodes anything; every
-//! event decoded from a chunk is attributed to that chunk's arrival. A request watches the burst's cancel flag itself, so that a
+//! a queue of other sends on a busy core is client wait, not time to headers. The response head
+//! and each chunk are dated when hyper hands them to the request (`arrival.rs`), before this
+//! task decodes anything; every event decoded from a chunk is attributed to that chunk's arrival. A request watches the burst's cancel flag itself, so that a
 //! cancelled request still returns what it measured (outcome `interrupted`).
 //! The one retry: a request whose reused keep-alive connection failed before any response byte
 //! is sent again on a new connection (the server closed the idle connection as the request went
@@ -208,7 +208,8 @@ enum Again {
 
 /// How the wait for the response head ended.
 enum Sent {
-    Answer(Result<reqwest::Response, reqwest::Error>),
+    /// With when it came: hyper's hand-over of the response head (see `arrival.rs`).
+    Answer(Result<reqwest::Response, reqwest::Error>, Instant),
     TimedOut,
     Cancelled,
 }
@@ -256,15 +257,18 @@ async fn attempt(
     // Headers: bounded by the first-token deadline (headers come before any token). The send
     // runs in a connection-log scope, so a connect it starts is filed with this request.
     let log = Arc::new(ConnectLog::default());
+    let answer = Arrival::default();
     let sent = tokio::select! {
         biased;
-        r = connection::track(log.clone(), client.execute(request)) => Sent::Answer(r),
+        (r, at) = arrival::next(&answer, connection::track(log.clone(), client.execute(request))) => {
+            Sent::Answer(r, at)
+        }
         _ = sleep_until(first_token_deadline) => Sent::TimedOut,
         () = cancelled(&mut cancel) => Sent::Cancelled,
     };
     let settled: Settled;
     let response = match sent {
-        Sent::Answer(Ok(response)) => {
+        Sent::Answer(Ok(response), at) => {
             let status = response.status();
             if body == SendBody::Stamped
                 && target.body.is_some()
@@ -274,9 +278,9 @@ async fn attempt(
                 return Err(Again::Reusable);
             }
             settled = log.settle(connection::response_local_addr(&response));
-            Ok(response)
+            Ok((response, at))
         }
-        Sent::Answer(Err(e)) => {
+        Sent::Answer(Err(e), _) => {
             settled = log.settle(connection::failed_on(&e));
             if retry == Retry::Allowed && settled.connection == Some(Connection::Reused) {
                 return Err(Again::NewConnection);
@@ -308,8 +312,7 @@ async fn attempt(
     record.client_wait = t0 - handed;
 
     let work = async {
-        let response = response?;
-        let at = Instant::now();
+        let (response, at) = response?;
         headers_at = Some(at);
         record.time_to_headers = Some(at - t0);
         let status = response.status().as_u16();
