@@ -4,8 +4,9 @@
 //! `t0` on a reused connection is when hyper writes the request (a body wrapper stamps it), so
 //! a queue of other sends on a busy core is client wait, not time to headers. The response head
 //! and each chunk are dated when hyper hands them to the request (`arrival.rs`), before this
-//! task decodes anything; every event decoded from a chunk is attributed to that chunk's arrival. A request watches the burst's cancel flag itself, so that a
-//! cancelled request still returns what it measured (outcome `interrupted`).
+//! task decodes anything; every event decoded from a chunk is attributed to that chunk's
+//! arrival. A request watches the burst's cancel flag itself, so that a cancelled request still
+//! returns what it measured (outcome `interrupted`).
 //! The one retry: a request whose reused keep-alive connection failed before any response byte
 //! is sent again on a new connection (the server closed the idle connection as the request went
 //! out, which HTTP/1.1 allows), as browsers do. A request with a body answered 307/308 is sent
@@ -258,11 +259,10 @@ async fn attempt(
     // runs in a connection-log scope, so a connect it starts is filed with this request.
     let log = Arc::new(ConnectLog::default());
     let answer = Arrival::default();
+    let send = connection::track(log.clone(), client.execute(request));
     let sent = tokio::select! {
         biased;
-        (r, at) = arrival::next(&answer, connection::track(log.clone(), client.execute(request))) => {
-            Sent::Answer(r, at)
-        }
+        (r, at) = arrival::next(&answer, send) => Sent::Answer(r, at),
         _ = sleep_until(first_token_deadline) => Sent::TimedOut,
         () = cancelled(&mut cancel) => Sent::Cancelled,
     };
