@@ -756,7 +756,7 @@ impl Metrics {
         self.burst_duration
             .with_label_values(&[name])
             .set(burst.total_time.as_secs_f64());
-        match burst.client.lag_p99 {
+        match summary.client.lag_p99 {
             Some(lag) => self
                 .client_lag
                 .with_label_values(&[name])

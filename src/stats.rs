@@ -129,7 +129,33 @@ pub struct BurstSummary {
     /// Where the time went and what the provider said (DESIGN §11).
     pub diagnostics: Diagnostics,
     /// The client's own scheduling lag and CPU time during the burst.
-    pub client: ClientLoad,
+    pub client: ClientSummary,
+}
+
+/// The client's own load over a burst (`probe::ClientLoad`) in numbers: the scheduling lag's
+/// p99 (the same [`percentile`] as every other statistic) and maximum, and the CPU time.
+/// `None` where nothing was measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ClientSummary {
+    /// Lag samples taken (one per tick of the probe).
+    pub lag_samples: u64,
+    pub lag_p99: Option<Duration>,
+    pub lag_max: Option<Duration>,
+    /// User plus system CPU time of the whole process over the burst.
+    pub cpu: Option<Duration>,
+}
+
+impl ClientSummary {
+    pub fn of(load: &ClientLoad) -> ClientSummary {
+        let mut lags: Vec<f64> = load.lags.iter().map(Duration::as_secs_f64).collect();
+        lags.sort_by(f64::total_cmp);
+        ClientSummary {
+            lag_samples: lags.len() as u64,
+            lag_p99: (!lags.is_empty()).then(|| Duration::from_secs_f64(percentile(&lags, 0.99))),
+            lag_max: load.lags.iter().max().copied(),
+            cpu: load.cpu,
+        }
+    }
 }
 
 /// Scheduling lag above which the client's own queueing is reported as part of the
@@ -293,7 +319,7 @@ impl BurstSummary {
             diagnostics: Diagnostics::from_records(&burst.records),
             response_models,
             usage_mismatch,
-            client: burst.client,
+            client: ClientSummary::of(&burst.client),
         }
     }
 
@@ -739,13 +765,37 @@ mod tests {
     }
 
     #[test]
+    fn client_lag_p99_is_the_interpolated_percentile_and_max_the_largest() {
+        let load = ClientLoad {
+            lags: (1..=200).rev().map(ms).collect(),
+            cpu: Some(ms(10)),
+        };
+        let c = ClientSummary::of(&load);
+        assert_eq!(c.lag_samples, 200);
+        // Rank 0.99 × 199 = 197.01: 198 ms + 0.01 × 1 ms.
+        let p99 = c.lag_p99.unwrap().as_secs_f64();
+        assert!((p99 - 0.19801).abs() < 1e-9, "{p99}");
+        assert_eq!((c.lag_max, c.cpu), (Some(ms(200)), Some(ms(10))));
+        let one = ClientSummary::of(&ClientLoad {
+            lags: vec![ms(3)],
+            cpu: None,
+        });
+        assert_eq!((one.lag_p99, one.lag_max), (Some(ms(3)), Some(ms(3))));
+        let none = ClientSummary::of(&ClientLoad::default());
+        assert_eq!(
+            (none.lag_samples, none.lag_p99, none.lag_max),
+            (0, None, None)
+        );
+    }
+
+    #[test]
     fn client_queueing_is_reported_above_1ms_or_5_percent_of_ttft() {
         let us = Duration::from_micros;
         let with_lag = |ttft_ms: u64, p99: Option<Duration>| {
             let mut r = record(1, Outcome::Success);
             r.ttft = Some(ms(ttft_ms));
             let mut b = burst(vec![r]);
-            b.client.lag_p99 = p99;
+            b.client.lags = p99.into_iter().collect();
             BurstSummary::from_burst(&b).client_queueing()
         };
         assert_eq!(with_lag(200, None), None);
@@ -756,7 +806,7 @@ mod tests {
         assert_eq!(with_lag(10, Some(us(400))), None);
         // No TTFT (nothing succeeded): only the absolute limit.
         let mut b = burst(vec![record(1, Outcome::Connect)]);
-        b.client.lag_p99 = Some(us(900));
+        b.client.lags = vec![us(900)];
         assert_eq!(BurstSummary::from_burst(&b).client_queueing(), None);
     }
 }

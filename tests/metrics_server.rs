@@ -208,10 +208,11 @@ fn last_burst_gauges_come_from_the_exact_summary() {
         protocol: config::Protocol::OpenAi,
         looks_like: None,
         interrupted: false,
+        // 3,000 ticks: p99 2.5 ms, max 9 ms.
         client: ClientLoad {
-            lag_samples: 3000,
-            lag_p99: Some(Duration::from_micros(2500)),
-            lag_max: Some(Duration::from_millis(9)),
+            lags: std::iter::repeat_n(Duration::from_micros(2500), 2999)
+                .chain([Duration::from_millis(9)])
+                .collect(),
             cpu: Some(Duration::from_millis(400)),
         },
     };

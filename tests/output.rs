@@ -141,10 +141,11 @@ fn burst() -> BurstResult {
         protocol: Protocol::OpenAi,
         looks_like: None,
         interrupted: false,
+        // 25,000 ticks: p99 0.42 ms, max 2.15 ms.
         client: ClientLoad {
-            lag_samples: 25_000,
-            lag_p99: Some(Duration::from_micros(420)),
-            lag_max: Some(Duration::from_micros(2_150)),
+            lags: std::iter::repeat_n(Duration::from_micros(420), 24_999)
+                .chain([Duration::from_micros(2_150)])
+                .collect(),
             cpu: Some(Duration::from_millis(350)),
         },
     }

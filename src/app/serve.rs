@@ -77,7 +77,7 @@ impl Drop for BurstGuard {
 /// What every burst of the daemon shares.
 struct BurstContext {
     client: Client,
-    /// The scheduling-lag probe every burst shares (one thread for the runtime).
+    /// The scheduling-lag probe every burst shares (one timer and task for the runtime).
     lag: probe::LagProbe,
     metrics: Arc<Metrics>,
     board: Arc<StatusBoard>,

@@ -473,7 +473,7 @@ fn percent(n: u64, total: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::ClientLoad;
+    use crate::stats::ClientSummary;
     use crate::stats::summarize;
     use std::collections::BTreeMap;
     use std::time::Duration;
@@ -518,7 +518,7 @@ mod tests {
             diagnostics: Diagnostics::default(),
             response_models: BTreeMap::new(),
             usage_mismatch: 0,
-            client: ClientLoad {
+            client: ClientSummary {
                 lag_samples: 25_000,
                 lag_p99: Some(Duration::from_micros(420)),
                 lag_max: Some(Duration::from_micros(2_150)),
@@ -598,7 +598,7 @@ mod tests {
             diagnostics: Diagnostics::default(),
             response_models: BTreeMap::new(),
             usage_mismatch: 0,
-            client: ClientLoad::default(),
+            client: ClientSummary::default(),
         };
         let ctx = ReportContext {
             interrupted: true,

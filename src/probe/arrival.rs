@@ -134,23 +134,34 @@ mod tests {
     /// The request's task is busy elsewhere for this long before it polls again.
     const BUSY: Duration = Duration::from_millis(20);
 
+    /// Sends `value`, stays busy, then polls: the value must be dated by the send's wake, not
+    /// by the poll [`BUSY`] later.
+    fn sent_then_taken_late(
+        arrival: &Arrival,
+        tx: oneshot::Sender<u8>,
+        rx: &mut oneshot::Receiver<u8>,
+        value: u8,
+    ) {
+        let sent = Instant::now();
+        tx.send(value).unwrap();
+        let woken = Instant::now();
+        std::thread::sleep(BUSY);
+        let Poll::Ready((got, at)) = poll_once(arrival, rx) else {
+            panic!("ready after the send");
+        };
+        assert_eq!(got.unwrap(), value);
+        assert!(
+            sent <= at && at <= woken,
+            "{at:?} not in [{sent:?}, {woken:?}]"
+        );
+    }
+
     #[test]
     fn a_chunk_is_dated_by_the_wake_that_brought_it_not_by_the_later_poll() {
         let arrival = Arrival::default();
         let (tx, mut rx) = oneshot::channel();
         assert!(poll_once(&arrival, &mut rx).is_pending());
-        let sent = Instant::now();
-        tx.send(7).unwrap();
-        let woken = Instant::now();
-        std::thread::sleep(BUSY);
-        let Poll::Ready((value, at)) = poll_once(&arrival, &mut rx) else {
-            panic!("ready after the send");
-        };
-        assert_eq!(value.unwrap(), 7);
-        assert!(
-            sent <= at && at <= woken,
-            "{at:?} not in [{sent:?}, {woken:?}]"
-        );
+        sent_then_taken_late(&arrival, tx, &mut rx, 7);
     }
 
     #[test]
@@ -164,17 +175,7 @@ mod tests {
         assert!(poll_once(&arrival, &mut rx).is_pending());
         // ...is forgotten by the poll that found nothing: the chunk is dated by its own wake.
         std::thread::sleep(BUSY);
-        let sent = Instant::now();
-        tx.send(1).unwrap();
-        let woken = Instant::now();
-        std::thread::sleep(BUSY);
-        let Poll::Ready((_, at)) = poll_once(&arrival, &mut rx) else {
-            panic!("ready after the send");
-        };
-        assert!(
-            sent <= at && at <= woken,
-            "{at:?} not in [{sent:?}, {woken:?}]"
-        );
+        sent_then_taken_late(&arrival, tx, &mut rx, 1);
     }
 
     /// Pending once, waking itself as it goes (as a future out of budget does), then ready.

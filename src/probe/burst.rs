@@ -106,7 +106,7 @@ async fn execute(
     events: mpsc::UnboundedSender<BurstEvent>,
 ) -> BurstResult {
     let started_at = SystemTime::now();
-    // Kept until the burst ends: the last clone of a probe stops its thread.
+    // Kept until the burst ends: the last clone of a probe ends its reading task.
     let lag_probe = opts.lag.clone().unwrap_or_default();
     let (http, connection_mode) = client.for_target(&target);
     let mut cancel = opts.cancel.clone();

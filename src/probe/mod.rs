@@ -265,14 +265,12 @@ pub struct BurstResult {
 }
 
 /// How loaded the client itself was during a burst (`lag.rs`): how long a ready task waited
-/// for the runtime to poll it, and the CPU time the process used. `None` where nothing was
-/// measured.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// for the runtime to poll it, once per tick of the probe, and the CPU time the process used
+/// (`None` when not measured). `stats::ClientSummary` makes numbers of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientLoad {
-    /// Lag samples taken (one per tick of the probe).
-    pub lag_samples: u64,
-    pub lag_p99: Option<Duration>,
-    pub lag_max: Option<Duration>,
+    /// One scheduling-lag sample per tick of the probe, in the order they were taken.
+    pub lags: Vec<Duration>,
     /// User plus system CPU time of the whole process over the burst (bursts that overlap
     /// share it).
     pub cpu: Option<Duration>,
