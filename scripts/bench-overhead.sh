@@ -7,6 +7,7 @@
 # the kernel's share of the client's CPU.
 # Usage: scripts/bench-overhead.sh [C ...]     (default: 1 100 1000 5000)
 #        BENCH_WARMUP=1 scripts/bench-overhead.sh  (C warm-up requests open the connections first)
+#        BENCH_CLIENT_CORES=0,1 scripts/bench-overhead.sh  (client unpinned: multi-threaded runtime)
 # Not a test: numbers, for the README and release notes. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."

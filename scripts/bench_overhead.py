@@ -11,8 +11,12 @@ import tempfile
 import time
 import urllib.request
 
-BIN = os.path.abspath("target/release/streamprobe")
-CLIENT_CORE, MOCK_CORE = "0", "1"
+# BENCH_BIN: another build to compare (A/B runs alternate two binaries).
+BIN = os.path.abspath(os.environ.get("BENCH_BIN", "target/release/streamprobe"))
+# BENCH_CLIENT_CORES=0,1 lets the client use both cores (one shared with the mock): the
+# multi-threaded runtime a user on a multi-core machine gets.
+CLIENT_CORE = os.environ.get("BENCH_CLIENT_CORES", "0")
+MOCK_CORE = "1"
 # BENCH_WARMUP=1: C warm-up requests first, so connection set-up is not in the recorded TTFTs.
 WARMUP = os.environ.get("BENCH_WARMUP") == "1"
 

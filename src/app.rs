@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 pub mod compare;
 mod demo;
+pub mod runtime;
 mod serve;
 pub mod verdicts;
 

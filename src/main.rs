@@ -11,8 +11,8 @@ use streamprobe::cli::{Cli, Command, LogFormat};
 fn main() -> ExitCode {
     let cli = Cli::from_env();
     init_logging(&cli.command);
-    let result = match runtime() {
-        Ok(runtime) => runtime.block_on(dispatch(&cli.command)),
+    let result = match app::runtime::for_this_machine() {
+        Ok(runtime) => app::runtime::execute(&runtime, async move { dispatch(&cli.command).await }),
         Err(e) => Err(AppError::runtime("cannot start the async runtime", e)),
     };
     match result {
@@ -24,19 +24,6 @@ fn main() -> ExitCode {
             eprintln!("error: {:#}", anyhow::Error::from(err));
             ExitCode::from(code)
         }
-    }
-}
-
-/// A multi-threaded runtime, or a single-threaded one when the process may only use one CPU
-/// (e.g. pinned with `taskset`): one thread then avoids cross-thread wake-ups on every chunk.
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cpus == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Runtime::new()
     }
 }
 
