@@ -10,7 +10,9 @@
 #   SOAK_MINUTES=5 scripts/soak.sh
 #
 # Knobs: SOAK_TARGETS (50), SOAK_EVERY (2s), SOAK_CPUS (a `taskset -c` list for the daemon;
-# unset: not pinned; the mock then runs on the other cores), SOAK_FAULTS (1; 0: none).
+# unset: not pinned; the mock then runs on the other cores), SOAK_FAULTS (1; 0: none),
+# SOAK_SCRAPE_EVERY (seconds between /metrics scrapes, as a Prometheus would; unset: one per
+# sampled minute only; the scrapes' durations are reported at the end).
 # Scale variant (issue 13): 200 targets every 10 s, the daemon on one core, for 10 minutes:
 #
 #   SOAK_TARGETS=200 SOAK_EVERY=10s SOAK_CPUS=1 SOAK_MINUTES=10 scripts/soak.sh
@@ -88,6 +90,14 @@ sample() {
     "$tasks" "$fired" "$skipped" "$requests" "$failed" "$client_lag"
 }
 
+if [ -n "${SOAK_SCRAPE_EVERY:-}" ]; then
+  ( while kill -0 "$daemon" 2>/dev/null; do
+      curl -fsS -o /dev/null -w "%{time_total}\n" "http://127.0.0.1:$port/metrics" >>"$work/scrapes" || true
+      sleep "$SOAK_SCRAPE_EVERY"
+    done ) &
+  pids+=($!)
+fi
+
 start=$(date +%s)
 printf "%6s %10s %6s %8s %6s %12s %9s %10s %8s %11s\n" "minute" "RSS" "fds" "threads" "tasks" "bursts" "skipped" "requests" "failed" "client lag"
 for m in $(seq 1 "$MINUTES"); do
@@ -119,4 +129,7 @@ if client:
     print(f"client lag (each burst's p99) over {len(client)} bursts: p50 {pct(client, .5) * 1000:.1f} ms, "
           f"p99 {pct(client, .99) * 1000:.1f} ms, max {max(client) * 1000:.1f} ms")
 PY
+if [ -s "$work/scrapes" ]; then
+  sort -n "$work/scrapes" | awk '{t[NR] = $1} END {printf "/metrics scrapes: %d, duration p50 %.1f ms, max %.1f ms\n", NR, t[int((NR + 1) / 2)] * 1000, t[NR] * 1000}'
+fi
 echo "daemon CPU: $(awk '{printf "%.1f s", ($14 + $15) / 100}' "/proc/$daemon/stat") over ${elapsed}s; load: $(uptime)"

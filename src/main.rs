@@ -11,7 +11,7 @@ use streamprobe::cli::{Cli, Command, LogFormat};
 fn main() -> ExitCode {
     let cli = Cli::from_env();
     init_logging(&cli.command);
-    let result = match app::runtime::for_this_machine() {
+    let result = match app::runtime::for_command(threads(&cli.command)) {
         Ok(runtime) => app::runtime::execute(&runtime, async move { dispatch(&cli.command).await }),
         Err(e) => Err(AppError::runtime("cannot start the async runtime", e)),
     };
@@ -24,6 +24,16 @@ fn main() -> ExitCode {
             eprintln!("error: {:#}", anyhow::Error::from(err));
             ExitCode::from(code)
         }
+    }
+}
+
+/// The daemon's bursts are small and spread over time: two workers (one keeps probing while the
+/// other serves a scrape or a page) and no more, measured in README "What it costs". Every
+/// other command may use every CPU it is given.
+fn threads(command: &Command) -> app::runtime::Threads {
+    match command {
+        Command::Serve(_) => app::runtime::Threads::AtMost(2),
+        _ => app::runtime::Threads::PerCpu,
     }
 }
 

@@ -181,6 +181,28 @@ async fn failed_requests_exit_1_and_config_errors_exit_2() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
 
+/// `TOKIO_WORKER_THREADS` (tokio's own variable) sets the worker count of any command; a value
+/// that is not a positive count is a clear error before anything runs, not a panic in tokio.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_count_comes_from_tokios_variable_and_a_bad_one_is_a_clear_error() {
+    let server = mock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/v1/chat/completions");
+    let args = ["run", "-u", &url, "-n", "2", "-p", "2", "--no-progress"];
+    for good in ["1", "3"] {
+        let out = streamprobe(&args, dir.path(), &[("TOKIO_WORKER_THREADS", good)]).await;
+        assert_eq!(out.status.code(), Some(0), "{good}: {}", text(&out.stderr));
+    }
+    let out = streamprobe(&args, dir.path(), &[("TOKIO_WORKER_THREADS", "two")]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "error: cannot start the async runtime: TOKIO_WORKER_THREADS=\"two\": expected a \
+         positive number of threads"
+    );
+    assert!(text(&out.stdout).is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_script_config_runs_with_flag_overrides() {
     let server = mock().await;

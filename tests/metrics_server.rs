@@ -980,3 +980,69 @@ fn build_info_names_the_git_commit_of_a_checkout() {
         assert_eq!(expected.len(), 12, "{expected}");
     }
 }
+
+/// A scrape of a large registry must not hold up the runtime it is served on: the daemon's
+/// streams share that runtime, and a worker busy encoding is late for every chunk it owes them
+/// (inside their TTFT). On a one-thread runtime, a ticker that wants to run every millisecond
+/// must not wait for the encoding while a scrape is served.
+#[tokio::test(flavor = "current_thread")]
+async fn a_large_scrape_does_not_stall_the_runtime() {
+    let h = harness(None);
+    let template = targets()[0].clone();
+    for i in 0..300 {
+        let mut t = template.clone();
+        t.name = format!("t{i}");
+        h.state
+            .metrics
+            .declare_target(&t, "e", Some(Duration::from_secs(10)));
+        let records: Vec<RequestRecord> = (0..4)
+            .map(|k| record(k, Outcome::Success, 100 + 50 * k))
+            .collect();
+        for r in &records {
+            h.state.metrics.request_started(&t.name);
+            h.state.metrics.request_finished(&t, r);
+        }
+        let burst = BurstResult {
+            burst_id: format!("b{i}"),
+            target: t.name.clone(),
+            started_at: SystemTime::now(),
+            total_time: Duration::from_secs(1),
+            records,
+            connection_mode: ConnectionMode::Reused,
+            protocol: config::Protocol::OpenAi,
+            looks_like: None,
+            interrupted: false,
+            client: ClientLoad::default(),
+        };
+        h.state
+            .metrics
+            .burst_finished(&burst, &BurstSummary::from_burst(&burst));
+    }
+    // What the encoding costs when it runs on this thread.
+    let started = std::time::Instant::now();
+    let inline = h.state.metrics.encode().len();
+    let encoding = started.elapsed();
+    assert!(
+        inline > 1_000_000,
+        "the registry is too small to tell: {inline} bytes"
+    );
+
+    let scrape = tokio::spawn({
+        let state = h.state.clone();
+        async move { call(&state, "GET", "/metrics").await }
+    });
+    let mut worst = Duration::ZERO;
+    while !scrape.is_finished() {
+        let before = std::time::Instant::now();
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        worst = worst.max(before.elapsed());
+    }
+    let (status, _, body) = scrape.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.len() >= inline, "{} < {inline}", body.len());
+    assert!(
+        worst < encoding / 2,
+        "a 1 ms sleep took {worst:?} while a scrape was served; encoding takes {encoding:?} \
+         on this thread: the scrape was encoded on the runtime"
+    );
+}

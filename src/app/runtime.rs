@@ -7,16 +7,54 @@ use std::future::Future;
 
 use super::{AppError, Exit};
 
-/// A multi-threaded runtime, or a single-threaded one when the process may only use one CPU
-/// (e.g. pinned with `taskset`): one thread then avoids cross-thread wake-ups on every chunk.
-pub fn for_this_machine() -> std::io::Result<tokio::runtime::Runtime> {
+/// How many threads a command's runtime runs its tasks on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Threads {
+    /// One per CPU the process may use: `run`, whose one burst can fill the cores.
+    PerCpu,
+    /// At most this many: `serve`, whose bursts are small and spread over time (README "What
+    /// it costs": the daemon's CPU and its client lag grow with idle workers waking each other).
+    AtMost(usize),
+}
+
+/// Tokio's own variable for its worker count, honoured for every command: an operator's way
+/// to give the daemon more threads (or `run` fewer) without a new flag.
+pub const WORKERS_ENV: &str = "TOKIO_WORKER_THREADS";
+
+/// The worker count: `env` (the value of [`WORKERS_ENV`]) when set, else `threads` applied
+/// to the `cpus` the process may use (at least one either way).
+pub fn workers(threads: Threads, cpus: usize, env: Option<&str>) -> Result<usize, String> {
+    if let Some(value) = env {
+        return match value.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!(
+                "{WORKERS_ENV}={value:?}: expected a positive number of threads"
+            )),
+        };
+    }
+    let cpus = cpus.max(1);
+    Ok(match threads {
+        Threads::PerCpu => cpus,
+        Threads::AtMost(n) => cpus.min(n.max(1)),
+    })
+}
+
+/// The runtime for a command: single-threaded when it gets one worker (e.g. `run` pinned with
+/// `taskset`, or the daemon on one CPU: one thread then avoids cross-thread wake-ups on every
+/// chunk), multi-threaded with that many workers otherwise.
+pub fn for_command(threads: Threads) -> std::io::Result<tokio::runtime::Runtime> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cpus == 1 {
+    let env = std::env::var(WORKERS_ENV).ok();
+    let n = workers(threads, cpus, env.as_deref()).map_err(std::io::Error::other)?;
+    if n == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
     } else {
-        tokio::runtime::Runtime::new()
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build()
     }
 }
 
@@ -42,6 +80,24 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_worker_count_follows_the_policy_the_cpus_and_the_environment() {
+        assert_eq!(workers(Threads::PerCpu, 8, None), Ok(8));
+        assert_eq!(workers(Threads::PerCpu, 1, None), Ok(1));
+        assert_eq!(workers(Threads::AtMost(2), 8, None), Ok(2));
+        assert_eq!(workers(Threads::AtMost(2), 1, None), Ok(1));
+        // No CPU count (available_parallelism failed) still gives a runtime.
+        assert_eq!(workers(Threads::PerCpu, 0, None), Ok(1));
+        // The operator's setting wins, in both directions.
+        assert_eq!(workers(Threads::AtMost(2), 8, Some("6")), Ok(6));
+        assert_eq!(workers(Threads::PerCpu, 8, Some(" 1 ")), Ok(1));
+        for bad in ["0", "-1", "two", ""] {
+            let e = workers(Threads::PerCpu, 8, Some(bad)).unwrap_err();
+            assert!(e.starts_with("TOKIO_WORKER_THREADS="), "{e}");
+            assert!(e.contains("positive number of threads"), "{e}");
+        }
+    }
 
     fn two_workers() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_multi_thread()
