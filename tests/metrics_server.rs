@@ -1046,3 +1046,34 @@ async fn a_large_scrape_does_not_stall_the_runtime() {
          on this thread: the scrape was encoded on the runtime"
     );
 }
+
+/// The exposition encoded on the registry's own thread is the exposition, every time (the
+/// thread is started once and reused), and sampled the runtime it was asked from.
+#[tokio::test(flavor = "current_thread")]
+async fn the_exposition_encoded_elsewhere_is_the_exposition() {
+    let targets = targets();
+    let metrics = Arc::new(Metrics::new(&Default::default()).unwrap());
+    metrics.declare_target(&targets[0], "e", Some(Duration::from_secs(10)));
+    metrics.request_started("alpha");
+    metrics.request_finished(&targets[0], &record(1, Outcome::Success, 300));
+    let parked = tokio::spawn(std::future::pending::<()>());
+    // The process_* series (CPU seconds, memory) move between any two scrapes.
+    let ours = |text: Vec<u8>| -> String {
+        String::from_utf8(text)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("process_"))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    let here = ours(metrics.encode());
+    assert!(here.contains("streamprobe_requests_total"), "{here}");
+    for _ in 0..3 {
+        assert_eq!(ours(metrics.encode_elsewhere().await), here);
+    }
+    assert_eq!(
+        series_value(&here, "streamprobe_runtime_alive_tasks"),
+        Some(1.0)
+    );
+    parked.abort();
+}

@@ -263,18 +263,10 @@ async fn guarded(guard: &Guard, request: Request, next: Next) -> Response {
     }
 }
 
-/// Encoded on the blocking pool: at 200 targets the exposition is ~3.5 MB and ~20 ms of CPU
-/// (release build), which on a runtime worker would hold up every stream that worker serves,
-/// inside their TTFT and in the client-lag metric (README "What it costs").
+/// Encoded off the runtime's workers (see [`Metrics::encode_elsewhere`]): a large exposition
+/// would otherwise hold up the streams of the worker serving the scrape.
 async fn metrics(State(s): State<ServerState>) -> Response {
-    let metrics = s.metrics.clone();
-    let body = match tokio::task::spawn_blocking(move || metrics.encode()).await {
-        Ok(body) => body,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => {
-            return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
-        }
-    };
+    let body = s.metrics.encode_elsewhere().await;
     (
         [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
         body,
