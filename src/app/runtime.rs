@@ -13,7 +13,8 @@ pub enum Threads {
     /// One per CPU the process may use: `run`, whose one burst can fill the cores.
     PerCpu,
     /// At most this many: `serve`, whose bursts are small and spread over time (README "What
-    /// it costs": the daemon's CPU and its client lag grow with idle workers waking each other).
+    /// it costs": more workers bought nothing measurable; a second one keeps probing while the
+    /// other serves a scrape or a page).
     AtMost(usize),
 }
 
@@ -62,8 +63,8 @@ pub fn for_command(threads: Threads) -> std::io::Result<tokio::runtime::Runtime>
 /// `block_on` future: on a multi-threaded runtime that future is polled by the calling thread,
 /// outside the workers, so a burst's launcher there hands every request to the workers through
 /// the shared queue and its thread competes with them for the CPU. Measured (README "What it
-/// costs"): 1,000 cold streams, client on two cores, overhead p99 76–85 ms that way, 2–2.5 ms
-/// as a task. A panic in the command is resumed here, as if it had happened on this thread.
+/// costs"): 1,000 cold streams, client on two cores, overhead p99 76–85 ms that way, 1.9–7.2
+/// ms as a task. A panic in the command is resumed here, as if it had happened on this thread.
 pub fn execute<F>(runtime: &tokio::runtime::Runtime, command: F) -> Result<Exit, AppError>
 where
     F: Future<Output = Result<Exit, AppError>> + Send + 'static,
