@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use streamprobe::config::{self, Target, VerdictSettings};
-use streamprobe::metrics::{CONTENT_TYPE, Metrics};
+use streamprobe::metrics::{CONTENT_TYPE, Gzip, Metrics};
 use streamprobe::probe::{
     BurstResult, ClientLoad, Connection, ConnectionMode, Limit, Outcome, Phases, RateLimits,
     RequestRecord, Resource, TokenSource,
@@ -1069,11 +1069,69 @@ async fn the_exposition_encoded_elsewhere_is_the_exposition() {
     let here = ours(metrics.encode());
     assert!(here.contains("streamprobe_requests_total"), "{here}");
     for _ in 0..3 {
-        assert_eq!(ours(metrics.encode_elsewhere().await), here);
+        assert_eq!(ours(metrics.encode_elsewhere(Gzip::No).await), here);
     }
+    let zipped = metrics.encode_elsewhere(Gzip::Yes).await;
+    assert!(
+        zipped.len() < here.len() / 2,
+        "{} of {}",
+        zipped.len(),
+        here.len()
+    );
+    assert_eq!(ours(gunzip(&zipped)), here);
     assert_eq!(
         series_value(&here, "streamprobe_runtime_alive_tasks"),
         Some(1.0)
     );
     parked.abort();
+}
+
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut out)
+        .expect("a gzip stream");
+    out
+}
+
+/// `/metrics` is gzipped when the scraper accepts it (Prometheus sends `Accept-Encoding: gzip`)
+/// and plain otherwise, and says which with `Content-Encoding` and `Vary`.
+#[tokio::test]
+async fn metrics_are_gzipped_when_the_scraper_accepts_it() {
+    let h = harness(None);
+    let cases: [(Option<&str>, bool); 7] = [
+        (None, false),
+        (Some("gzip"), true),
+        (Some("deflate, gzip;q=1.0, *;q=0.5"), true),
+        (Some("br, GZIP;q=0.5"), true),
+        (Some("*"), true),
+        (Some("gzip;q=0"), false),
+        (Some("identity, br"), false),
+    ];
+    for (accept, gzipped) in cases {
+        let mut request = Request::builder().uri("/metrics");
+        if let Some(a) = accept {
+            request = request.header("accept-encoding", a);
+        }
+        let response = router(h.state.clone())
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let headers = response.headers().clone();
+        assert_eq!(headers["content-type"], CONTENT_TYPE);
+        assert_eq!(headers["vary"], "accept-encoding");
+        let encoding = headers.get("content-encoding").map(|v| v.to_str().unwrap());
+        assert_eq!(encoding, gzipped.then_some("gzip"), "{accept:?}");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let text = if gzipped {
+            gunzip(&body)
+        } else {
+            body.to_vec()
+        };
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.contains("streamprobe_build_info"),
+            "{accept:?}: {text}"
+        );
+    }
 }

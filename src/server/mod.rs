@@ -32,7 +32,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::ConfigError;
 use crate::config::web::WebConfig;
 
-use crate::metrics::{CONTENT_TYPE, Metrics};
+use crate::metrics::{CONTENT_TYPE, Gzip, Metrics};
 use crate::output::html::CONTENT_SECURITY_POLICY;
 use crate::output::html::burst::BurstView;
 use crate::output::retained::{self, Retained};
@@ -264,14 +264,48 @@ async fn guarded(guard: &Guard, request: Request, next: Next) -> Response {
 }
 
 /// Encoded off the runtime's workers (see [`Metrics::encode_elsewhere`]): a large exposition
-/// would otherwise hold up the streams of the worker serving the scrape.
-async fn metrics(State(s): State<ServerState>) -> Response {
-    let body = s.metrics.encode_elsewhere().await;
-    (
-        [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
+/// would otherwise hold up the streams of the worker serving the scrape. Gzipped when the
+/// scraper accepts it (Prometheus sends `Accept-Encoding: gzip`), as client_golang's promhttp
+/// does.
+async fn metrics(State(s): State<ServerState>, headers: HeaderMap) -> Response {
+    let gzip = if accepts_gzip(&headers) {
+        Gzip::Yes
+    } else {
+        Gzip::No
+    };
+    let body = s.metrics.encode_elsewhere(gzip).await;
+    let mut response = (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE)),
+            (header::VARY, HeaderValue::from_static("accept-encoding")),
+        ],
         body,
     )
-        .into_response()
+        .into_response();
+    if gzip == Gzip::Yes {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    response
+}
+
+/// Whether `Accept-Encoding` lists gzip (or `*`) with a non-zero quality (RFC 9110 §12.5.3).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let quality = parts
+                .filter_map(|p| p.trim().strip_prefix("q=").or(p.trim().strip_prefix("Q=")))
+                .find_map(|q| q.trim().parse::<f32>().ok())
+                .unwrap_or(1.0);
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && quality > 0.0
+        })
 }
 
 async fn ready(State(s): State<ServerState>) -> Response {
