@@ -301,9 +301,9 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
             let mut parts = item.split(';');
             let coding = parts.next().unwrap_or("").trim();
             let quality = parts
-                .filter_map(|p| p.trim().strip_prefix("q=").or(p.trim().strip_prefix("Q=")))
-                .find_map(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
+                .filter_map(|p| p.trim().split_once('='))
+                .find(|(name, _)| name.eq_ignore_ascii_case("q"))
+                .map_or(1.0, |(_, q)| q.trim().parse::<f32>().unwrap_or(0.0));
             (coding.eq_ignore_ascii_case("gzip") || coding == "*") && quality > 0.0
         })
 }
