@@ -8,12 +8,19 @@
 # (Ir(N) - Ir(N_SMALL)) / (N - N_SMALL): start-up and the result file cancel out.
 # Usage: scripts/instructions-per-request.sh [N] [C]       (default 400 4; N_SMALL = N / 10)
 #        PIN=0 ... runs unpinned (the multi-thread runtime on a multi-core machine).
+#        PROTOCOL=raw ... decodes nothing (each chunk is a token): the decoder's share is the
+#          difference with the default `openai`.
+#        CLIENT=floor ... a bare reqwest client reading the same streams instead of streamprobe
+#          (`examples/bench_floor.rs`): what the HTTP stack itself costs.
 # Profiles are kept in target/callgrind/ for callgrind_annotate. Not a test. Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-400}; C=${2:-4}; SMALL=$((N / 10))
 cargo build --release --quiet
 BIN=target/release/streamprobe
+PROTOCOL=${PROTOCOL:-openai}
+CLIENT=${CLIENT:-streamprobe}
+[[ "$CLIENT" == floor ]] && cargo build --release --quiet --example bench_floor
 OUT=target/callgrind; mkdir -p "$OUT"
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$BIN" mock --listen "127.0.0.1:$PORT" --ttft 200ms --itl 10ms --tokens 50 >/dev/null 2>&1 &
@@ -28,16 +35,20 @@ ir() {  # ir REQUESTS -> total instructions of one run
 targets:
   - name: bench
     url: http://127.0.0.1:$PORT/v1/chat/completions
-    protocol: openai
+    protocol: $PROTOCOL
     request_id_header: X-Request-Id
     body: {model: m, messages: [{role: user, content: hi}], stream: true, stream_options: {include_usage: true}}
     concurrency: $C
     total_requests: $1
     timeout: 120s
 YAML
-    "${PIN_CMD[@]}" valgrind --tool=callgrind --callgrind-out-file="$OUT/run-$1.out" \
-        "$BIN" run -c "$TMP/b.yaml" --no-progress -o "$TMP/out.json" >/dev/null 2>"$TMP/log" || true
+    local client=("$BIN" run -c "$TMP/b.yaml" --no-progress -o "$TMP/out.json")
+    [[ "$CLIENT" == floor ]] &&
+        client=(target/release/examples/bench_floor reqwest "http://127.0.0.1:$PORT" "$C" "$1")
+    "${PIN_CMD[@]}" valgrind --tool=callgrind --callgrind-out-file="$OUT/$CLIENT-$PROTOCOL-$1.out" \
+        "${client[@]}" >/dev/null 2>"$TMP/log" || true
     grep -o 'Collected : [0-9]*' "$TMP/log" | grep -o '[0-9]*$'
 }
 small=$(ir "$SMALL"); big=$(ir "$N")
-echo "requests=$N concurrency=$C Ir($SMALL)=$small Ir($N)=$big per_request=$(( (big - small) / (N - SMALL) ))"
+[[ "$CLIENT" == floor ]] && PROTOCOL=-
+echo "client=$CLIENT protocol=$PROTOCOL requests=$N concurrency=$C Ir($SMALL)=$small Ir($N)=$big per_request=$(( (big - small) / (N - SMALL) ))"
