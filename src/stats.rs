@@ -34,7 +34,7 @@ pub fn summarize(samples: &[f64]) -> Option<Summary> {
     if sorted.is_empty() {
         return None;
     }
-    sorted.sort_by(f64::total_cmp);
+    sorted.sort_unstable_by(f64::total_cmp);
     let n = sorted.len();
     let mean = sorted.iter().sum::<f64>() / n as f64;
     let stdev = if n > 1 {
@@ -148,7 +148,7 @@ pub struct ClientSummary {
 impl ClientSummary {
     pub fn of(load: &ClientLoad) -> ClientSummary {
         let mut lags: Vec<f64> = load.lags.iter().map(Duration::as_secs_f64).collect();
-        lags.sort_by(f64::total_cmp);
+        lags.sort_unstable_by(f64::total_cmp);
         ClientSummary {
             lag_samples: lags.len() as u64,
             lag_p99: (!lags.is_empty()).then(|| Duration::from_secs_f64(percentile(&lags, 0.99))),

@@ -390,7 +390,7 @@ mod tests {
         assert_eq!(gpt.files, 2);
         assert_eq!(gpt.target.as_deref(), Some("gpt"));
         let mut ttft = gpt.samples.ttft.clone();
-        ttft.sort_by(f64::total_cmp);
+        ttft.sort_unstable_by(f64::total_cmp);
         assert_eq!(ttft, [0.1, 0.2, 0.3]);
         assert_eq!(gpt.samples.requests, 3);
 

@@ -151,7 +151,7 @@ async fn execute(
         records = main.records;
     }
     let client_load = lag.finish();
-    records.sort_by_key(|r| r.index);
+    records.sort_unstable_by_key(|r| r.index);
     BurstResult {
         burst_id: opts.burst_id.clone(),
         target: target.name.clone(),

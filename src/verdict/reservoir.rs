@@ -127,7 +127,7 @@ mod tests {
 
     fn sorted(r: &Reservoir) -> Vec<f64> {
         let mut v = r.values().to_vec();
-        v.sort_by(f64::total_cmp);
+        v.sort_unstable_by(f64::total_cmp);
         v
     }
 

@@ -758,7 +758,7 @@ fn single_row(r: &RequestView) -> Row {
 fn group_row(group: &[&RequestView]) -> Row {
     let median = |values: Vec<f64>| {
         let mut v = values;
-        v.sort_by(f64::total_cmp);
+        v.sort_unstable_by(f64::total_cmp);
         percentile(&v, 0.5)
     };
     let start = median(group.iter().map(|r| r.wait_start()).collect());
@@ -830,7 +830,7 @@ fn ttft_cdf(out: &mut String, view: &BurstView) {
         .filter_map(|r| r.ttft)
         .filter(|v| v.is_finite() && *v >= 0.0)
         .collect();
-    ttft.sort_by(f64::total_cmp);
+    ttft.sort_unstable_by(f64::total_cmp);
     let frame = Frame::new(720.0, 300.0);
     frame.open(
         out,
@@ -915,7 +915,7 @@ fn itl_histogram(out: &mut String, view: &BurstView) {
         ),
     };
     values.retain(|v| v.is_finite() && *v >= 0.0);
-    values.sort_by(f64::total_cmp);
+    values.sort_unstable_by(f64::total_cmp);
     let frame = Frame::new(720.0, 260.0);
     frame.open(
         out,

@@ -129,7 +129,7 @@ fn render_body(report: &CompareReport) -> String {
 fn cdf(out: &mut String, metric: Metric, baseline: &Side, candidate: &Side) {
     let sorted = |side: &Side| {
         let mut v: Vec<f64> = side.samples.of(metric).to_vec();
-        v.sort_by(f64::total_cmp);
+        v.sort_unstable_by(f64::total_cmp);
         v
     };
     let (b, k) = (sorted(baseline), sorted(candidate));
