@@ -121,19 +121,11 @@ pub(crate) fn value(key: RowKey, v: Option<f64>) -> String {
     match (key, v) {
         (_, None) => "-".into(),
         (RowKey::Errors, Some(r)) => format!("{:.1}%", r * 100.0),
-        (RowKey::Latency(..), Some(s)) => seconds(s),
+        (RowKey::Latency(..), Some(s)) => super::short_duration(s),
     }
 }
 
 /// Milliseconds below a second, seconds above: TTFT and ITL in ms, long durations in s.
-fn seconds(s: f64) -> String {
-    if s < 1.0 {
-        format!("{:.1} ms", s * 1000.0)
-    } else {
-        format!("{s:.3} s")
-    }
-}
-
 /// One cell of the change table (text, markdown and the HTML page): `-` when missing.
 pub(crate) fn change(row: &Row) -> String {
     match (row.key, row.change) {

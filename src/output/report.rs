@@ -13,6 +13,7 @@ use std::fmt::Write;
 use std::path::Path;
 use std::time::Duration;
 
+use super::short_duration;
 use crate::config::{Protocol, format_rate};
 use crate::probe::{Connection, Outcome};
 use crate::stats::{BurstSummary, Diagnostics, Summary};
@@ -450,15 +451,6 @@ fn rate_limits(o: &mut String, d: &Diagnostics) {
                 if n == 1 { "" } else { "s" }
             ),
         );
-    }
-}
-
-/// Milliseconds below a second (phases span DNS lookups to long generations), seconds above.
-fn short_duration(seconds: f64) -> String {
-    if seconds < 1.0 {
-        format!("{:.1} ms", seconds * 1000.0)
-    } else {
-        format!("{seconds:.3} s")
     }
 }
 

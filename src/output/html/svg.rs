@@ -176,14 +176,8 @@ pub(crate) fn plain(v: f64, step: f64) -> String {
     }
 }
 
-/// A duration for people: "234.5 ms" below one second, "1.234 s" above (as the compare report).
-pub(crate) fn duration(seconds: f64) -> String {
-    if seconds < 1.0 {
-        format!("{:.1} ms", seconds * 1000.0)
-    } else {
-        format!("{seconds:.3} s")
-    }
-}
+/// A duration for people, as the text report and the compare tables print it.
+pub(crate) use crate::output::short_duration as duration;
 
 /// A coordinate with at most one decimal and no trailing `.0`: SVG files stay small.
 pub(crate) fn num(v: f64) -> String {
