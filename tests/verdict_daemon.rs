@@ -2,7 +2,8 @@
 //! in-process mock with two targets and short windows. Once a baseline has formed, a reload
 //! slows one target's TTFT by 50%; within two of its slower bursts its verdict is `regressed`
 //! (metric and result file) while the other stays `no_change`; after a restart the verdicts
-//! come back from the result files before any new burst.
+//! come back from the result files before any new burst, and a reload that changes the
+//! `verdict:` settings (a `min_change` above the shift) judges again from the same files.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -29,7 +30,7 @@ defaults:
   run_on_start: @RUN_ON_START@
   timeout: 10s
   body: {model: m, messages: [{role: user, content: hi}], stream: true}
-  verdict: {baseline: 10m, recent: 8s, min_change: 25%, min_samples: 20, statistic: p90}
+  verdict: {baseline: 10m, recent: 8s, min_change: @MIN_CHANGE@, min_samples: 20, statistic: p90}
 targets:
   - {name: steady, url: "@CHAT@?ttft=200ms&itl=2ms&tokens=3"}
   - {name: shifted, url: "@CHAT@?ttft=@SHIFTED@&itl=2ms&tokens=3"}
@@ -51,6 +52,11 @@ impl Setup {
     }
 
     fn write(&self, shifted: &str, every: &str, run_on_start: bool) {
+        self.write_with_min_change(shifted, every, run_on_start, "25%");
+    }
+
+    /// As [`Setup::write`], with the verdict's `min_change`.
+    fn write_with_min_change(&self, shifted: &str, every: &str, run_on_start: bool, min: &str) {
         let yaml = CONFIG
             .replace("@LISTEN@", &format!("127.0.0.1:{}", self.port))
             .replace(
@@ -60,7 +66,8 @@ impl Setup {
             .replace("@CHAT@", &self.chat)
             .replace("@SHIFTED@", shifted)
             .replace("@EVERY@", every)
-            .replace("@RUN_ON_START@", &run_on_start.to_string());
+            .replace("@RUN_ON_START@", &run_on_start.to_string())
+            .replace("@MIN_CHANGE@", min);
         fs::write(self.config_path(), yaml).unwrap();
     }
 
@@ -262,5 +269,41 @@ async fn a_slower_target_regresses_the_other_does_not_and_a_restart_keeps_both()
     )
     .await;
     let m = d.metrics().await;
+    assert_eq!(m.sum("streamprobe_bursts_total", &[]), 0.0, "no new burst");
+
+    // A reload that asks for a larger change than the +50% measured: both targets' windows are
+    // rebuilt from the same files under the new settings (still no new burst), and the slower
+    // target is no longer a regression.
+    s.write_with_min_change("300ms", "1h", false, "90%");
+    let (status, body) = d.post("/-/reload").await;
+    assert_eq!(status, 200, "{body}");
+    common::wait::wait_for(
+        "verdicts judged with min_change 90%",
+        Duration::from_secs(5),
+        async || d.json("/api/v1/targets").await,
+        |api| {
+            api.as_array().is_some_and(|targets| {
+                targets.len() == 2 && targets.iter().all(|t| t["verdict"]["min_change"] == 0.9)
+            })
+        },
+    )
+    .await;
+    wait_verdicts(
+        &d,
+        &[("steady", "no_change"), ("shifted", "no_change")],
+        Duration::from_secs(5),
+    )
+    .await;
+    let m = d.metrics().await;
+    let p90_ratio = [
+        ("target", "shifted"),
+        ("metric", "ttft"),
+        ("quantile", "0.9"),
+    ];
+    let ratio = m.get("streamprobe_change_ratio", &p90_ratio);
+    assert!(
+        ratio.is_some_and(|r| r > 1.25),
+        "the change is still measured: {ratio:?}"
+    );
     assert_eq!(m.sum("streamprobe_bursts_total", &[]), 0.0, "no new burst");
 }
