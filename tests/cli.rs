@@ -766,8 +766,13 @@ async fn demo_runs_from_any_directory_on_its_built_in_config() {
         "a result file of mock-fast in the working directory",
         Duration::from_secs(30),
         async || {
+            // Not the writer's `.<name>.<random>.tmp`, which is there before the rename.
             std::fs::read_dir(results.join("mock-fast"))
-                .map(|d| d.count())
+                .map(|d| {
+                    d.filter_map(Result::ok)
+                        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                        .count()
+                })
                 .unwrap_or(0)
         },
         |n| *n >= 1,
@@ -781,10 +786,16 @@ async fn demo_runs_from_any_directory_on_its_built_in_config() {
         .unwrap_or_else(|| panic!("no target page in the banner: {banner}"));
     let path = url.strip_prefix("http://127.0.0.1:10061").expect(url);
     assert_eq!(path, "/targets/mock-fast");
-    let (status, page) = demo.get(path).await;
+    // The status board takes the burst once its file is written, a moment after the rename.
+    let (status, page) = common::wait::wait_for(
+        "the target page to show the burst",
+        Duration::from_secs(5),
+        async || demo.get(path).await,
+        |(status, page)| *status != 200 || !page.contains("data-points=\"0\""),
+    )
+    .await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("data-plot=\"trend\""), "{page}");
-    assert!(!page.contains("data-points=\"0\""), "{page}");
     demo.signal("TERM");
     let status = demo
         .wait_exit(Duration::from_secs(10))

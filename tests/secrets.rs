@@ -138,7 +138,14 @@ async fn secrets_never_leave_the_wire() {
     wait_for(
         "a burst of every target",
         Duration::from_secs(15),
-        async || std::fs::read_dir(dir.join("results/credential-refused")).map_or(0, |d| d.count()),
+        // Written files only, not the writer's `.<name>.<random>.tmp` before its rename.
+        async || {
+            std::fs::read_dir(dir.join("results/credential-refused")).map_or(0, |d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                    .count()
+            })
+        },
         |files| *files > 0,
     )
     .await;
