@@ -125,7 +125,6 @@ pub(crate) fn value(key: RowKey, v: Option<f64>) -> String {
     }
 }
 
-/// Milliseconds below a second, seconds above: TTFT and ITL in ms, long durations in s.
 /// One cell of the change table (text, markdown and the HTML page): `-` when missing.
 pub(crate) fn change(row: &Row) -> String {
     match (row.key, row.change) {
