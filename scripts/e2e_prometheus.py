@@ -79,6 +79,7 @@ CONTRACT_METRICS = [
     "streamprobe_in_flight_requests",
     "streamprobe_target_info",
     "streamprobe_schedule_period_seconds",
+    "streamprobe_schedule_lag_seconds",
     "streamprobe_result_write_failures_total",
     "streamprobe_config_last_reload_successful",
     "streamprobe_config_last_reload_success_timestamp_seconds",
@@ -987,6 +988,7 @@ class FakeDaemon:
                 self.counters[("streamprobe_slo_requests_total", (("target", t), ("slo", "ttft"), ("result", r)))] = 0
             self.gauges[("streamprobe_in_flight_requests", (("target", t),))] = 0
             self.gauges[("streamprobe_schedule_period_seconds", (("target", t),))] = 2
+            self.gauges[("streamprobe_schedule_lag_seconds", (("target", t),))] = 0.001
             self.gauges[("streamprobe_target_info", (("target", t), ("protocol", "openai"), ("model", "mock"),
                                                      ("endpoint", "http://127.0.0.1/v1/chat/completions")))] = 1
 

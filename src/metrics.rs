@@ -73,6 +73,7 @@ pub struct Metrics {
     in_flight: IntGaugeVec,
     target_info: IntGaugeVec,
     schedule_period: GaugeVec,
+    schedule_lag: GaugeVec,
     result_write_failures: IntCounterVec,
     baseline: GaugeVec,
     change_ratio: GaugeVec,
@@ -318,6 +319,11 @@ impl Metrics {
                 "Nominal time between a target's bursts (for staleness alerts).",
                 &["target"],
             )?,
+            schedule_lag: gauge(
+                "schedule_lag_seconds",
+                "How late the daemon acted on the target's last scheduled tick (started, queued or skipped its burst), by the wall clock.",
+                &["target"],
+            )?,
             result_write_failures: counter(
                 "result_write_failures_total",
                 "Result files that could not be written.",
@@ -518,6 +524,7 @@ impl Metrics {
                 .set(p.as_secs_f64()),
             None => {
                 let _ = self.schedule_period.remove_label_values(&[&target.name]);
+                let _ = self.schedule_lag.remove_label_values(&[&target.name]);
             }
         }
         // Every outcome exists from the start at 0, so `rate()` sees a target's first failure
@@ -610,6 +617,7 @@ impl Metrics {
             &self.burst_duration,
             &self.client_lag,
             &self.schedule_period,
+            &self.schedule_lag,
         ] {
             let _ = g.remove_label_values(&[name]);
         }
@@ -880,6 +888,13 @@ impl Metrics {
     /// reported its end, and bursts of one target never overlap).
     pub fn reset_in_flight(&self, target: &str) {
         self.in_flight.with_label_values(&[target]).set(0);
+    }
+
+    /// How late the scheduler acted on `target`'s last tick (`schedule::Hooks::tick_lag`).
+    pub fn schedule_lag(&self, target: &str, lag: Duration) {
+        self.schedule_lag
+            .with_label_values(&[target])
+            .set(lag.as_secs_f64());
     }
 
     pub fn burst_skipped(&self, target: &str, reason: Skip) {

@@ -182,6 +182,9 @@ pub trait Hooks: Send + Sync {
     fn skipped(&self, reason: Skip, count: u64);
     /// The next fire time changed.
     fn next_run(&self, at: Option<DateTime<Utc>>);
+    /// A tick was acted on (its burst started, queued or skipped) `lag` after it was due: the
+    /// scheduler's own lateness, whatever the overlap policy then did.
+    fn tick_lag(&self, lag: Duration);
 }
 
 /// A driver's state: what it starts from, and what it hands back when stopped so that a
@@ -275,6 +278,7 @@ where
                 let mut lag = Duration::ZERO;
                 if let (Wake::Tick, Some(t), Some(due)) = (&wake, ticker.as_mut(), next) {
                     lag = (now - due).to_std().unwrap_or(Duration::ZERO);
+                    hooks.tick_lag(lag);
                     let (following, late) = advance(t, now);
                     if late > 0 {
                         hooks.skipped(Skip::Late, late);
@@ -547,6 +551,7 @@ mod tests {
     struct Recorder {
         skipped: Mutex<Vec<(Skip, u64)>>,
         next_runs: Mutex<Vec<Option<DateTime<Utc>>>>,
+        tick_lags: Mutex<Vec<Duration>>,
     }
 
     impl Recorder {
@@ -562,6 +567,9 @@ mod tests {
         }
         fn next_run(&self, at: Option<DateTime<Utc>>) {
             self.next_runs.lock().unwrap().push(at);
+        }
+        fn tick_lag(&self, lag: Duration) {
+            self.tick_lags.lock().unwrap().push(lag);
         }
     }
 
@@ -653,6 +661,17 @@ mod tests {
             bursts.started()
         );
         assert!(hooks.skipped(Skip::Overlap) >= 4);
+        // Each tick the driver woke for reports its lateness once, whether it fired or not.
+        let lags = hooks.tick_lags.lock().unwrap();
+        assert_eq!(
+            lags.len() as u64,
+            bursts.started() as u64 + hooks.skipped(Skip::Overlap),
+            "{lags:?}"
+        );
+        assert!(
+            lags.iter().all(|l| *l < Duration::from_millis(520)),
+            "{lags:?}"
+        );
     }
 
     #[tokio::test]
@@ -692,6 +711,10 @@ mod tests {
         assert_eq!(bursts.started(), 2);
         assert_eq!(hooks.skipped(Skip::Overlap), 1);
         assert_eq!(*hooks.next_runs.lock().unwrap(), [None]);
+        assert!(
+            hooks.tick_lags.lock().unwrap().is_empty(),
+            "triggers are not ticks"
+        );
         assert!(handover.ticking.is_none());
     }
 

@@ -329,6 +329,12 @@ targets:
         .expect("the lag gauge is exported");
     assert!(close(lag, lag_p99), "gauge {lag} vs file {lag_p99}");
     assert!(client["lag_max"].as_f64().unwrap() >= lag_p99, "{client}");
+    // The scheduler's own lateness: every tick of `ok` (every 1 s) was acted on, well within a
+    // period of its due time.
+    let late = m
+        .get("streamprobe_schedule_lag_seconds", &[("target", "ok")])
+        .expect("a scheduled target exports its schedule lag");
+    assert!((0.0..0.5).contains(&late), "{late}");
     assert!(client["cpu_seconds"].as_f64().is_some(), "{client}");
     assert_eq!(
         client["warning"].is_null(),
@@ -948,6 +954,19 @@ targets:
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("nope"));
     assert_eq!(mock.truths().len(), 6);
+    // Triggers are not ticks: a manual target has no schedule lag (nor a period).
+    let m = d.metrics().await;
+    assert_eq!(
+        m.get("streamprobe_schedule_lag_seconds", &[("target", "manual")]),
+        None
+    );
+    assert_eq!(
+        m.get(
+            "streamprobe_schedule_period_seconds",
+            &[("target", "manual")]
+        ),
+        None
+    );
 
     // SIGINT stops it like SIGTERM.
     let mut d = d;

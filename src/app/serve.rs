@@ -465,6 +465,10 @@ impl Hooks for BoardHooks {
     fn next_run(&self, at: Option<DateTime<Utc>>) {
         self.ctx.board.set_next_run(&self.name, at);
     }
+
+    fn tick_lag(&self, lag: Duration) {
+        self.ctx.metrics.schedule_lag(&self.name, lag);
+    }
 }
 
 /// Starts one burst of `target` and returns its task. The task never fails: every problem is
