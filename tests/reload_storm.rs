@@ -55,6 +55,8 @@ async fn a_reload_storm_keeps_the_last_valid_config() {
     let d = Daemon::start(serve, listen).await;
     let pid = d.pid();
     tokio::time::sleep(Duration::from_millis(700)).await;
+    // The first scrape starts the exposition's encoder thread: part of the baseline, not a leak.
+    assert_eq!(d.get("/metrics").await.0, 200);
     let (fds_before, threads_before) = (proc_count(pid, "fd"), proc_count(pid, "threads"));
 
     for i in 0..100 {
@@ -99,15 +101,15 @@ async fn a_reload_storm_keeps_the_last_valid_config() {
         successes > 50.0,
         "{successes} successful requests during the storm"
     );
-    // No leak: descriptors and threads are back near where they were.
-    let (fds_after, threads_after) = (proc_count(pid, "fd"), proc_count(pid, "threads"));
-    assert!(
-        fds_after <= fds_before + 20,
-        "fds {fds_before} -> {fds_after}"
-    );
-    assert!(
-        threads_after <= threads_before + 8,
-        "threads {threads_before} -> {threads_after}"
-    );
+    // No leak: descriptors and threads come back near where they were. Result writes and
+    // verdict rebuilds run on tokio's blocking pool, whose idle threads linger for 10 s before
+    // they exit: a leak is what is still there after that.
+    common::wait::wait_for(
+        &format!("fds and threads back near {fds_before} and {threads_before}"),
+        Duration::from_secs(15),
+        async || (proc_count(pid, "fd"), proc_count(pid, "threads")),
+        |(fds, threads)| *fds <= fds_before + 20 && *threads <= threads_before + 8,
+    )
+    .await;
     assert_eq!(d.get("/-/healthy").await.0, 200);
 }
