@@ -248,6 +248,11 @@ impl StatusBoard {
     pub fn target(&self, name: &str) -> Option<TargetStatus> {
         self.with(|m| m.get(name).cloned())
     }
+
+    /// Whether `name` is a configured target (without copying its status).
+    pub fn has(&self, name: &str) -> bool {
+        self.with(|m| m.contains_key(name))
+    }
 }
 
 /// The board's subscription to one burst (see `StatusBoard::sink`).

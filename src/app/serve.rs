@@ -454,12 +454,25 @@ struct BoardHooks {
     ctx: Arc<BurstContext>,
 }
 
+impl BoardHooks {
+    /// A reload may remove the target while its driver acts on a tick, and the series written
+    /// then would outlive it. The reload takes the target off the board before it deletes its
+    /// series, so checking the board *after* writing leaves none behind: either this sees the
+    /// target gone and deletes them, or the reload's deletion comes after the write.
+    fn forget_if_removed(&self) {
+        if !self.ctx.board.has(&self.name) {
+            self.ctx.metrics.remove_target(&self.name);
+        }
+    }
+}
+
 impl Hooks for BoardHooks {
     fn skipped(&self, reason: Skip, count: u64) {
         tracing::warn!(target_name = %self.name, reason = reason.as_str(), count, "burst skipped");
         for _ in 0..count {
             self.ctx.metrics.burst_skipped(&self.name, reason);
         }
+        self.forget_if_removed();
     }
 
     fn next_run(&self, at: Option<DateTime<Utc>>) {
@@ -468,6 +481,7 @@ impl Hooks for BoardHooks {
 
     fn tick_lag(&self, lag: Duration) {
         self.ctx.metrics.schedule_lag(&self.name, lag);
+        self.forget_if_removed();
     }
 }
 
@@ -503,7 +517,7 @@ fn spawn_burst(
         let file = write_result(&ctx, &target, &burst, &summary, verdict.as_ref(), &results).await;
         log_burst(&burst, &summary, lag);
         warn_generic_once(&ctx, &burst);
-        if ctx.board.target(&name).is_none() {
+        if !ctx.board.has(&name) {
             // The target left the configuration while this burst ran; its requests and the
             // burst's gauges recreated series that the reload had deleted.
             ctx.metrics.remove_target(&name);
@@ -544,7 +558,7 @@ async fn rebuild_verdict(ctx: &Arc<BurstContext>, target: &Arc<Target>, dir: &st
                 seconds = started.elapsed().as_secs_f64(),
                 "verdict windows rebuilt from result files"
             );
-            if ctx.board.target(&target.name).is_some() {
+            if ctx.board.has(&target.name) {
                 publish_verdict(ctx, &target.name, &report);
             }
         }
@@ -683,5 +697,69 @@ impl Signals {
             _ = self.term.recv() => Signal::Stop,
             _ = self.int.recv() => Signal::Stop,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Arc<BurstContext> {
+        Arc::new(BurstContext {
+            client: Client::new().unwrap(),
+            lag: probe::LagProbe::new(),
+            metrics: Arc::new(Metrics::new(&config::Buckets::default()).unwrap()),
+            board: Arc::new(StatusBoard::new()),
+            limiter: Arc::new(Semaphore::new(1)),
+            tracker: Arc::new(BurstTracker::default()),
+            cancel: watch::channel(false).1,
+            verdicts: Arc::new(Verdicts::default()),
+            warned_generic: Default::default(),
+        })
+    }
+
+    fn on_board(ctx: &BurstContext, name: &str) {
+        ctx.board.upsert(TargetStatus {
+            name: name.to_owned(),
+            protocol: "openai".into(),
+            endpoint: "http://127.0.0.1/v1/chat/completions".into(),
+            model: None,
+            schedule: "every 1s".into(),
+            next_run: None,
+            running: false,
+            in_flight: 0,
+            recent: Default::default(),
+            verdict: None,
+        });
+    }
+
+    fn exposition(ctx: &BurstContext) -> String {
+        String::from_utf8(ctx.metrics.encode()).unwrap()
+    }
+
+    /// A driver acting on a tick of a target a reload just removed (already off the board)
+    /// leaves no series of it behind; a configured target keeps its series.
+    #[tokio::test]
+    async fn a_tick_of_a_removed_target_leaves_no_series() {
+        let ctx = ctx();
+        on_board(&ctx, "kept");
+        for name in ["kept", "gone"] {
+            let hooks = BoardHooks {
+                name: name.to_owned(),
+                ctx: ctx.clone(),
+            };
+            hooks.tick_lag(Duration::from_millis(3));
+            hooks.skipped(Skip::Overlap, 1);
+        }
+        let text = exposition(&ctx);
+        assert!(
+            text.contains(r#"streamprobe_schedule_lag_seconds{target="kept"} 0.003"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"streamprobe_bursts_skipped_total{reason="overlap",target="kept"} 1"#),
+            "{text}"
+        );
+        assert!(!text.contains(r#"target="gone""#), "{text}");
     }
 }
