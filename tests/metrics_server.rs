@@ -1100,13 +1100,16 @@ fn gunzip(bytes: &[u8]) -> Vec<u8> {
 #[tokio::test]
 async fn metrics_are_gzipped_when_the_scraper_accepts_it() {
     let h = harness(None);
-    let cases: [(Option<&str>, bool); 7] = [
+    let cases: [(Option<&str>, bool); 9] = [
         (None, false),
         (Some("gzip"), true),
         (Some("deflate, gzip;q=1.0, *;q=0.5"), true),
         (Some("br, GZIP;q=0.5"), true),
         (Some("*"), true),
         (Some("gzip;q=0"), false),
+        // gzip's own entry wins over `*`, either way round.
+        (Some("gzip;q=0, *"), false),
+        (Some("*;q=0, gzip"), true),
         (Some("identity, br"), false),
     ];
     for (accept, gzipped) in cases {

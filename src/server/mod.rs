@@ -290,22 +290,29 @@ async fn metrics(State(s): State<ServerState>, headers: HeaderMap) -> Response {
     response
 }
 
-/// Whether `Accept-Encoding` lists gzip (or `*`) with a non-zero quality (RFC 9110 §12.5.3).
+/// Whether `Accept-Encoding` gives gzip a non-zero quality (RFC 9110 §12.5.3): its own entry
+/// when it has one (`gzip;q=0` refuses it even beside `*`), else the `*` entry's.
 fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
+    let (mut gzip, mut any) = (None, None);
+    for item in headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|item| {
-            let mut parts = item.split(';');
-            let coding = parts.next().unwrap_or("").trim();
-            let quality = parts
-                .filter_map(|p| p.trim().split_once('='))
-                .find(|(name, _)| name.eq_ignore_ascii_case("q"))
-                .map_or(1.0, |(_, q)| q.trim().parse::<f32>().unwrap_or(0.0));
-            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && quality > 0.0
-        })
+    {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim();
+        let quality = parts
+            .filter_map(|p| p.trim().split_once('='))
+            .find(|(name, _)| name.eq_ignore_ascii_case("q"))
+            .map_or(1.0, |(_, q)| q.trim().parse::<f32>().unwrap_or(0.0));
+        if coding.eq_ignore_ascii_case("gzip") {
+            gzip = Some(quality);
+        } else if coding == "*" {
+            any = Some(quality);
+        }
+    }
+    gzip.or(any).is_some_and(|q| q > 0.0)
 }
 
 async fn ready(State(s): State<ServerState>) -> Response {
